@@ -1,0 +1,157 @@
+"""The `prelnedge` command: argparse subcommands that parse arguments and call the library.
+
+User errors print one line (`prelnedge: error: ...`) and exit with code 2; `--debug` shows the
+traceback instead. This module imports no framework: each command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from prelnedge import __version__
+from prelnedge.errors import UserError
+from prelnedge.tasks import all_task_names
+
+EXIT_USER_ERROR = 2
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Never wrap inside a hyphenated task name (`sequence-classification`)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the command's --help."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="prelnedge", description=(
+        "RoBERTa-PreLayerNorm checkpoints to verified on-device models. Without --model, commands use "
+        "the small untrained model embedded in the package."))
+    parser.add_argument("--version", action="version", version=f"prelnedge {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    info = sub.add_parser("info", help="describe a checkpoint: format, config, heads, parameters")
+    _add_model(info)
+    info.add_argument("--task", default="base", choices=all_task_names(), metavar="TASK",
+                      help="load for this task (default: base). Tasks: " + ", ".join(all_task_names()))
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(run=_run_info)
+
+    predict = sub.add_parser("predict", help="run the float reference on text for a task")
+    _add_model(predict)
+    predict.add_argument("--task", required=True, choices=all_task_names(), metavar="TASK",
+                         help="one of: " + ", ".join(all_task_names()))
+    predict.add_argument("--framework", default="torch", choices=["torch"], help="reference framework")
+    predict.add_argument("--text", action="append", default=[],
+                         help="input text (repeat for several); masked-lm needs <mask>; multiple-choice: the prompt")
+    predict.add_argument("--question", help="qa: the question")
+    predict.add_argument("--context", help="qa: the passage holding the answer")
+    predict.add_argument("--choice", action="append", default=[], help="multiple-choice: a candidate (repeat)")
+    predict.add_argument("--top-k", type=int, default=5, help="masked/causal LM: candidates to show (default 5)")
+    predict.add_argument("--json", action="store_true", help="print JSON")
+    predict.set_defaults(run=_run_predict)
+    return parser
+
+
+def _add_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, default=None, metavar="DIR",
+                        help="HF checkpoint folder or fairseq model.pt (default: the embedded model)")
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from prelnedge.checkpoint import load_checkpoint
+    from prelnedge.tasks import get_task
+    from prelnedge.weights import task_parameters
+
+    loaded = load_checkpoint(args.model, get_task(args.task))
+    config = loaded.config
+    params = sum(int(v.size) for v in loaded.state.values())
+    shapes = task_parameters(config, loaded.task)
+    summary = {
+        "path": str(loaded.source_path), "format": loaded.source_format, "task": loaded.task.name,
+        "sha256": loaded.source_sha256, "parameters": params, "tensors": len(shapes),
+        "tokenizer": str(loaded.tokenizer_dir) if loaded.tokenizer_dir else None,
+        "initialized": loaded.initialized, "notes": loaded.unused,
+        "config": {k: v for k, v in config.to_dict().items() if k not in ("label2id",)},
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    print(f"{summary['path']}  ({loaded.source_format}, sha256 {loaded.source_sha256[:16]}…)")
+    print(f"  shape: {config.num_hidden_layers} layers × hidden {config.hidden_size}, "
+          f"{config.num_attention_heads} heads, FFN {config.intermediate_size}, vocab {config.vocab_size}, "
+          f"{config.max_tokens} tokens max, eps {config.layer_norm_eps:g}")
+    print(f"  task {loaded.task.name}: {params:,} parameters in {len(shapes)} tensors "
+          f"({params * 4 / 2**20:.1f} MiB fp32); outputs {', '.join(loaded.task.output_names)}")
+    print(f"  labels: {', '.join(config.labels)}")
+    print(f"  tokenizer: {summary['tokenizer'] or 'none (token ids only)'}")
+    for name in loaded.initialized:
+        print(f"  INITIALISED (not in checkpoint): {name}")
+    for note in loaded.unused:
+        print(f"  note: {note}")
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from prelnedge.postprocess import check_request, run_task
+    from prelnedge.tasks import get_task
+    from prelnedge.reference import load_reference
+    from prelnedge.tokenizer import PreLNTokenizer
+
+    if args.top_k < 1:
+        raise UserError(f"--top-k must be at least 1; got {args.top_k}")
+    check_request(get_task(args.task), texts=args.text, question=args.question, context=args.context,
+                  choices=args.choice)  # before the (slow) model load
+    model = load_reference(args.model, task=args.task, framework=args.framework)
+    if model.checkpoint.tokenizer_dir is None:
+        raise UserError(f"{model.checkpoint.source_path} has no tokenizer files "
+                        "(tokenizer.json or vocab.json + merges.txt); predict needs one")
+    tok = PreLNTokenizer.from_dir(model.checkpoint.tokenizer_dir, model.config.max_tokens)
+    result = run_task(model.task, model, tok, model.config.labels, texts=args.text, question=args.question,
+                      context=args.context, choices=args.choice, top_k=args.top_k)
+    print(json.dumps(result, indent=None if args.json else 2, ensure_ascii=False))
+    return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"prelnedge: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USER_ERROR
+    warnings.showwarning = _show_warning
+    try:
+        return args.run(args)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"prelnedge: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("prelnedge: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

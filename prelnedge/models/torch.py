@@ -1,0 +1,250 @@
+"""RoBERTa-PreLayerNorm in PyTorch: the base encoder and all six task heads.
+
+Shapes are written `# (B, L, H)`: B batch, L sequence length, H hidden size, nh attention heads,
+hd head size, V vocabulary, N labels, C choices.
+
+Parameter paths equal the canonical state dict (`prelnedge.weights`), which equals Hugging Face's
+RobertaPreLayerNorm* naming, so `load_state_dict(..., strict=True)` is the name check.
+Dropout is omitted: this is an inference reference.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from prelnedge.config import PreLNConfig
+from prelnedge.tasks import Task
+
+
+def position_ids_from_input_ids(input_ids: Tensor, pad_token_id: int) -> Tensor:
+    """Real tokens get pad_token_id+1, +2, ...; pad tokens get pad_token_id (fairseq's convention,
+    which HF kept). Derived from the ids, not from the attention mask."""
+    not_pad = (input_ids != pad_token_id).to(torch.int64)
+    return torch.cumsum(not_pad, dim=1) * not_pad + pad_token_id
+
+
+class PreLNEmbeddings(nn.Module):
+    def __init__(self, config: PreLNConfig) -> None:
+        super().__init__()
+        h = config.hidden_size
+        self.word_embeddings = nn.Embedding(config.vocab_size, h)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, h)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, h)
+        # Unlike fairseq's `roberta_prenorm`, this model normalises the embedding sum.
+        self.LayerNorm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        self.pad_token_id = config.pad_token_id
+
+    def forward(self, input_ids: Tensor) -> Tensor:  # (B, L) -> (B, L, H)
+        positions = position_ids_from_input_ids(input_ids, self.pad_token_id)
+        x = self.word_embeddings(input_ids) + self.position_embeddings(positions)
+        x = x + self.token_type_embeddings.weight[0]  # token_type_ids are always zeros
+        return self.LayerNorm(x)
+
+
+class PreLNSelfAttention(nn.Module):
+    def __init__(self, config: PreLNConfig) -> None:
+        super().__init__()
+        h = config.hidden_size
+        self.num_heads, self.head_dim = config.num_attention_heads, config.head_dim
+        self.query, self.key, self.value = nn.Linear(h, h), nn.Linear(h, h), nn.Linear(h, h)
+
+    def forward(self, x: Tensor, mask_bias: Tensor) -> Tensor:  # (B, L, H), (B, 1, 1|L, L)
+        b, length, h = x.shape
+
+        def heads(t: Tensor) -> Tensor:  # (B, L, H) -> (B, nh, L, hd)
+            return t.view(b, length, self.num_heads, self.head_dim).transpose(1, 2)
+
+        q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim) + mask_bias  # (B, nh, L, L)
+        context = scores.softmax(dim=-1) @ v  # (B, nh, L, hd)
+        return context.transpose(1, 2).reshape(b, length, h)
+
+
+class PreLNAttentionOutput(nn.Module):
+    def __init__(self, config: PreLNConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+
+class PreLNAttention(nn.Module):
+    """LayerNorm -> self-attention -> output projection. The residual add is in PreLNLayer."""
+
+    def __init__(self, config: PreLNConfig) -> None:
+        super().__init__()
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.self = PreLNSelfAttention(config)
+        self.output = PreLNAttentionOutput(config)
+
+    def forward(self, x: Tensor, mask_bias: Tensor) -> Tensor:
+        return self.output.dense(self.self(self.LayerNorm(x), mask_bias))
+
+
+class PreLNIntermediate(nn.Module):
+    """LayerNorm -> dense -> exact (erf) GELU."""
+
+    def __init__(self, config: PreLNConfig) -> None:
+        super().__init__()
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, L, H) -> (B, L, I)
+        return F.gelu(self.dense(self.LayerNorm(x)))
+
+
+class PreLNOutput(nn.Module):
+    def __init__(self, config: PreLNConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+
+
+class PreLNLayer(nn.Module):
+    def __init__(self, config: PreLNConfig) -> None:
+        super().__init__()
+        self.attention = PreLNAttention(config)
+        self.intermediate = PreLNIntermediate(config)
+        self.output = PreLNOutput(config)
+
+    def forward(self, x: Tensor, mask_bias: Tensor) -> Tensor:
+        x = x + self.attention(x, mask_bias)  # no LayerNorm after the residual add: pre-LN
+        x = x + self.output.dense(self.intermediate(x))
+        return x
+
+
+class PreLNEncoder(nn.Module):
+    def __init__(self, config: PreLNConfig) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(PreLNLayer(config) for _ in range(config.num_hidden_layers))
+
+
+class PreLNPooler(nn.Module):
+    def __init__(self, config: PreLNConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, last_hidden_state: Tensor) -> Tensor:  # (B, L, H) -> (B, H)
+        return torch.tanh(self.dense(last_hidden_state[:, 0]))
+
+
+class PreLNModel(nn.Module):
+    """The encoder. Returns last_hidden_state (after the final LayerNorm), the pooled output when it
+    has a pooler, and the per-layer hidden states taken BEFORE the final LayerNorm (as HF does)."""
+
+    def __init__(self, config: PreLNConfig, with_pooler: bool) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = PreLNEmbeddings(config)
+        self.encoder = PreLNEncoder(config)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.pooler = PreLNPooler(config) if with_pooler else None
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, causal: bool) -> dict[str, Tensor]:
+        x = self.embeddings(input_ids)
+        mask_bias = attention_bias(attention_mask, causal, x.dtype)
+        hidden_states = [x]
+        for layer in self.encoder.layer:
+            x = layer(x, mask_bias)
+            hidden_states.append(x)
+        out = {"last_hidden_state": self.LayerNorm(x), "hidden_states": hidden_states}
+        if self.pooler is not None:
+            out["pooler_output"] = self.pooler(out["last_hidden_state"])
+        return out
+
+
+def attention_bias(attention_mask: Tensor, causal: bool, dtype: torch.dtype) -> Tensor:
+    """0 where a query may attend a key, the dtype's lowest value elsewhere (as HF does).
+    (B, L) -> (B, 1, 1, L), or (B, 1, L, L) with the causal triangle."""
+    allowed = attention_mask[:, None, None, :].bool()
+    if causal:
+        length = attention_mask.shape[1]
+        lower = torch.ones(length, length, dtype=torch.bool, device=attention_mask.device).tril()
+        allowed = allowed & lower
+    zero = torch.zeros((), dtype=dtype, device=attention_mask.device)
+    return torch.where(allowed, zero, torch.finfo(dtype).min)
+
+
+class PreLNLMHead(nn.Module):
+    """dense -> GELU -> LayerNorm -> decoder tied to the word embeddings, plus its own bias."""
+
+    def __init__(self, config: PreLNConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, x: Tensor, word_embeddings: Tensor) -> Tensor:  # (B, L, H) -> (B, L, V)
+        return F.linear(self.layer_norm(F.gelu(self.dense(x))), word_embeddings, self.bias)
+
+
+class PreLNClassificationHead(nn.Module):
+    """Sequence classification: token 0 of last_hidden_state -> dense -> tanh -> out_proj."""
+
+    def __init__(self, config: PreLNConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, last_hidden_state: Tensor) -> Tensor:  # (B, L, H) -> (B, N)
+        return self.out_proj(torch.tanh(self.dense(last_hidden_state[:, 0])))
+
+
+def _make_head(config: PreLNConfig, task: Task) -> nn.Module | None:
+    if task.head == "lm_head":
+        return PreLNLMHead(config)
+    if task.name == "sequence-classification":
+        return PreLNClassificationHead(config)
+    if task.name == "token-classification":
+        return nn.Linear(config.hidden_size, config.num_labels)
+    if task.name == "multiple-choice":
+        return nn.Linear(config.hidden_size, 1)
+    if task.name == "qa":
+        return nn.Linear(config.hidden_size, 2)
+    return None
+
+
+class PreLNForTask(nn.Module):
+    """The encoder (under `roberta_prelayernorm`) and the head the task names (`lm_head`,
+    `classifier` or `qa_outputs`). forward returns the registry's output names."""
+
+    def __init__(self, config: PreLNConfig, task: Task) -> None:
+        super().__init__()
+        self.config, self.task = config, task
+        self.roberta_prelayernorm = PreLNModel(config, with_pooler=task.uses_pooler)
+        head = _make_head(config, task)
+        if head is not None:
+            setattr(self, task.head, head)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor,
+                output_hidden_states: bool = False) -> dict[str, Tensor]:
+        task = self.task
+        if task.name == "multiple-choice":  # (B, C, L) -> (B*C, L)
+            batch, choices = input_ids.shape[:2]
+            input_ids = input_ids.reshape(batch * choices, -1)
+            attention_mask = attention_mask.reshape(batch * choices, -1)
+        enc = self.roberta_prelayernorm(input_ids, attention_mask, causal=task.causal)
+        last = enc["last_hidden_state"]
+        if task.name == "base":
+            out = {"last_hidden_state": last, "pooler_output": enc["pooler_output"]}
+        elif task.head == "lm_head":
+            out = {"logits": self.lm_head(last, self.roberta_prelayernorm.embeddings.word_embeddings.weight)}
+        elif task.name == "multiple-choice":
+            out = {"logits": self.classifier(enc["pooler_output"]).reshape(batch, choices)}
+        elif task.name == "qa":
+            start, end = self.qa_outputs(last).unbind(dim=-1)
+            out = {"start_logits": start, "end_logits": end}
+        else:  # sequence / token classification
+            out = {"logits": self.classifier(last)}
+        if output_hidden_states:
+            out.update({f"hidden_states.{i}": h for i, h in enumerate(enc["hidden_states"])})
+        return out
+
+
+def build_torch_model(checkpoint) -> PreLNForTask:
+    """A PreLNForTask in eval mode holding the checkpoint's canonical weights (strict: every name)."""
+    model = PreLNForTask(checkpoint.config, checkpoint.task).eval()
+    tensors = {name: torch.from_numpy(value) for name, value in checkpoint.state.items()}
+    model.load_state_dict(tensors, strict=True)
+    return model

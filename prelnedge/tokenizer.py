@@ -1,0 +1,114 @@
+"""RoBERTa byte-level BPE through the `tokenizers` library.
+
+Single sequences encode as `<s> A </s>`, pairs as `<s> A </s></s> B </s>` (RoBERTa's template).
+Offsets are character offsets into the original strings; QA maps a token span back to the
+context with them. Inputs longer than the model's limit are truncated (pairs: the second text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from prelnedge.errors import UserError
+
+SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")  # ids 0..3; "<mask>" is the last id
+MASK_TOKEN = "<mask>"
+
+
+@dataclass(frozen=True)
+class Encoding:
+    ids: tuple[int, ...]
+    offsets: tuple[tuple[int, int], ...]  # (start, end) characters in the text the token came from
+    sequence_ids: tuple[int | None, ...]  # 0 first text, 1 second text, None special token
+
+
+class PreLNTokenizer:
+    def __init__(self, tokenizer, max_length: int) -> None:
+        self._tok = tokenizer
+        self.max_length = max_length
+        self.pad_id = self._required_id("<pad>")
+        self.bos_id = self._required_id("<s>")
+        self.eos_id = self._required_id("</s>")
+        self.mask_id = tokenizer.token_to_id(MASK_TOKEN)
+
+    @classmethod
+    def from_dir(cls, path: str | Path, max_length: int) -> "PreLNTokenizer":
+        """Load `tokenizer.json`, or `vocab.json` + `merges.txt` with RoBERTa's processing."""
+        from tokenizers import Tokenizer
+
+        path = Path(path)
+        if (path / "tokenizer.json").exists():
+            try:
+                return cls(Tokenizer.from_file(str(path / "tokenizer.json")), max_length)
+            except Exception as exc:  # tokenizers raises a bare Exception for bad JSON
+                raise UserError(f"cannot read {path / 'tokenizer.json'}: {exc}") from None
+        if (path / "vocab.json").exists() and (path / "merges.txt").exists():
+            return cls(_from_vocab_and_merges(path), max_length)
+        raise UserError(f"{path} has no tokenizer; expected tokenizer.json or vocab.json + merges.txt")
+
+    def _required_id(self, token: str) -> int:
+        token_id = self._tok.token_to_id(token)
+        if token_id is None:
+            raise UserError(f"tokenizer has no {token} token; a RoBERTa tokenizer needs {SPECIAL_TOKENS}")
+        return token_id
+
+    @property
+    def vocab_size(self) -> int:
+        return self._tok.get_vocab_size(with_added_tokens=True)
+
+    def encode(self, text: str, pair: str | None = None, max_length: int | None = None,
+               add_special_tokens: bool = True) -> Encoding:
+        """Encode one text or a pair, truncated to max_length tokens (pairs lose the second text's tail)."""
+        limit = max_length or self.max_length
+        self._tok.enable_truncation(limit, strategy="only_second" if pair is not None else "longest_first")
+        try:
+            enc = self._tok.encode(text, pair, add_special_tokens=add_special_tokens)
+        except Exception as exc:  # e.g. the question alone is longer than the limit
+            raise UserError(f"cannot encode input within {limit} tokens: {exc}") from None
+        finally:
+            self._tok.no_truncation()
+        return Encoding(tuple(enc.ids), tuple(enc.offsets), tuple(enc.sequence_ids))
+
+    def batch(self, encodings: list[Encoding]) -> tuple[np.ndarray, np.ndarray]:
+        """Right-pad to the longest: (input_ids, attention_mask), both int64 (B, L)."""
+        length = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), length), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), length), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        return ids, mask
+
+    def encode_batch(self, texts: list[str], pairs: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        pairs = pairs or [None] * len(texts)
+        return self.batch([self.encode(t, p) for t, p in zip(texts, pairs)])
+
+    def decode(self, ids, skip_special_tokens: bool = True) -> str:
+        return self._tok.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)
+
+    def id_to_token(self, token_id: int) -> str | None:
+        return self._tok.id_to_token(int(token_id))
+
+    def token_to_id(self, token: str) -> int | None:
+        return self._tok.token_to_id(token)
+
+
+def _from_vocab_and_merges(path: Path):
+    """Rebuild RoBERTa's pipeline from the GPT-2 style files, as the original tokenizer defines it."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+
+    try:
+        bpe = models.BPE.from_file(str(path / "vocab.json"), str(path / "merges.txt"))
+    except Exception as exc:
+        raise UserError(f"cannot read {path}/vocab.json + merges.txt: {exc}") from None
+    tok = Tokenizer(bpe)
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([*SPECIAL_TOKENS, AddedToken(MASK_TOKEN, lstrip=True)])
+    tok.post_processor = processors.RobertaProcessing(
+        ("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")),
+        trim_offsets=True, add_prefix_space=False)
+    return tok

@@ -1,0 +1,23 @@
+"""Shared fixtures: HF checkpoints written by `transformers` for each task, once per session."""
+
+from __future__ import annotations
+
+import pytest
+
+from hf_factory import TEST_CONFIG, save_hf_checkpoint
+from prelnedge.tasks import TASKS
+
+
+def config_for(task_name: str):
+    # HF's QA head has config.num_labels outputs and splits them into start/end: it needs 2.
+    return TEST_CONFIG.replace(labels=("start", "end")) if task_name == "qa" else TEST_CONFIG
+
+
+@pytest.fixture(scope="session")
+def hf_checkpoints(tmp_path_factory):
+    """task name -> (folder, live HF model that wrote it)."""
+    made = {}
+    for i, (name, task) in enumerate(TASKS.items()):
+        folder = tmp_path_factory.mktemp(f"hf-{name}")
+        made[name] = (folder, save_hf_checkpoint(folder, config_for(name), task, seed=100 + i))
+    return made

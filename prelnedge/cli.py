@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(predict)
     predict.add_argument("--task", required=True, choices=all_task_names(), metavar="TASK",
                          help="one of: " + ", ".join(all_task_names()))
-    predict.add_argument("--framework", default="torch", choices=["torch"], help="reference framework")
+    predict.add_argument("--framework", default="torch", choices=["torch", "tf", "flax"],
+                         help="reference framework (default torch)")
     predict.add_argument("--text", action="append", default=[],
                          help="input text (repeat for several); masked-lm needs <mask>; multiple-choice: the prompt")
     predict.add_argument("--question", help="qa: the question")

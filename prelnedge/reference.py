@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Callable
 
@@ -16,7 +17,13 @@ from prelnedge.config import PreLNConfig
 from prelnedge.errors import UserError
 from prelnedge.tasks import Task, get_task
 
-FRAMEWORKS = ("torch",)
+# framework -> module exposing build_forward(checkpoint) -> forward(input_ids, attention_mask, hidden)
+FRAMEWORK_MODULES = {
+    "torch": "prelnedge.models.torch",
+    "tf": "prelnedge.models.tf",
+    "flax": "prelnedge.models.flax",
+}
+FRAMEWORKS = tuple(FRAMEWORK_MODULES)
 
 
 class ReferenceModel:
@@ -72,20 +79,5 @@ def load_reference(path: str | Path | None = None, task: str = "base", framework
     if framework not in FRAMEWORKS:
         raise UserError(f"unknown framework {framework!r}; allowed: {', '.join(FRAMEWORKS)}")
     checkpoint = load_checkpoint(path, task_spec)
-    forward = _torch_forward(checkpoint)
-    return ReferenceModel(checkpoint, framework, forward, output_hidden_states)
-
-
-def _torch_forward(checkpoint: LoadedCheckpoint):
-    import torch
-
-    from prelnedge.models.torch import build_torch_model
-
-    model = build_torch_model(checkpoint)
-
-    def forward(input_ids: np.ndarray, attention_mask: np.ndarray, hidden: bool) -> dict[str, np.ndarray]:
-        with torch.inference_mode():
-            out = model(torch.from_numpy(input_ids), torch.from_numpy(attention_mask), hidden)
-        return {name: value.numpy() for name, value in out.items()}
-
-    return forward
+    module = importlib.import_module(FRAMEWORK_MODULES[framework])
+    return ReferenceModel(checkpoint, framework, module.build_forward(checkpoint), output_hidden_states)

@@ -248,3 +248,15 @@ def build_torch_model(checkpoint) -> PreLNForTask:
     tensors = {name: torch.from_numpy(value) for name, value in checkpoint.state.items()}
     model.load_state_dict(tensors, strict=True)
     return model
+
+
+def build_forward(checkpoint):
+    """numpy in, numpy out: the contract every framework module offers to prelnedge.reference."""
+    model = build_torch_model(checkpoint)
+
+    def forward(input_ids, attention_mask, output_hidden_states: bool):
+        with torch.inference_mode():
+            out = model(torch.from_numpy(input_ids), torch.from_numpy(attention_mask), output_hidden_states)
+        return {name: value.numpy() for name, value in out.items()}
+
+    return forward

@@ -81,7 +81,7 @@ def table(config: PreLNConfig, task: Task) -> list[Row]:
     rows = []
     for key, shape in task_parameters(config, task).items():
         kind = _kind(key, shape)
-        module = key if kind == "vector" else key.rpartition(".")[0]
+        module = key.rpartition(".")[0]
         rows.append(Row(key, kind, tuple(module.split(".")), shape))
     return rows
 

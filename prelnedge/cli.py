@@ -13,10 +13,11 @@ import warnings
 from pathlib import Path
 
 from prelnedge import __version__
-from prelnedge.errors import UserError
+from prelnedge.errors import UserError, ValidationError
 from prelnedge.tasks import all_task_names
 
 EXIT_USER_ERROR = 2
+EXIT_VALIDATION_FAILED = 1
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -68,6 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--top-k", type=int, default=5, help="masked/causal LM: candidates to show (default 5)")
     predict.add_argument("--json", action="store_true", help="print JSON")
     predict.set_defaults(run=_run_predict)
+
+    export = sub.add_parser("export", help="export a task model to ONNX or TFLite and validate it")
+    _add_model(export)
+    export.add_argument("--task", required=True, choices=all_task_names(), metavar="TASK",
+                        help="one of: " + ", ".join(all_task_names()))
+    export.add_argument("--target", required=True, choices=["onnx", "tflite"])
+    export.add_argument("--framework", choices=["torch", "tf", "flax"],
+                        help="reference to trace (default: torch for onnx, tf for tflite)")
+    export.add_argument("--out", type=Path, metavar="OUT",
+                        help="output folder (default: prelnedge-out/<model>-<task>-<target>-<framework>)")
+    export.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    export.add_argument("--keep-savedmodel", action="store_true",
+                        help="flax path: keep the jax2tf SavedModel in OUT/savedmodel")
+    export.set_defaults(run=_run_export)
+
+    validate = sub.add_parser("validate", help="re-run validation on an exported folder")
+    validate.add_argument("folder", type=Path, metavar="OUT")
+    _add_model(validate)
+    validate.set_defaults(run=_run_validate)
     return parser
 
 
@@ -131,6 +151,36 @@ def _run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_export(args: argparse.Namespace) -> int:
+    from prelnedge.export import ExportConfig, export
+
+    cfg = ExportConfig(task=args.task, target=args.target, model=args.model, framework=args.framework,
+                       out=args.out, force=args.force, keep_savedmodel=args.keep_savedmodel)
+    out = export(cfg)
+    _print_validation(out)
+    return 0
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    from prelnedge.validate_folder import validate_folder
+
+    validate_folder(args.folder, args.model)
+    _print_validation(args.folder)
+    return 0
+
+
+def _print_validation(folder: Path) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    validation = json.loads((folder / "validation.json").read_text())
+    size = (folder / manifest["model_file"]).stat().st_size
+    print(f"{folder}: {manifest['model_file']} ({size / 2**20:.2f} MiB), {manifest['task']} "
+          f"{manifest['target']} from {manifest['framework']}; validation passed "
+          f"(tolerance peak_rel {validation['tolerance']['peak_rel']:g})")
+    for name, worst in validation["worst"].items():
+        print(f"  {name}: max_abs {worst['max_abs']:.3g}, peak_rel {worst['peak_rel']:.3g}, "
+              f"cosine {worst['cosine']:.7f}, SQNR {worst['sqnr_db']:.1f} dB")
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"prelnedge: warning: {message}", file=sys.stderr)
 
@@ -149,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"prelnedge: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except ValidationError as exc:
+        if args.debug:
+            raise
+        print(f"prelnedge: validation failed: {exc}", file=sys.stderr)
+        return EXIT_VALIDATION_FAILED
     except KeyboardInterrupt:
         print("prelnedge: interrupted", file=sys.stderr)
         return 130

@@ -15,3 +15,12 @@ def sha256_files(files: list[Path]) -> str:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_file(file: Path) -> str:
+    """The plain content digest, as `sha256sum` prints it."""
+    digest = hashlib.sha256()
+    with open(file, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -21,6 +21,10 @@ TOLERANCES: dict[str, Tolerance] = {
         "two fp32 implementations of the same graph differ only in summation order (matmul "
         "blocking, LayerNorm/softmax reductions); measured ~5e-7 on 3-layer test models, so 1e-5 "
         "leaves room for deeper models without hiding a wrong LayerNorm or mask (those give >1e-2)"),
+    "fp32-export": Tolerance(
+        1e-5,
+        "an fp32 artifact runs the reference's graph with another runtime's kernels (ONNX Runtime, "
+        "LiteRT/XNNPACK); only summation order differs, as for fp32-reference"),
 }
 
 

@@ -1,0 +1,127 @@
+"""The export stage: checkpoint -> validated ONNX or TFLite folder.
+
+OUT holds the model file, config.json, the tokenizer files, validation.json, golden.json and
+manifest.json. It appears only when the artifact passed validation against the float reference of
+its framework.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from prelnedge.errors import UserError
+
+# (target, framework) -> "module:function"; each exporter writes its model file into a work folder.
+EXPORTERS = {
+    ("onnx", "torch"): "prelnedge.export.onnx:export_onnx",
+    ("tflite", "tf"): "prelnedge.export.tflite:export_tflite",
+    ("tflite", "flax"): "prelnedge.export.jax2tf:export_tflite_flax",
+}
+TARGETS = ("onnx", "tflite")
+DEFAULT_FRAMEWORK = {"onnx": "torch", "tflite": "tf"}
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    task: str
+    target: str
+    model: Path | None = None  # None: the embedded default model
+    framework: str | None = None  # None: DEFAULT_FRAMEWORK[target]
+    out: Path | None = None  # None: prelnedge-out/<model>-<task>-<target>-<framework>
+    force: bool = False
+    keep_savedmodel: bool = False
+
+    def __post_init__(self) -> None:
+        from prelnedge.tasks import get_task
+
+        get_task(self.task)
+        if self.target not in TARGETS:
+            raise UserError(f"unknown target {self.target!r}; allowed: {', '.join(TARGETS)}")
+        if (self.target, self.resolved_framework) not in EXPORTERS:
+            allowed = [fw for (t, fw) in EXPORTERS if t == self.target]
+            raise UserError(f"target {self.target} cannot be exported from framework "
+                            f"{self.resolved_framework!r}; allowed: {', '.join(allowed)}")
+        if self.keep_savedmodel and self.resolved_framework != "flax":
+            raise UserError("--keep-savedmodel applies to the flax (jax2tf) path only")
+
+    @property
+    def resolved_framework(self) -> str:
+        return self.framework or DEFAULT_FRAMEWORK[self.target]
+
+    @property
+    def resolved_out(self) -> Path:
+        if self.out is not None:
+            return Path(self.out)
+        from prelnedge.tasks import get_task
+
+        name = "default" if self.model is None else Path(self.model).resolve().name.removesuffix(".pt")
+        return Path("prelnedge-out") / f"{name}-{get_task(self.task).name}-{self.target}-{self.resolved_framework}"
+
+
+def export(cfg: ExportConfig, progress=None) -> Path:
+    """Run the stage; returns OUT. Raises UserError for bad input, ValidationError for a bad artifact."""
+    from prelnedge.artifact import atomic_folder, check_target, file_hashes, tool_versions, write_json
+    from prelnedge.checkpoint import TOKENIZER_FILES, load_checkpoint
+    from prelnedge.golden import build_golden
+    from prelnedge.progress import Progress
+    from prelnedge.reference import FRAMEWORK_MODULES
+    from prelnedge.runtime import open_session
+    from prelnedge.tasks import get_task
+    from prelnedge.tokenizer import PreLNTokenizer
+    from prelnedge.validate import validate
+
+    progress = progress or Progress(total=5)
+    task = get_task(cfg.task)
+    out = cfg.resolved_out
+    check_target(out, cfg.force)  # before any slow work
+    with progress.stage("loading checkpoint"):
+        checkpoint = load_checkpoint(cfg.model, task)
+        reference = importlib.import_module(FRAMEWORK_MODULES[cfg.resolved_framework]).build_forward(checkpoint)
+    module_name, function = EXPORTERS[(cfg.target, cfg.resolved_framework)].split(":")
+    exporter = getattr(importlib.import_module(module_name), function)
+
+    with atomic_folder(out, cfg.force) as work:
+        with progress.stage(f"exporting {cfg.target} from {cfg.resolved_framework}"):
+            info = exporter(checkpoint, work, keep_savedmodel=cfg.keep_savedmodel) \
+                if cfg.resolved_framework == "flax" else exporter(checkpoint, work)
+        checkpoint.config.save(work)
+        if checkpoint.tokenizer_dir is not None:
+            for name in TOKENIZER_FILES:
+                if (checkpoint.tokenizer_dir / name).exists():
+                    shutil.copy(checkpoint.tokenizer_dir / name, work / name)
+        with progress.stage("validating against the float reference"):
+            session = open_session(work / info["model_file"])
+            summary = validate(session.run, lambda i, m: reference(i, m, False), checkpoint.config, task)
+            write_json(work / "validation.json", summary)
+        with progress.stage("writing golden vectors and manifest"):
+            if checkpoint.tokenizer_dir is not None:
+                tok = PreLNTokenizer.from_dir(checkpoint.tokenizer_dir, checkpoint.config.max_tokens)
+                write_json(work / "golden.json", build_golden(task, tok, lambda i, m: reference(i, m, False)))
+            write_json(work / "manifest.json", _manifest(cfg, checkpoint, task, info, summary,
+                                                        file_hashes(work), tool_versions()))
+    return out
+
+
+def _manifest(cfg: ExportConfig, checkpoint, task, info: dict, summary: dict, hashes: dict, versions: dict) -> dict:
+    input_dtype = info["input_dtype"]
+    return {
+        "format": "prelnedge-artifact/1",
+        "task": task.name, "target": cfg.target, "framework": cfg.resolved_framework,
+        "model_file": info["model_file"],
+        "io": {
+            "inputs": [{"name": s.name, "dtype": input_dtype, "axes": list(s.axes)} for s in task.inputs],
+            "outputs": [{"name": s.name, "dtype": s.dtype, "axes": list(s.axes)} for s in task.outputs],
+            "dynamic_axes": sorted({a for s in task.inputs for a in s.axes}),
+            "max_tokens": checkpoint.config.max_tokens,
+        },
+        "export": {k: v for k, v in info.items() if k not in ("model_file", "input_dtype")},
+        "source": {"path": str(checkpoint.source_path), "format": checkpoint.source_format,
+                   "sha256": checkpoint.source_sha256, "embedded_default": cfg.model is None,
+                   "initialized_heads": checkpoint.initialized},
+        "validation": {"passed": summary["passed"], "tolerance": summary["tolerance"], "worst": summary["worst"]},
+        "tool_versions": versions,
+        "files": hashes,
+    }

@@ -1,0 +1,334 @@
+"""RoBERTa-PreLayerNorm in Flax (linen): the base encoder and all six task heads.
+
+Mirrors `prelnedge.models.torch` class for class and attribute for attribute; shapes are written
+`# (B, L, H)` with the same legend (B batch, L length, H hidden, nh heads, hd head size,
+V vocabulary, N labels, C choices). Dropout is omitted: this is an inference reference.
+
+Why linen and not NNX: a linen module is a stateless description and `module.apply({"params":
+params}, ...)` is a pure function of a plain nested dict. That is exactly what `jax2tf.convert`
+and `jax.jit` take, and the plain dict is what `weight_table.convert(..., "flax")` + `to_nested`
+produce, so the weight table *is* the parameter tree (checked against `jax.eval_shape(init)`).
+NNX keeps state inside objects, which would need a split/merge step before both jit and jax2tf.
+
+Numerics that matter for fp32 parity with torch/transformers (measured, see tests):
+- LayerNorm uses `use_fast_variance=False`: flax's default computes var as E[x^2] - E[x]^2, which
+  cancels badly when |mean| >> std; torch computes E[(x - mean)^2].
+- GELU is the exact erf form; the attention bias is 0 / float32 min, as HF does.
+- Position ids are int32 (x64 stays off): `cumsum(ids != pad) * (ids != pad) + pad`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")  # a CPU reference unless the caller chose otherwise
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from flax import linen as nn  # noqa: E402
+
+from prelnedge.config import PreLNConfig  # noqa: E402
+from prelnedge.tasks import Task  # noqa: E402
+from prelnedge.weight_table import convert, to_nested  # noqa: E402
+
+Array = jax.Array
+
+
+def position_ids_from_input_ids(input_ids: Array, pad_token_id: int) -> Array:
+    """Real tokens get pad_token_id+1, +2, ...; pad tokens get pad_token_id (fairseq/HF)."""
+    not_pad = (input_ids != pad_token_id).astype(jnp.int32)
+    return jnp.cumsum(not_pad, axis=1, dtype=jnp.int32) * not_pad + pad_token_id
+
+
+def _layer_norm(config: PreLNConfig, **kwargs) -> nn.LayerNorm:
+    return nn.LayerNorm(epsilon=config.layer_norm_eps, use_fast_variance=False, **kwargs)
+
+
+class PreLNEmbeddings(nn.Module):
+    config: PreLNConfig
+
+    def setup(self) -> None:
+        c = self.config
+        self.word_embeddings = nn.Embed(c.vocab_size, c.hidden_size)
+        self.position_embeddings = nn.Embed(c.max_position_embeddings, c.hidden_size)
+        self.token_type_embeddings = nn.Embed(c.type_vocab_size, c.hidden_size)
+        self.LayerNorm = _layer_norm(c)  # the embedding sum is normalised (unlike fairseq's prenorm)
+
+    def __call__(self, input_ids: Array) -> Array:  # (B, L) -> (B, L, H)
+        positions = position_ids_from_input_ids(input_ids, self.config.pad_token_id)
+        x = self.word_embeddings(input_ids) + self.position_embeddings(positions)
+        x = x + self.token_type_embeddings.embedding[0]  # token_type_ids are always zeros
+        return self.LayerNorm(x)
+
+
+class PreLNSelfAttention(nn.Module):
+    config: PreLNConfig
+
+    def setup(self) -> None:
+        h = self.config.hidden_size
+        self.query, self.key, self.value = nn.Dense(h), nn.Dense(h), nn.Dense(h)
+
+    def __call__(self, x: Array, mask_bias: Array) -> Array:  # (B, L, H), (B, 1, 1|L, L)
+        b, length, h = x.shape
+        nh, hd = self.config.num_attention_heads, self.config.head_dim
+
+        def heads(t: Array) -> Array:  # (B, L, H) -> (B, nh, L, hd)
+            return t.reshape(b, length, nh, hd).transpose(0, 2, 1, 3)
+
+        q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
+        scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(hd) + mask_bias  # (B, nh, L, L)
+        context = jax.nn.softmax(scores, axis=-1) @ v  # (B, nh, L, hd)
+        return context.transpose(0, 2, 1, 3).reshape(b, length, h)
+
+
+class PreLNAttentionOutput(nn.Module):
+    config: PreLNConfig
+
+    def setup(self) -> None:
+        self.dense = nn.Dense(self.config.hidden_size)
+
+
+class PreLNAttention(nn.Module):
+    """LayerNorm -> self-attention -> output projection. The residual add is in PreLNLayer."""
+    config: PreLNConfig
+
+    def setup(self) -> None:
+        self.LayerNorm = _layer_norm(self.config)
+        self.self = PreLNSelfAttention(self.config)
+        self.output = PreLNAttentionOutput(self.config)
+
+    def __call__(self, x: Array, mask_bias: Array) -> Array:
+        return self.output.dense(self.self(self.LayerNorm(x), mask_bias))
+
+
+class PreLNIntermediate(nn.Module):
+    """LayerNorm -> dense -> exact (erf) GELU."""
+    config: PreLNConfig
+
+    def setup(self) -> None:
+        self.LayerNorm = _layer_norm(self.config)
+        self.dense = nn.Dense(self.config.intermediate_size)
+
+    def __call__(self, x: Array) -> Array:  # (B, L, H) -> (B, L, I)
+        return jax.nn.gelu(self.dense(self.LayerNorm(x)), approximate=False)
+
+
+class PreLNOutput(nn.Module):
+    config: PreLNConfig
+
+    def setup(self) -> None:
+        self.dense = nn.Dense(self.config.hidden_size)
+
+
+class PreLNLayer(nn.Module):
+    config: PreLNConfig
+
+    def setup(self) -> None:
+        self.attention = PreLNAttention(self.config)
+        self.intermediate = PreLNIntermediate(self.config)
+        self.output = PreLNOutput(self.config)
+
+    def __call__(self, x: Array, mask_bias: Array) -> Array:  # (B, L, H)
+        x = x + self.attention(x, mask_bias)  # no LayerNorm after the residual add: pre-LN
+        x = x + self.output.dense(self.intermediate(x))
+        return x
+
+
+class PreLNEncoder(nn.Module):
+    config: PreLNConfig
+
+    def setup(self) -> None:  # linen names list elements layer_0, layer_1, ...
+        self.layer = [PreLNLayer(self.config) for _ in range(self.config.num_hidden_layers)]
+
+
+class PreLNPooler(nn.Module):
+    config: PreLNConfig
+
+    def setup(self) -> None:
+        self.dense = nn.Dense(self.config.hidden_size)
+
+    def __call__(self, last_hidden_state: Array) -> Array:  # (B, L, H) -> (B, H)
+        return jnp.tanh(self.dense(last_hidden_state[:, 0]))
+
+
+def attention_bias(attention_mask: Array, causal: bool, dtype=jnp.float32) -> Array:
+    """0 where a query may attend a key, the dtype's lowest value elsewhere (as HF does).
+    (B, L) -> (B, 1, 1, L), or (B, 1, L, L) with the causal triangle."""
+    allowed = (attention_mask != 0)[:, None, None, :]
+    if causal:
+        length = attention_mask.shape[1]
+        allowed = allowed & jnp.tril(jnp.ones((length, length), dtype=bool))
+    return jnp.where(allowed, jnp.zeros((), dtype), jnp.finfo(dtype).min)
+
+
+class PreLNModel(nn.Module):
+    """The encoder. Returns last_hidden_state (after the final LayerNorm), the pooled output when it
+    has a pooler, and the per-layer hidden states taken BEFORE the final LayerNorm (as HF does)."""
+    config: PreLNConfig
+    with_pooler: bool
+
+    def setup(self) -> None:
+        self.embeddings = PreLNEmbeddings(self.config)
+        self.encoder = PreLNEncoder(self.config)
+        self.LayerNorm = _layer_norm(self.config)
+        self.pooler = PreLNPooler(self.config) if self.with_pooler else None
+
+    def __call__(self, input_ids: Array, attention_mask: Array, causal: bool) -> dict:
+        x = self.embeddings(input_ids)  # (B, L, H)
+        mask_bias = attention_bias(attention_mask, causal, x.dtype)
+        hidden_states = [x]
+        for layer in self.encoder.layer:
+            x = layer(x, mask_bias)
+            hidden_states.append(x)
+        out = {"last_hidden_state": self.LayerNorm(x), "hidden_states": hidden_states}
+        if self.pooler is not None:
+            out["pooler_output"] = self.pooler(out["last_hidden_state"])
+        return out
+
+
+class PreLNLMHead(nn.Module):
+    """dense -> GELU -> LayerNorm -> decoder tied to the word embeddings, plus its own bias."""
+    config: PreLNConfig
+
+    def setup(self) -> None:
+        c = self.config
+        self.dense = nn.Dense(c.hidden_size)
+        self.layer_norm = _layer_norm(c)
+        self.bias = self.param("bias", nn.initializers.zeros, (c.vocab_size,))
+
+    def __call__(self, x: Array, word_embeddings: nn.Embed) -> Array:  # (B, L, H) -> (B, L, V)
+        x = self.layer_norm(jax.nn.gelu(self.dense(x), approximate=False))
+        return word_embeddings.attend(x) + self.bias  # x @ E.T: the tied decoder
+
+
+class PreLNClassificationHead(nn.Module):
+    """Sequence classification: token 0 of last_hidden_state -> dense -> tanh -> out_proj."""
+    config: PreLNConfig
+
+    def setup(self) -> None:
+        self.dense = nn.Dense(self.config.hidden_size)
+        self.out_proj = nn.Dense(self.config.num_labels)
+
+    def __call__(self, last_hidden_state: Array) -> Array:  # (B, L, H) -> (B, N)
+        return self.out_proj(jnp.tanh(self.dense(last_hidden_state[:, 0])))
+
+
+def _make_head(config: PreLNConfig, task: Task) -> nn.Module | None:
+    if task.head == "lm_head":
+        return PreLNLMHead(config)
+    if task.name == "sequence-classification":
+        return PreLNClassificationHead(config)
+    if task.name == "token-classification":
+        return nn.Dense(config.num_labels)
+    if task.name == "multiple-choice":
+        return nn.Dense(1)
+    if task.name == "qa":
+        return nn.Dense(2)
+    return None
+
+
+class PreLNForTask(nn.Module):
+    """The encoder (under `roberta_prelayernorm`) and the head the task names (`lm_head`,
+    `classifier` or `qa_outputs`). __call__ returns the registry's output names."""
+    config: PreLNConfig
+    task: Task
+
+    def setup(self) -> None:
+        self.roberta_prelayernorm = PreLNModel(self.config, with_pooler=self.task.uses_pooler)
+        head = _make_head(self.config, self.task)
+        if head is not None:
+            setattr(self, self.task.head, head)
+
+    def __call__(self, input_ids: Array, attention_mask: Array,
+                 output_hidden_states: bool = False) -> dict[str, Array]:
+        task = self.task
+        if task.name == "multiple-choice":  # (B, C, L) -> (B*C, L)
+            batch, choices = input_ids.shape[:2]
+            input_ids = input_ids.reshape(batch * choices, -1)
+            attention_mask = attention_mask.reshape(batch * choices, -1)
+        enc = self.roberta_prelayernorm(input_ids, attention_mask, causal=task.causal)
+        last = enc["last_hidden_state"]  # (B, L, H)
+        if task.name == "base":
+            out = {"last_hidden_state": last, "pooler_output": enc["pooler_output"]}
+        elif task.head == "lm_head":
+            out = {"logits": self.lm_head(last, self.roberta_prelayernorm.embeddings.word_embeddings)}
+        elif task.name == "multiple-choice":
+            out = {"logits": self.classifier(enc["pooler_output"]).reshape(batch, choices)}
+        elif task.name == "qa":
+            logits = self.qa_outputs(last)  # (B, L, 2)
+            out = {"start_logits": logits[..., 0], "end_logits": logits[..., 1]}
+        else:  # sequence / token classification
+            out = {"logits": self.classifier(last)}
+        if output_hidden_states:
+            out.update({f"hidden_states.{i}": h for i, h in enumerate(enc["hidden_states"])})
+        return out
+
+
+def _dummy_inputs(task: Task) -> tuple[np.ndarray, np.ndarray]:
+    shape = (1, 2, 3) if len(task.inputs[0].axes) == 3 else (1, 3)
+    return np.zeros(shape, np.int32), np.ones(shape, np.int32)
+
+
+def build_flax_model(checkpoint) -> tuple[PreLNForTask, dict]:
+    """(module, params) holding the checkpoint's canonical weights; every path and shape is
+    checked against the tree `module.init` would create."""
+    config, task = checkpoint.config, checkpoint.task
+    module = PreLNForTask(config, task)
+    params = to_nested(convert(checkpoint.state, config, task, "flax"))
+    expected = jax.eval_shape(module.init, jax.random.PRNGKey(0), *_dummy_inputs(task))["params"]
+    want = {jax.tree_util.keystr(p): tuple(v.shape) for p, v in jax.tree_util.tree_leaves_with_path(expected)}
+    got = {jax.tree_util.keystr(p): tuple(v.shape) for p, v in jax.tree_util.tree_leaves_with_path(params)}
+    if want != got:
+        missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+        shapes = sorted(k for k in set(want) & set(got) if want[k] != got[k])
+        raise AssertionError(f"flax params differ from the module's tree: missing {missing}, "
+                             f"extra {extra}, shape mismatches {[(k, got[k], want[k]) for k in shapes]}")
+    return module, jax.tree_util.tree_map(jnp.asarray, params)
+
+
+def build_forward(checkpoint):
+    """numpy in, numpy out: the contract every framework module offers to prelnedge.reference."""
+    module, params = build_flax_model(checkpoint)
+
+    @jax.jit
+    def _apply(params, input_ids, attention_mask):
+        return module.apply({"params": params}, input_ids, attention_mask, False)
+
+    @jax.jit
+    def _apply_hidden(params, input_ids, attention_mask):
+        return module.apply({"params": params}, input_ids, attention_mask, True)
+
+    def forward(input_ids, attention_mask, output_hidden_states: bool):
+        # int32 at the boundary: x64 stays off, and ids < vocab_size fit.
+        ids, mask = np.asarray(input_ids, np.int32), np.asarray(attention_mask, np.int32)
+        out = (_apply_hidden if output_hidden_states else _apply)(params, ids, mask)
+        return {name: np.asarray(value) for name, value in out.items()}
+
+    return forward
+
+
+def to_tf_function(module: PreLNForTask, params: dict, task: Task):
+    """A tf.function (int32 `input_ids`/`attention_mask`, every axis dynamic) returning a dict with
+    the registry's output names, made by jax2tf with polymorphic batch (and choice) and length.
+    The weights are closed over, so they become constants of the graph (what TFLite wants)."""
+    import tensorflow as tf
+    from jax.experimental import jax2tf
+
+    rank = len(task.inputs[0].axes)
+    poly = "(b, c, s)" if rank == 3 else "(b, s)"
+
+    def apply(input_ids, attention_mask):
+        return module.apply({"params": params}, input_ids, attention_mask)
+
+    converted = jax2tf.convert(apply, polymorphic_shapes=[poly, poly], with_gradient=False)
+    spec = [None] * rank
+
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec(spec, tf.int32, name="input_ids"),
+                                                   tf.TensorSpec(spec, tf.int32, name="attention_mask")])
+    def serve(input_ids, attention_mask):
+        out = converted(input_ids, attention_mask)
+        return {name: out[name] for name in task.output_names}
+
+    return serve

@@ -1,0 +1,70 @@
+"""One session interface over ONNX Runtime and LiteRT: numpy in, numpy out, registry names.
+
+Inputs are cast to each artifact's declared dtype (int64 for ONNX, int32 for TFLite), so callers
+always pass what the tokenizer gives them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from prelnedge.errors import UserError
+
+
+class Session(Protocol):
+    output_names: tuple[str, ...]
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]: ...
+
+
+class OnnxSession:
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name: i.type for i in self._session.get_inputs()}
+        self.output_names = tuple(o.name for o in self._session.get_outputs())
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+        dtype = np.int32 if self._inputs.get("input_ids") == "tensor(int32)" else np.int64
+        feeds = {"input_ids": np.asarray(input_ids, dtype), "attention_mask": np.asarray(attention_mask, dtype)}
+        return dict(zip(self.output_names, self._session.run(list(self.output_names), feeds)))
+
+
+class LiteRTSession:
+    """LiteRT (`ai_edge_litert`), or the old `tflite_runtime` when only that is installed."""
+
+    SIGNATURE = "serving_default"
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:  # pragma: no cover - depends on what is installed
+            from tflite_runtime.interpreter import Interpreter
+        self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        signatures = self._interpreter.get_signature_list()
+        if self.SIGNATURE not in signatures:
+            raise UserError(f"{path} has no '{self.SIGNATURE}' signature (found {sorted(signatures)})")
+        self._runner = self._interpreter.get_signature_runner(self.SIGNATURE)
+        self.output_names = tuple(signatures[self.SIGNATURE]["outputs"])
+        details = self._runner.get_input_details()
+        self._dtypes = {name: d["dtype"] for name, d in details.items()}
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+        out = self._runner(input_ids=np.asarray(input_ids, self._dtypes["input_ids"]),
+                           attention_mask=np.asarray(attention_mask, self._dtypes["attention_mask"]))
+        return {name: np.array(value) for name, value in out.items()}
+
+
+def open_session(model_file: Path, threads: int | None = None) -> Session:
+    if model_file.suffix == ".onnx":
+        return OnnxSession(model_file, threads)
+    if model_file.suffix == ".tflite":
+        return LiteRTSession(model_file, threads)
+    raise UserError(f"cannot run {model_file}; allowed: .onnx, .tflite")

@@ -1,0 +1,64 @@
+"""Validation as a stage: an artifact is run against the float reference of its framework on
+generated inputs (several batch sizes and lengths, right padding) and fails loudly."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from prelnedge.compare import compare_outputs
+from prelnedge.config import PreLNConfig
+from prelnedge.tasks import Task
+from prelnedge.tolerances import tolerance
+
+Forward = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
+
+
+def validation_batches(config: PreLNConfig, task: Task, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(batch, lengths) cases: a single token, a single sequence, and padded batches up to 64 tokens."""
+    longest = min(config.max_tokens, 64)
+    cases = [[1], [min(9, longest)], [longest, 2, max(3, longest // 3)], [5, 1]]
+    rng = np.random.default_rng(seed)
+    batches = []
+    for lengths in cases:
+        rows = len(lengths) * (3 if task.name == "multiple-choice" else 1)
+        width = max(lengths)
+        ids = np.full((rows, width), config.pad_token_id, dtype=np.int64)
+        for r in range(rows):
+            n = max(1, lengths[r % len(lengths)] - (r // len(lengths)))
+            body = rng.integers(4, config.vocab_size - 1, size=n)  # skip specials and <mask>
+            body[0] = config.bos_token_id
+            if n > 1:
+                body[-1] = config.eos_token_id
+            ids[r, :n] = body
+        mask = (ids != config.pad_token_id).astype(np.int64)
+        if task.name == "multiple-choice":
+            ids, mask = ids.reshape(len(lengths), 3, width), mask.reshape(len(lengths), 3, width)
+        batches.append((ids, mask))
+    return batches
+
+
+def validate(run_artifact: Forward, run_reference: Forward, config: PreLNConfig, task: Task,
+             tolerance_name: str = "fp32-export") -> dict:
+    """Compare on every case; raise ValidationError (naming output and statistics) on a miss.
+    Returns the summary written to validation.json: worst statistics per output."""
+    limit = tolerance(tolerance_name).peak_rel
+    worst: dict[str, dict[str, float]] = {}
+    cases = []
+    for ids, mask in validation_batches(config, task):
+        shape = "x".join(map(str, ids.shape))
+        stats = compare_outputs(run_artifact(ids, mask), run_reference(ids, mask), limit,
+                                label=f"artifact vs reference (inputs {shape})")
+        cases.append({"input_shape": list(ids.shape), "outputs": {k: v.as_dict() for k, v in stats.items()}})
+        for name, s in stats.items():
+            w = worst.setdefault(name, {"max_abs": 0.0, "peak_rel": 0.0, "mean_abs": 0.0,
+                                        "cosine": 1.0, "sqnr_db": float("inf")})
+            w["max_abs"] = max(w["max_abs"], s.max_abs)
+            w["peak_rel"] = max(w["peak_rel"], s.peak_rel)
+            w["mean_abs"] = max(w["mean_abs"], s.mean_abs)
+            w["cosine"] = min(w["cosine"], s.cosine)
+            w["sqnr_db"] = min(w["sqnr_db"], s.sqnr_db)
+    return {"passed": True, "tolerance": {"name": tolerance_name, "peak_rel": limit,
+                                          "reason": tolerance(tolerance_name).reason},
+            "worst": worst, "cases": cases}

@@ -46,6 +46,16 @@ def build_golden(task: Task, tok: PreLNTokenizer, forward: Callable) -> dict[str
     return {"task": task.name, "examples": examples}
 
 
+def build_golden_from_ids(task: Task, batches: list, forward: Callable) -> dict[str, Any]:
+    """For checkpoints without a tokenizer: token ids only, no texts."""
+    examples = []
+    for ids, mask in batches:
+        outputs = forward(ids, mask)
+        examples.append({"input_ids": ids.tolist(), "attention_mask": mask.tolist(),
+                         "expected": {name: _stored(np.asarray(outputs[name])) for name in task.output_names}})
+    return {"task": task.name, "examples": examples, "note": "the checkpoint has no tokenizer: ids only"}
+
+
 def _stored(value: np.ndarray) -> dict[str, Any]:
     if value.size <= FULL_LIMIT:
         return {"shape": list(value.shape), "values": value.round(6).tolist()}

@@ -87,17 +87,19 @@ def test_converts_to_builtin_tflite_with_dynamic_shapes():
     assert not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), ops
 
     signature = interpreter.get_signature_runner()
-    inputs, outputs = signature.get_input_details(), signature.get_output_details()
+    inputs = {name: d["index"] for name, d in signature.get_input_details().items()}
+    outputs = {name: d["index"] for name, d in signature.get_output_details().items()}
+    del signature  # it holds the interpreter's buffers, which would block resize_tensor_input
     assert set(outputs) == set(TASKS["qa"].output_names)
     config = reference.config
     for lengths in ([9, 4], [config.max_tokens, 1, 20]):  # two batch sizes and sequence lengths
         ids, mask = random_batch(config, lengths, np.random.default_rng(len(lengths)))
         feed = {"input_ids": ids.astype(np.int32), "attention_mask": mask.astype(np.int32)}
         for name, value in feed.items():
-            interpreter.resize_tensor_input(inputs[name]["index"], value.shape)
+            interpreter.resize_tensor_input(inputs[name], value.shape)
         interpreter.allocate_tensors()
         for name, value in feed.items():
-            interpreter.set_tensor(inputs[name]["index"], value)
+            interpreter.set_tensor(inputs[name], value)
         interpreter.invoke()
-        got = {name: interpreter.get_tensor(detail["index"]) for name, detail in outputs.items()}
+        got = {name: interpreter.get_tensor(index) for name, index in outputs.items()}
         compare_outputs(got, reference(ids, mask), TOL, label=f"tflite vs tf (qa, lengths {lengths})")

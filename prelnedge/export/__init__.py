@@ -65,13 +65,13 @@ def export(cfg: ExportConfig, progress=None) -> Path:
     """Run the stage; returns OUT. Raises UserError for bad input, ValidationError for a bad artifact."""
     from prelnedge.artifact import atomic_folder, check_target, file_hashes, tool_versions, write_json
     from prelnedge.checkpoint import TOKENIZER_FILES, load_checkpoint
-    from prelnedge.golden import build_golden
+    from prelnedge.golden import build_golden, build_golden_from_ids
     from prelnedge.progress import Progress
     from prelnedge.reference import FRAMEWORK_MODULES
     from prelnedge.runtime import open_session
     from prelnedge.tasks import get_task
     from prelnedge.tokenizer import PreLNTokenizer
-    from prelnedge.validate import validate
+    from prelnedge.validate import validate, validation_batches
 
     progress = progress or Progress(total=5)
     task = get_task(cfg.task)
@@ -97,9 +97,13 @@ def export(cfg: ExportConfig, progress=None) -> Path:
             summary = validate(session.run, lambda i, m: reference(i, m, False), checkpoint.config, task)
             write_json(work / "validation.json", summary)
         with progress.stage("writing golden vectors and manifest"):
+            float_forward = lambda i, m: reference(i, m, False)  # noqa: E731
             if checkpoint.tokenizer_dir is not None:
                 tok = PreLNTokenizer.from_dir(checkpoint.tokenizer_dir, checkpoint.config.max_tokens)
-                write_json(work / "golden.json", build_golden(task, tok, lambda i, m: reference(i, m, False)))
+                golden = build_golden(task, tok, float_forward)
+            else:
+                golden = build_golden_from_ids(task, validation_batches(checkpoint.config, task)[1:3], float_forward)
+            write_json(work / "golden.json", golden)
             write_json(work / "manifest.json", _manifest(cfg, checkpoint, task, info, summary,
                                                         file_hashes(work), tool_versions()))
     return out

@@ -37,9 +37,21 @@ Array = jax.Array
 
 
 def position_ids_from_input_ids(input_ids: Array, pad_token_id: int) -> Array:
-    """Real tokens get pad_token_id+1, +2, ...; pad tokens get pad_token_id (fairseq/HF)."""
-    not_pad = (input_ids != pad_token_id).astype(jnp.int32)
-    return jnp.cumsum(not_pad, axis=1, dtype=jnp.int32) * not_pad + pad_token_id
+    """Real tokens get pad_token_id+1, +2, ...; pad tokens get pad_token_id (fairseq/HF).
+
+    The running count is a sum against a lower-triangular mask, not `jnp.cumsum`: with a symbolic
+    length, jax2tf lowers cumsum to a custom call the TFLite converter rejects. Exact in int32."""
+    not_pad = (input_ids != pad_token_id).astype(jnp.int32)  # (B, L)
+    length = input_ids.shape[1]
+    upto = jnp.tril(jnp.ones((length, length), jnp.int32))  # (L, L): upto[i, j] = j <= i
+    count = jnp.sum(not_pad[:, None, :] * upto[None], axis=-1)  # (B, L) = cumsum(not_pad)
+    return count * not_pad + pad_token_id
+
+
+def first_token(x: Array) -> Array:  # (B, L, H) -> (B, H)
+    """x[:, 0] as a static slice: plain indexing becomes a dynamic gather under jax2tf's symbolic
+    shapes, which TFLite does not support."""
+    return jax.lax.index_in_dim(x, 0, axis=1, keepdims=False)
 
 
 def _layer_norm(config: PreLNConfig, **kwargs) -> nn.LayerNorm:
@@ -150,7 +162,7 @@ class PreLNPooler(nn.Module):
         self.dense = nn.Dense(self.config.hidden_size)
 
     def __call__(self, last_hidden_state: Array) -> Array:  # (B, L, H) -> (B, H)
-        return jnp.tanh(self.dense(last_hidden_state[:, 0]))
+        return jnp.tanh(self.dense(first_token(last_hidden_state)))
 
 
 def attention_bias(attention_mask: Array, causal: bool, dtype=jnp.float32) -> Array:
@@ -212,7 +224,7 @@ class PreLNClassificationHead(nn.Module):
         self.out_proj = nn.Dense(self.config.num_labels)
 
     def __call__(self, last_hidden_state: Array) -> Array:  # (B, L, H) -> (B, N)
-        return self.out_proj(jnp.tanh(self.dense(last_hidden_state[:, 0])))
+        return self.out_proj(jnp.tanh(self.dense(first_token(last_hidden_state))))
 
 
 def _make_head(config: PreLNConfig, task: Task) -> nn.Module | None:
@@ -258,7 +270,8 @@ class PreLNForTask(nn.Module):
             out = {"logits": self.classifier(enc["pooler_output"]).reshape(batch, choices)}
         elif task.name == "qa":
             logits = self.qa_outputs(last)  # (B, L, 2)
-            out = {"start_logits": logits[..., 0], "end_logits": logits[..., 1]}
+            start, end = (jax.lax.index_in_dim(logits, i, axis=-1, keepdims=False) for i in (0, 1))
+            out = {"start_logits": start, "end_logits": end}  # static slices (see first_token)
         else:  # sequence / token classification
             out = {"logits": self.classifier(last)}
         if output_hidden_states:

@@ -1,0 +1,26 @@
+"""Flax reference -> jax2tf -> TFLite, builtin ops only, batch and sequence polymorphic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prelnedge.checkpoint import LoadedCheckpoint
+from prelnedge.export.tflite import convert_concrete
+
+
+def export_tflite_flax(checkpoint: LoadedCheckpoint, work: Path, keep_savedmodel: bool = False) -> dict:
+    import tensorflow as tf
+
+    from prelnedge.models.flax import build_flax_model, to_tf_function
+
+    module, params = build_flax_model(checkpoint)
+    serve = to_tf_function(module, params, checkpoint.task)
+    holder = tf.Module()
+    holder.serve = serve
+    concrete = serve.get_concrete_function()
+    info = convert_concrete(concrete, holder, work)
+    info["exporter"] = "jax2tf.convert (polymorphic batch, sequence) -> " + info["exporter"]
+    if keep_savedmodel:
+        tf.saved_model.save(holder, str(work / "savedmodel"), signatures={"serving_default": concrete})
+        info["savedmodel"] = "savedmodel"
+    return info

@@ -1,0 +1,49 @@
+"""TF reference -> TFLite through the TF converter, builtin ops only.
+
+LiteRT's Python interpreter has no Flex delegate (TOOLCHAIN.md), so SELECT_TF_OPS is never
+enabled: a model that needs it fails here, at conversion, not on a phone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prelnedge.checkpoint import LoadedCheckpoint
+
+
+def serving_function(call, task):
+    """A tf.function with int32 inputs named input_ids / attention_mask, dynamic on every axis,
+    returning a dict keyed by the registry's output names (the signature's output names)."""
+    import tensorflow as tf
+
+    rank = len(task.inputs[0].axes)
+    specs = [tf.TensorSpec([None] * rank, tf.int32, name=name) for name in task.input_names]
+
+    @tf.function(input_signature=specs, autograph=False)
+    def serve(input_ids, attention_mask):
+        out = call(input_ids, attention_mask)
+        return {name: out[name] for name in task.output_names}
+
+    return serve
+
+
+def convert_concrete(function, trackable, work: Path, converter_options=None) -> dict:
+    """Convert a concrete function with builtin ops only and write model.tflite."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], trackable)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if converter_options:
+        converter_options(converter)
+    blob = converter.convert()
+    (work / "model.tflite").write_bytes(blob)
+    return {"model_file": "model.tflite", "input_dtype": "int32", "signature": "serving_default",
+            "ops": "TFLITE_BUILTINS", "exporter": "tf.lite.TFLiteConverter.from_concrete_functions"}
+
+
+def export_tflite(checkpoint: LoadedCheckpoint, work: Path) -> dict:
+    from prelnedge.models.tf import build_tf_model
+
+    model = build_tf_model(checkpoint)
+    serve = serving_function(lambda ids, mask: model(ids, mask), checkpoint.task)
+    return convert_concrete(serve.get_concrete_function(), model, work)

@@ -18,10 +18,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[all,dev]"
 	touch $(STAMP)
 
+# The main job on the embedded default model. The demo owns its output folder, so a rerun
+# replaces it; `prelnedge export` itself never overwrites without --force.
+DEMO_OUT := prelnedge-out/default-qa-tflite-tf
+
 demo: $(STAMP)
-	$(BIN)/prelnedge predict --task qa \
-		--question "When was the lamp electrified?" \
-		--context "The lamp was first fuelled by whale oil, then by kerosene, and was finally electrified in 1931."
+	rm -rf $(DEMO_OUT)
+	$(BIN)/prelnedge export --task qa --target tflite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not heavy"

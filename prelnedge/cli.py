@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -192,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     warnings.showwarning = _show_warning
+    if not args.debug:
+        # TensorFlow/XLA C++ logging (CUDA probes, oneDNN notes) is noise to a user; --debug keeps it.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     try:
         return args.run(args)
     except UserError as exc:

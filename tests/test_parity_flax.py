@@ -80,7 +80,9 @@ def test_jax2tf_tflite_qa_dynamic_shapes():
     task, config = checkpoint.task, checkpoint.config
     module, params = flax_models.build_flax_model(checkpoint)
     serve = flax_models.to_tf_function(module, params, task)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], serve)
+    holder = tf.Module()  # a Module (not the function) as trackable: gives the serving_default signature
+    holder.serve = serve
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], holder)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     interpreter = Interpreter(model_content=converter.convert())
     assert interpreter.get_signature_list()["serving_default"]["outputs"] == sorted(task.output_names)

@@ -39,13 +39,18 @@ Array = jax.Array
 def position_ids_from_input_ids(input_ids: Array, pad_token_id: int) -> Array:
     """Real tokens get pad_token_id+1, +2, ...; pad tokens get pad_token_id (fairseq/HF).
 
-    The running count is a sum against a lower-triangular mask, not `jnp.cumsum`: with a symbolic
-    length, jax2tf lowers cumsum to a custom call the TFLite converter rejects. Exact in int32."""
+    The running count is a sum against a lower triangle, not `jnp.cumsum`: with a symbolic length
+    jax2tf lowers cumsum to a custom call the TFLite converter rejects. Exact in int32."""
     not_pad = (input_ids != pad_token_id).astype(jnp.int32)  # (B, L)
-    length = input_ids.shape[1]
-    upto = jnp.tril(jnp.ones((length, length), jnp.int32))  # (L, L): upto[i, j] = j <= i
-    count = jnp.sum(not_pad[:, None, :] * upto[None], axis=-1)  # (B, L) = cumsum(not_pad)
-    return count * not_pad + pad_token_id
+    count = jnp.sum(not_pad[:, None, :] * lower_triangle(input_ids.shape[1]).astype(jnp.int32), axis=-1)
+    return count * not_pad + pad_token_id  # (B, L), count = cumsum(not_pad)
+
+
+def lower_triangle(length) -> Array:  # (L, L) bool, [i, j] = j <= i
+    """From two aranges: `jnp.tril`/`broadcasted_iota` of a symbolic length do not convert to TFLite
+    (an index_cast of the shape fails), `jnp.arange` does."""
+    position = jnp.arange(length)
+    return position[:, None] >= position[None, :]
 
 
 def first_token(x: Array) -> Array:  # (B, L, H) -> (B, H)
@@ -171,7 +176,7 @@ def attention_bias(attention_mask: Array, causal: bool, dtype=jnp.float32) -> Ar
     allowed = (attention_mask != 0)[:, None, None, :]
     if causal:
         length = attention_mask.shape[1]
-        allowed = allowed & jnp.tril(jnp.ones((length, length), dtype=bool))
+        allowed = allowed & lower_triangle(length)
     return jnp.where(allowed, jnp.zeros((), dtype), jnp.finfo(dtype).min)
 
 
@@ -325,7 +330,11 @@ def build_forward(checkpoint):
 def to_tf_function(module: PreLNForTask, params: dict, task: Task):
     """A tf.function (int32 `input_ids`/`attention_mask`, every axis dynamic) returning a dict with
     the registry's output names, made by jax2tf with polymorphic batch (and choice) and length.
-    The weights are closed over, so they become constants of the graph (what TFLite wants)."""
+    The weights are closed over, so they become constants of the graph (what TFLite wants).
+
+    For TFLite: `TFLiteConverter.from_concrete_functions([f.get_concrete_function()], holder)` with
+    `holder` a tf.Module holding `f`. Passing the tf.function itself (or nothing) as the trackable
+    object skips the SavedModel path: the model then has NO signature and outputs named Identity_*."""
     import tensorflow as tf
     from jax.experimental import jax2tf
 

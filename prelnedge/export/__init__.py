@@ -73,7 +73,7 @@ def export(cfg: ExportConfig, progress=None) -> Path:
     from prelnedge.tokenizer import PreLNTokenizer
     from prelnedge.validate import validate, validation_batches
 
-    progress = progress or Progress(total=5)
+    progress = progress or Progress(total=4)
     task = get_task(cfg.task)
     out = cfg.resolved_out
     check_target(out, cfg.force)  # before any slow work

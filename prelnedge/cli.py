@@ -56,10 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(run=_run_info)
 
-    predict = sub.add_parser("predict", help="run the float reference on text for a task")
+    predict = sub.add_parser("predict", help="answer a request with an exported folder, or with the float reference")
+    predict.add_argument("folder", type=Path, nargs="?", metavar="OUT",
+                         help="exported folder to run (ONNX Runtime / LiteRT); without it, the float reference runs")
     _add_model(predict)
-    predict.add_argument("--task", required=True, choices=all_task_names(), metavar="TASK",
-                         help="one of: " + ", ".join(all_task_names()))
+    predict.add_argument("--task", choices=all_task_names(), metavar="TASK",
+                         help="one of: " + ", ".join(all_task_names()) + " (required without OUT; "
+                              "with OUT it must match the export)")
     predict.add_argument("--framework", default="torch", choices=["torch", "tf", "flax"],
                          help="reference framework (default torch)")
     predict.add_argument("--text", action="append", default=[],
@@ -68,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--context", help="qa: the passage holding the answer")
     predict.add_argument("--choice", action="append", default=[], help="multiple-choice: a candidate (repeat)")
     predict.add_argument("--top-k", type=int, default=5, help="masked/causal LM: candidates to show (default 5)")
+    predict.add_argument("--stride", type=int, default=None,
+                         help="qa: tokens shared by consecutive context windows when the context is longer "
+                              "than the model's limit (default: a quarter of the limit)")
     predict.add_argument("--json", action="store_true", help="print JSON")
     predict.set_defaults(run=_run_predict)
 
@@ -89,7 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("folder", type=Path, metavar="OUT")
     _add_model(validate)
     validate.set_defaults(run=_run_validate)
+
+    bundle = sub.add_parser("bundle", help="package an exported folder as a web or Android runtime bundle")
+    bundle.add_argument("folder", type=Path, metavar="OUT", help="exported folder (from prelnedge export)")
+    bundle.add_argument("--platform", required=True, choices=list(_bundle_platforms()))
+    bundle.add_argument("--out", type=Path, required=True, metavar="DIR", help="bundle folder to write")
+    bundle.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    bundle.set_defaults(run=_run_bundle)
     return parser
+
+
+def _bundle_platforms() -> tuple[str, ...]:
+    from prelnedge.bundle import PLATFORMS
+
+    return tuple(PLATFORMS)
 
 
 def _add_model(parser: argparse.ArgumentParser) -> None:
@@ -139,6 +158,10 @@ def _run_predict(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise UserError(f"--top-k must be at least 1; got {args.top_k}")
+    if args.folder is not None:
+        return _predict_exported(args)
+    if args.task is None:
+        raise UserError("predict needs --task TASK (or an exported folder OUT)")
     check_request(get_task(args.task), texts=args.text, question=args.question, context=args.context,
                   choices=args.choice)  # before the (slow) model load
     model = load_reference(args.model, task=args.task, framework=args.framework)
@@ -147,7 +170,26 @@ def _run_predict(args: argparse.Namespace) -> int:
                         "(tokenizer.json or vocab.json + merges.txt); predict needs one")
     tok = PreLNTokenizer.from_dir(model.checkpoint.tokenizer_dir, model.config.max_tokens)
     result = run_task(model.task, model, tok, model.config.labels, texts=args.text, question=args.question,
-                      context=args.context, choices=args.choice, top_k=args.top_k)
+                      context=args.context, choices=args.choice, top_k=args.top_k, stride=args.stride)
+    print(json.dumps(result, indent=None if args.json else 2, ensure_ascii=False))
+    return 0
+
+
+def _predict_exported(args: argparse.Namespace) -> int:
+    from prelnedge.postprocess import check_request, run_task
+    from prelnedge.runtime import load_exported
+
+    if args.model is not None:
+        raise UserError("give either an exported folder OUT or --model, not both")
+    model = load_exported(args.folder)
+    if args.task is not None and model.task.name != args.task:
+        raise UserError(f"{args.folder} is a {model.task.name} export; --task {args.task} does not match")
+    check_request(model.task, texts=args.text, question=args.question, context=args.context, choices=args.choice)
+    if model.tokenizer is None:
+        raise UserError(f"{args.folder} has no tokenizer files; predict needs one")
+    result = run_task(model.task, model, model.tokenizer, model.config.labels, texts=args.text,
+                      question=args.question, context=args.context, choices=args.choice, top_k=args.top_k,
+                      stride=args.stride)
     print(json.dumps(result, indent=None if args.json else 2, ensure_ascii=False))
     return 0
 
@@ -167,6 +209,17 @@ def _run_validate(args: argparse.Namespace) -> int:
 
     validate_folder(args.folder, args.model)
     _print_validation(args.folder)
+    return 0
+
+
+def _run_bundle(args: argparse.Namespace) -> int:
+    from prelnedge.bundle import bundle
+
+    out = bundle(args.folder, args.platform, args.out, args.force)
+    manifest = json.loads((out / "manifest.json").read_text())
+    size = sum((out / name).stat().st_size for name in manifest["files"])
+    print(f"{out}: {args.platform} bundle of {manifest['task']} ({len(manifest['files'])} files, "
+          f"{size / 2**20:.2f} MiB)")
     return 0
 
 

@@ -41,17 +41,25 @@ def best_span(start_logits: np.ndarray, end_logits: np.ndarray, allowed: np.ndar
     return int(idx[i]), int(idx[j]), float(p_start * p_end)
 
 
-def answer_question(model: Model, tok: PreLNTokenizer, question: str, context: str) -> dict[str, Any]:
+def answer_question(model: Model, tok: PreLNTokenizer, question: str, context: str,
+                    stride: int | None = None) -> dict[str, Any]:
+    """The best answer span over every window of the context (one window when it fits)."""
     if not question.strip() or not context.strip():
         raise UserError("qa needs a non-empty --question and --context")
-    enc = tok.encode(question, context)
-    ids, mask = tok.batch([enc])
+    windows = tok.encode_windows(question, context, stride)
+    ids, mask = tok.batch(windows)
     out = model(ids, mask)
-    in_context = np.array([sid == 1 for sid in enc.sequence_ids])
-    start, end, score = best_span(out["start_logits"][0], out["end_logits"][0], in_context)
-    char_start, char_end = enc.offsets[start][0], enc.offsets[end][1]
+    best = None
+    for row, enc in enumerate(windows):
+        length = len(enc.ids)
+        in_context = np.array([sid == 1 for sid in enc.sequence_ids])
+        start, end, score = best_span(out["start_logits"][row, :length], out["end_logits"][row, :length], in_context)
+        if best is None or score > best[2]:
+            best = (start, end, score, row)
+    start, end, score, row = best
+    char_start, char_end = windows[row].offsets[start][0], windows[row].offsets[end][1]
     return {"answer": context[char_start:char_end], "score": score, "start": char_start, "end": char_end,
-            "start_token": start, "end_token": end}
+            "start_token": start, "end_token": end, "window": row, "windows": len(windows)}
 
 
 def classify(model: Model, tok: PreLNTokenizer, texts: list[str], labels: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -85,8 +93,7 @@ def fill_mask(model: Model, tok: PreLNTokenizer, text: str, top_k: int) -> list[
 
 def next_tokens(model: Model, tok: PreLNTokenizer, text: str, top_k: int) -> list[dict[str, Any]]:
     """Causal LM: `<s> text` without `</s>`, and the distribution after its last token."""
-    enc = tok.encode(text, add_special_tokens=False)
-    ids = np.array([[tok.bos_id, *enc.ids]], dtype=np.int64)[:, : tok.max_length]
+    ids, _ = tok.batch([tok.encode_causal(text)])
     probs = softmax(model(ids, np.ones_like(ids))["logits"][0, -1])
     return [{"token": tok.decode([t]), "id": int(t), "score": float(probs[t])} for t in np.argsort(-probs)[:top_k]]
 
@@ -124,11 +131,12 @@ def check_request(task: Task, *, texts: list[str], question: str | None, context
 
 
 def run_task(task: Task, model: Model, tok: PreLNTokenizer, labels: tuple[str, ...], *, texts: list[str],
-             question: str | None, context: str | None, choices: list[str], top_k: int) -> Any:
+             question: str | None, context: str | None, choices: list[str], top_k: int,
+             stride: int | None = None) -> Any:
     """Dispatch one prediction request (see check_request for what each task needs)."""
     check_request(task, texts=texts, question=question, context=context, choices=choices)
     if task.name == "qa":
-        return answer_question(model, tok, question, context)
+        return answer_question(model, tok, question, context, stride)
     if task.name == "base":
         return features(model, tok, texts)
     if task.name == "masked-lm":

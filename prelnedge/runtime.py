@@ -68,3 +68,36 @@ def open_session(model_file: Path, threads: int | None = None) -> Session:
     if model_file.suffix == ".tflite":
         return LiteRTSession(model_file, threads)
     raise UserError(f"cannot run {model_file}; allowed: .onnx, .tflite")
+
+
+class ExportedModel:
+    """An exported folder ready to answer requests: its session, tokenizer, labels and task.
+
+    Calling it runs the session with the registry's names, so the post-processing in
+    `prelnedge.postprocess` treats it exactly like a float reference.
+    """
+
+    def __init__(self, folder: Path, threads: int | None = None) -> None:
+        from prelnedge.artifact import read_json
+        from prelnedge.config import PreLNConfig
+        from prelnedge.tasks import get_task
+        from prelnedge.tokenizer import PreLNTokenizer
+
+        folder = Path(folder)
+        if not (folder / "manifest.json").is_file():
+            raise UserError(f"{folder} is not an exported folder (no manifest.json); "
+                            "make one with `prelnedge export`")
+        self.folder = folder
+        self.manifest = read_json(folder / "manifest.json")
+        self.task = get_task(self.manifest["task"])
+        self.config = PreLNConfig.from_json_file(folder / "config.json")
+        self.session = open_session(folder / self.manifest["model_file"], threads)
+        has_tokenizer = (folder / "tokenizer.json").exists() or (folder / "vocab.json").exists()
+        self.tokenizer = PreLNTokenizer.from_dir(folder, self.config.max_tokens) if has_tokenizer else None
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+        return self.session.run(input_ids, attention_mask)
+
+
+def load_exported(folder: Path, threads: int | None = None) -> ExportedModel:
+    return ExportedModel(folder, threads)

@@ -72,6 +72,32 @@ class PreLNTokenizer:
             self._tok.no_truncation()
         return Encoding(tuple(enc.ids), tuple(enc.offsets), tuple(enc.sequence_ids))
 
+    def encode_windows(self, question: str, context: str, stride: int | None = None) -> list[Encoding]:
+        """QA input for a context of any length: `<s> question </s></s> window </s>` for consecutive
+        windows of the context, each sharing `stride` tokens with the one before (default: a quarter
+        of the limit), so an answer cut by one window's edge is whole in the next."""
+        stride = self.max_length // 4 if stride is None else stride
+        if stride < 0:
+            raise UserError(f"--stride must be 0 or more; got {stride}")
+        room = self.max_length - len(self._tok.encode(question, add_special_tokens=False).ids) - 4
+        if room <= 0:
+            raise UserError(f"the question alone fills the model's {self.max_length} tokens; shorten it")
+        if stride >= room:
+            raise UserError(f"--stride {stride} must be smaller than the {room} context tokens a window holds")
+        self._tok.enable_truncation(self.max_length, strategy="only_second", stride=stride)
+        try:
+            first = self._tok.encode(question, context)
+        except Exception as exc:
+            raise UserError(f"cannot encode the question and context: {exc}") from None
+        finally:
+            self._tok.no_truncation()
+        return [Encoding(tuple(e.ids), tuple(e.offsets), tuple(e.sequence_ids)) for e in [first, *first.overflowing]]
+
+    def encode_causal(self, text: str) -> Encoding:
+        """Causal LM input: `<s>` + the text's tokens, no `</s>` (the model predicts what follows)."""
+        enc = self.encode(text, max_length=self.max_length - 1, add_special_tokens=False)
+        return Encoding((self.bos_id, *enc.ids), ((0, 0), *enc.offsets), (None, *enc.sequence_ids))
+
     def batch(self, encodings: list[Encoding]) -> tuple[np.ndarray, np.ndarray]:
         """Right-pad to the longest: (input_ids, attention_mask), both int64 (B, L)."""
         length = max(len(e.ids) for e in encodings)

@@ -100,7 +100,7 @@ def export(cfg: ExportConfig, progress=None) -> Path:
             float_forward = lambda i, m: reference(i, m, False)  # noqa: E731
             if checkpoint.tokenizer_dir is not None:
                 tok = PreLNTokenizer.from_dir(checkpoint.tokenizer_dir, checkpoint.config.max_tokens)
-                golden = build_golden(task, tok, float_forward)
+                golden = build_golden(task, tok, float_forward, checkpoint.config.labels)
             else:
                 golden = build_golden_from_ids(task, validation_batches(checkpoint.config, task)[1:3], float_forward)
             write_json(work / "golden.json", golden)

@@ -1,0 +1,69 @@
+"""The bundle stage: a validated export folder -> a runtime bundle an app ships as it is.
+
+Each platform's writer fills a fresh folder with the model, tokenizer, labels and golden vectors in
+the layout its runtime expects and returns what it wrote; this module adds the bundle's manifest
+(sha256 of every file, the export it came from) and makes the folder appear atomically.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from prelnedge.errors import UserError
+
+# platform -> "module:function"; function(export_dir, export_manifest, dest) -> dict of facts
+PLATFORMS = {
+    "web": "prelnedge.bundle.web:write_web_bundle",
+    "android": "prelnedge.bundle.android:write_android_bundle",
+}
+
+
+def read_export(export_dir: Path) -> dict:
+    """The export's manifest, after checking the folder is one and its files are intact."""
+    from prelnedge.artifact import read_json
+    from prelnedge.hashing import sha256_file
+
+    export_dir = Path(export_dir)
+    manifest_path = export_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise UserError(f"{export_dir} is not an export folder (no manifest.json); "
+                        "make one with `prelnedge export`")
+    manifest = read_json(manifest_path)
+    for name, digest in manifest.get("files", {}).items():
+        if name == "validation.json":
+            continue  # rewritten by `prelnedge validate`
+        if not (export_dir / name).is_file() or sha256_file(export_dir / name) != digest:
+            raise UserError(f"{export_dir / name} is missing or changed since export; export again")
+    return manifest
+
+
+def bundle(export_dir: Path, platform: str, out: Path, force: bool = False) -> Path:
+    from prelnedge.artifact import atomic_folder, check_target, file_hashes, tool_versions, write_json
+    from prelnedge.hashing import sha256_file
+
+    if platform not in PLATFORMS:
+        raise UserError(f"unknown platform {platform!r}; allowed: {', '.join(PLATFORMS)}")
+    out = Path(out)
+    check_target(out, force)
+    export_dir = Path(export_dir)
+    manifest = read_export(export_dir)
+    module_name, function = PLATFORMS[platform].split(":")
+    writer = getattr(importlib.import_module(module_name), function)
+    with atomic_folder(out, force) as work:
+        facts = writer(export_dir, manifest, work)
+        write_json(work / "manifest.json", {
+            "format": "prelnedge-bundle/1",
+            "platform": platform,
+            "task": manifest["task"],
+            "target": manifest["target"],
+            "quantization": manifest.get("quantization"),
+            "io": manifest["io"],
+            "bundle": facts,
+            "export": {"path": str(export_dir.resolve()),
+                       "manifest_sha256": sha256_file(export_dir / "manifest.json"),
+                       "validation": manifest.get("validation")},
+            "tool_versions": tool_versions(),
+            "files": file_hashes(work),
+        })
+    return out

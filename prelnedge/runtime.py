@@ -96,7 +96,32 @@ class ExportedModel:
         self.tokenizer = PreLNTokenizer.from_dir(folder, self.config.max_tokens) if has_tokenizer else None
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+        quantization = self.manifest.get("quantization") or {}
+        if quantization.get("unpadded_only") and input_ids.ndim == 2 and not np.all(attention_mask):
+            return self._row_by_row(np.asarray(input_ids), np.asarray(attention_mask))
         return self.session.run(input_ids, attention_mask)
+
+    def _row_by_row(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+        """Integer TFLite models are calibrated without padding: run each row unpadded and pad the
+        per-token outputs back with zeros (padded positions carry no answer)."""
+        rows = []
+        for ids, mask in zip(input_ids, attention_mask):
+            n = int(mask.sum())
+            rows.append(self.session.run(ids[None, :n], mask[None, :n]))
+        width = input_ids.shape[1]
+        merged = {}
+        for spec in self.task.outputs:
+            parts = []
+            for out in rows:
+                value = out[spec.name]
+                if "L" in spec.axes:
+                    axis = spec.axes.index("L")
+                    pad = [(0, 0)] * value.ndim
+                    pad[axis] = (0, width - value.shape[axis])
+                    value = np.pad(value, pad)
+                parts.append(value)
+            merged[spec.name] = np.concatenate(parts, axis=0)
+        return merged
 
 
 def load_exported(folder: Path, threads: int | None = None) -> ExportedModel:

@@ -23,7 +23,7 @@ from prelnedge.config import PreLNConfig  # noqa: E402
 from prelnedge.tasks import get_task  # noqa: E402
 from prelnedge.weights import task_parameters  # noqa: E402
 
-CORPUS = HERE / "default_model_corpus.txt"
+CORPUS = HERE.parent / "prelnedge" / "data" / "corpus.txt"  # also the default calibration text
 TARGET = HERE.parent / "prelnedge" / "default_model"
 SEED = 20261126
 # Heads shipped in the checkpoint: QA (the demo task), masked/causal LM and sequence classification.

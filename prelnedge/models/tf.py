@@ -56,8 +56,11 @@ class LayerNorm(tf.Module):
         self.eps = eps
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:  # biased variance over the last axis, as torch
-        mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
-        return (x - mean) * tf.math.rsqrt(variance + self.eps) * self.gamma + self.beta
+        # Mean, Sub, Mul and Rsqrt only: every one has int8 and int16 kernels in LiteRT, so the
+        # full-integer modes quantize it (a DIV, or moments' SQUARED_DIFFERENCE, would not run).
+        centered = x - tf.reduce_mean(x, axis=-1, keepdims=True)
+        variance = tf.reduce_mean(centered * centered, axis=-1, keepdims=True)
+        return centered * tf.math.rsqrt(variance + self.eps) * self.gamma + self.beta
 
 
 class Embedding(tf.Module):
@@ -76,7 +79,9 @@ def gelu(x: tf.Tensor) -> tf.Tensor:
 # ---- the encoder ------------------------------------------------------------------------------------
 def position_ids_from_input_ids(input_ids: tf.Tensor, pad_token_id: int) -> tf.Tensor:
     """Real tokens get pad_token_id+1, +2, ...; pads get pad_token_id. int32 throughout."""
-    not_pad = tf.cast(tf.not_equal(input_ids, pad_token_id), tf.int32)  # (B, L)
+    # 0 for pads, 1 otherwise, by arithmetic: TFLite's 16x8 quantizer wants float ranges for the
+    # inputs of a comparison op, and token ids have none
+    not_pad = tf.minimum(tf.abs(input_ids - pad_token_id), 1)  # (B, L)
     return tf.cumsum(not_pad, axis=1) * not_pad + pad_token_id
 
 
@@ -183,14 +188,19 @@ class PreLNPooler(tf.Module):
 
 def attention_bias(attention_mask: tf.Tensor, causal: bool) -> tf.Tensor:
     """0 where a query may attend a key, float32's lowest value elsewhere (as torch / HF).
-    (B, L) -> (B, 1, 1, L), or (B, 1, L, L) with the causal triangle."""
-    shape = tf.shape(attention_mask)
-    allowed = tf.reshape(tf.not_equal(attention_mask, 0), [shape[0], 1, 1, shape[1]])  # (B, 1, 1, L)
+    (B, L) -> (B, 1, 1, L), or (B, 1, L, L) with the causal triangle.
+
+    The mask turns float at once and every reshape acts on floats: TFLite's 16x8 quantizer wants
+    calibrated ranges for every tensor an op like Reshape touches, and an int input has none."""
+    lowest = tf.constant(tf.float32.min, tf.float32)
+    bias = (1.0 - tf.cast(attention_mask, tf.float32)) * lowest  # (B, L): the mask is 0 or 1
+    bias = tf.expand_dims(tf.expand_dims(bias, 1), 1)  # (B, 1, 1, L)
     if causal:
-        positions = tf.range(shape[1])
+        positions = tf.range(tf.shape(attention_mask)[1])
         lower = tf.reshape(positions, [1, -1]) <= tf.reshape(positions, [-1, 1])  # (L, L): key <= query
-        allowed = tf.logical_and(allowed, lower)  # (B, 1, L, L)
-    return tf.where(allowed, tf.constant(0.0, tf.float32), tf.constant(tf.float32.min, tf.float32))
+        # lowest + lowest overflows to -inf; clamp back so a bias is never below float32's lowest
+        bias = tf.maximum(bias + tf.where(lower, tf.constant(0.0, tf.float32), lowest), lowest)  # (B, 1, L, L)
+    return bias
 
 
 class PreLNModel(tf.Module):

@@ -1,0 +1,133 @@
+"""How far a quantized artifact is from the float reference, per task head.
+
+Two kinds of numbers: the outputs' error statistics (max/mean abs, cosine, SQNR over every example's
+outputs together) and the task's own agreement (does the artifact give the same answer?). With a
+labelled evaluation set, the task metric itself is measured for both models. Every example runs at
+batch 1 without padding, the way an app calls an on-device model.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from typing import Callable
+
+import numpy as np
+
+from prelnedge.compare import error_stats
+from prelnedge.tasks import Task
+
+Forward = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
+TOP_K = 5
+
+
+def qa_context_mask(ids: np.ndarray, eos_id: int) -> np.ndarray:
+    """Token positions of the context in `<s> question </s></s> context </s>` (one row)."""
+    eos = np.flatnonzero(ids == eos_id)
+    allowed = np.zeros(ids.shape, bool)
+    if eos.size >= 3:
+        allowed[eos[1] + 1: eos[-1]] = True
+    return allowed
+
+
+def _agreement(task: Task, got: dict, want: dict, ids: np.ndarray, eos_id: int, mask_id: int | None) -> dict:
+    """Per-example agreement numbers (averaged by the caller)."""
+    from prelnedge.postprocess import best_span
+
+    if task.name in ("sequence-classification", "multiple-choice"):
+        return {"argmax_agreement": float(got["logits"].argmax(-1)[0] == want["logits"].argmax(-1)[0])}
+    if task.name == "token-classification":
+        return {"argmax_agreement": float(np.mean(got["logits"][0].argmax(-1) == want["logits"][0].argmax(-1)))}
+    if task.name == "qa":
+        allowed = qa_context_mask(ids[0], eos_id)
+        if not allowed.any():
+            return {}
+        s1, e1, _ = best_span(got["start_logits"][0], got["end_logits"][0], allowed)
+        s0, e0, _ = best_span(want["start_logits"][0], want["end_logits"][0], allowed)
+        overlap = max(0, min(e0, e1) - max(s0, s1) + 1)
+        f1 = 0.0 if overlap == 0 else 2 * overlap / ((e0 - s0 + 1) + (e1 - s1 + 1))
+        idx = np.flatnonzero(allowed)
+        return {"start_agreement": float(got["start_logits"][0][idx].argmax() == want["start_logits"][0][idx].argmax()),
+                "end_agreement": float(got["end_logits"][0][idx].argmax() == want["end_logits"][0][idx].argmax()),
+                "span_exact_match": float((s0, e0) == (s1, e1)), "span_f1": f1}
+    if task.name in ("masked-lm", "causal-lm"):
+        logits_a, logits_b = got["logits"][0], want["logits"][0]
+        if task.name == "masked-lm":
+            positions = np.flatnonzero(ids[0] == mask_id) if mask_id is not None else np.array([], int)
+            positions = positions if positions.size else np.arange(ids.shape[1])
+        else:
+            positions = np.arange(ids.shape[1])
+        top_a = np.argsort(-logits_a[positions], axis=-1)[:, :TOP_K]
+        top_b = np.argsort(-logits_b[positions], axis=-1)[:, :TOP_K]
+        overlap = np.mean([len(set(a) & set(b)) / TOP_K for a, b in zip(top_a, top_b)])
+        return {f"top{TOP_K}_overlap": float(overlap), "top1_agreement": float(np.mean(top_a[:, 0] == top_b[:, 0]))}
+    # base: no decision to agree on; the cosine of the pooled features says it
+    a, b = got["pooler_output"][0], want["pooler_output"][0]
+    return {"pooler_cosine": float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))}
+
+
+def measure(task: Task, run_artifact: Forward, run_reference: Forward, batches: list,
+            eos_id: int = 2, mask_id: int | None = None) -> dict:
+    """Error statistics per output and mean agreement per measure over `batches` (batch-1 inputs)."""
+    got_all: dict[str, list] = {name: [] for name in task.output_names}
+    want_all: dict[str, list] = {name: [] for name in task.output_names}
+    agreements: dict[str, list] = {}
+    for ids, mask in batches:
+        got, want = run_artifact(ids, mask), run_reference(ids, mask)
+        for name in task.output_names:
+            got_all[name].append(np.asarray(got[name], np.float64).ravel())
+            want_all[name].append(np.asarray(want[name], np.float64).ravel())
+        for key, value in _agreement(task, got, want, ids, eos_id, mask_id).items():
+            agreements.setdefault(key, []).append(value)
+    outputs = {name: error_stats(np.concatenate(got_all[name]), np.concatenate(want_all[name])).as_dict()
+               for name in task.output_names}
+    return {"examples": len(batches), "outputs": outputs,
+            "agreement": {key: float(np.mean(values)) for key, values in agreements.items()}}
+
+
+# ---- task metrics with a labelled evaluation set ---------------------------------------------------
+def _normalize(text: str) -> list[str]:
+    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    return re.sub(r"\b(a|an|the)\b", " ", text).split()
+
+
+def qa_scores(prediction: str, answers: tuple[str, ...]) -> tuple[float, float]:
+    """(exact match, F1) of one predicted answer against the best of the true answers."""
+    best_em, best_f1 = 0.0, 0.0
+    pred = _normalize(prediction)
+    for answer in answers:
+        truth = _normalize(answer)
+        best_em = max(best_em, float(pred == truth))
+        common = sum((Counter(pred) & Counter(truth)).values())
+        if common:
+            p, r = common / len(pred), common / len(truth)
+            best_f1 = max(best_f1, 2 * p * r / (p + r))
+    return best_em, best_f1
+
+
+def task_metric(task: Task, model: Forward, tok, examples: list, labels: tuple[str, ...]) -> dict | None:
+    """The task's own metric on labelled examples, or None when the task/examples have no truth."""
+    from prelnedge import postprocess
+
+    if task.name == "qa":
+        scored = [qa_scores(postprocess.answer_question(model, tok, e.text, e.pair)["answer"], e.answers)
+                  for e in examples if e.answers]
+        if not scored:
+            return None
+        return {"exact_match": float(np.mean([s[0] for s in scored])), "f1": float(np.mean([s[1] for s in scored])),
+                "examples": len(scored)}
+    if task.name in ("sequence-classification", "multiple-choice"):
+        labelled = [e for e in examples if e.label is not None]
+        if not labelled:
+            return None
+        hits = []
+        for e in labelled:
+            if task.name == "multiple-choice":
+                hits.append(postprocess.choose(model, tok, e.text, list(e.choices))["index"] == int(e.label))
+            else:
+                truth = labels[e.label] if isinstance(e.label, int) else e.label
+                hits.append(postprocess.classify(model, tok, [e.text], labels)[0]["label"] == truth)
+        return {"accuracy": float(np.mean(hits)), "examples": len(hits)}
+    return None

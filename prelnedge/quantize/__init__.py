@@ -1,0 +1,96 @@
+"""Quantization modes: THE registry every stage reads (CLI choices, export, quantize, report, tests).
+
+A mode belongs to one target. Whether it can serve a (target, framework) pair is decided here, with
+the reason, before any work starts. ONNX modes rewrite a float model.onnx; TFLite modes are
+converter settings, so they re-convert from the framework's reference (the float .tflite cannot be
+re-quantized).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prelnedge.errors import UserError
+
+
+@dataclass(frozen=True)
+class QuantMode:
+    name: str
+    target: str
+    summary: str
+    implementation: str  # "module:function"
+    needs_calibration: bool = False
+    # framework -> why this mode cannot be made from it
+    refused_frameworks: dict[str, str] = field(default_factory=dict)
+    # the tolerance-table entry its validation is judged by
+    tolerance: str = ""
+    # task -> why this mode cannot serve it
+    refused_tasks: dict[str, str] = field(default_factory=dict)
+    # integer TFLite models are calibrated without padding: they are called one unpadded example at a time
+    unpadded_only: bool = False
+
+
+# Full-integer TFLite keeps the attention mask as an additive bias of float32's lowest value; a
+# calibrated range holding it would leave no resolution for the real scores, so calibration sees
+# no padding and these models take one unpadded example per call.
+_INTEGER_TFLITE_TASKS = {
+    "causal-lm": "the causal mask adds float32's lowest value inside every example, so the calibrated "
+                 "attention-score range cannot resolve real scores; use int8-dynamic or fp16",
+    "multiple-choice": "choices are padded to a common length, and integer models are calibrated "
+                       "for unpadded inputs only; use int8-dynamic or fp16",
+}
+
+MODES: tuple[QuantMode, ...] = (
+    QuantMode("fp16", "onnx", "float16 weights, cast to float32 at load; compute stays fp32 on CPU/wasm",
+              "prelnedge.quantize.onnx:quantize_fp16", tolerance="fp16"),
+    QuantMode("int8-dynamic", "onnx",
+              "ONNX Runtime dynamic quantization: int8 weights of every MatMul and the embedding tables, "
+              "activations quantized per call", "prelnedge.quantize.onnx:quantize_int8_dynamic",
+              tolerance="int8-dynamic"),
+    QuantMode("int8-static", "onnx",
+              "ONNX Runtime static QDQ: int8 weights (per channel) and int8 activations around every MatMul "
+              "and embedding Gather, ranges from calibration", "prelnedge.quantize.onnx:quantize_int8_static",
+              needs_calibration=True, tolerance="int8-static"),
+    QuantMode("int4", "onnx",
+              "4-bit block-wise weight-only (MatMulNBits for linear layers, GatherBlockQuantized for the "
+              "embedding tables, block 32)", "prelnedge.quantize.onnx:quantize_int4", tolerance="int4"),
+    QuantMode("fp16", "tflite", "TFLite float16 weights (dequantized to fp32 on CPU; GPU delegates run fp16)",
+              "prelnedge.quantize.tflite:convert_fp16", tolerance="fp16"),
+    QuantMode("int8-dynamic", "tflite", "TFLite dynamic range: int8 weights, float activations",
+              "prelnedge.quantize.tflite:convert_int8_dynamic", tolerance="int8-dynamic"),
+    QuantMode("int8-static", "tflite",
+              "TFLite full integer: int8 weights and activations in every op (int32 token ids in, float "
+              "outputs), ranges from a representative dataset", "prelnedge.quantize.tflite:convert_int8_static",
+              needs_calibration=True, tolerance="int8-static", refused_tasks=_INTEGER_TFLITE_TASKS,
+              unpadded_only=True, refused_frameworks={"flax": "jax2tf lowers LayerNorm means and the softmax to DIV ops, which "
+                                          "have no int8 kernel in LiteRT; export --framework tf instead"}),
+    QuantMode("int16x8", "tflite",
+              "TFLite 16x8: int16 activations, int8 weights, ranges from a representative dataset",
+              "prelnedge.quantize.tflite:convert_int16x8", needs_calibration=True, tolerance="int16x8",
+              refused_tasks=_INTEGER_TFLITE_TASKS, unpadded_only=True, refused_frameworks={"flax": "jax2tf's DIV lowering of LayerNorm and softmax has no 16x8 "
+                                          "kernel; export --framework tf instead"}),
+)
+
+
+def mode_names(target: str | None = None) -> list[str]:
+    names = [m.name for m in MODES if target is None or m.target == target]
+    return list(dict.fromkeys(names))
+
+
+def get_mode(target: str, name: str) -> QuantMode:
+    for mode in MODES:
+        if mode.target == target and mode.name == name:
+            return mode
+    raise UserError(f"unknown quantization mode {name!r} for target {target}; "
+                    f"allowed: {', '.join(mode_names(target))}")
+
+
+def check_mode(target: str, framework: str, name: str, task: str | None = None) -> QuantMode:
+    """The mode, or a UserError naming why it cannot serve this target, framework and task."""
+    mode = get_mode(target, name)
+    if framework in mode.refused_frameworks:
+        raise UserError(f"mode {name} cannot be made for {target} from {framework}: "
+                        f"{mode.refused_frameworks[framework]}")
+    if task in mode.refused_tasks:
+        raise UserError(f"mode {name} cannot serve task {task} on {target}: {mode.refused_tasks[task]}")
+    return mode

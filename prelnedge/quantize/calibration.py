@@ -1,0 +1,135 @@
+"""Calibration (and evaluation) text: files in, tokenized examples out.
+
+Accepted files:
+- JSONL, one example per line: a JSON string, or an object with "text" (and "pair" for a second
+  text), "question" + "context" for qa, "prompt" + "choices" for multiple-choice. Evaluation files
+  add the truth: "label" (classification, multiple-choice index), "answers" (qa, list of strings).
+- SQuAD-style JSON for qa: {"data": [{"paragraphs": [{"context": ..., "qas": [{"question": ...,
+  "answers": [{"text": ...}]}]}]}]}.
+Without a file, calibration uses the package's own corpus (prelnedge/data/corpus.txt, 40 English
+sentences): single sentences, and for pair tasks each sentence against the passage around it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from prelnedge.errors import UserError
+from prelnedge.tasks import Task
+
+DEFAULT_SOURCE = "prelnedge/data/corpus.txt"
+MAX_EXAMPLES = 200
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str  # the text, the question (qa) or the prompt (multiple-choice)
+    pair: str | None = None  # second text, the context (qa)
+    choices: tuple[str, ...] = ()
+    label: int | str | None = None
+    answers: tuple[str, ...] = field(default=())
+
+
+def default_examples(task: Task) -> list[Example]:
+    lines = [line.strip() for line in resources.files("prelnedge").joinpath("data/corpus.txt")
+             .read_text(encoding="utf-8").splitlines() if line.strip()]
+    if task.name == "qa":
+        return [Example(line, " ".join(lines[i:i + 4])) for i, line in enumerate(lines)]
+    if task.name == "multiple-choice":
+        return [Example(line, choices=(lines[(i + 1) % len(lines)], lines[(i + 7) % len(lines)]))
+                for i, line in enumerate(lines)]
+    return [Example(line) for line in lines]
+
+
+def load_examples(path: Path, task: Task, what: str = "calibration") -> list[Example]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} file {path} does not exist")
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{what} file {path} is not UTF-8 text") from None
+    try:
+        whole = json.loads(raw)
+    except json.JSONDecodeError:
+        whole = None  # JSONL (or broken): read line by line below
+    if isinstance(whole, dict) and "data" in whole:
+        examples = _squad(path, whole, task, what)
+    else:
+        examples = [_example(path, number, line, task, what)
+                    for number, line in enumerate(raw.splitlines(), 1) if line.strip()]
+    if not examples:
+        raise UserError(f"{what} file {path} holds no examples; expected JSONL lines or SQuAD-style JSON")
+    return examples
+
+
+def _bad(path: Path, where: str, problem: str, task: Task, what: str) -> UserError:
+    allowed = {"qa": '{"question": ..., "context": ...} lines, or SQuAD-style JSON',
+               "multiple-choice": '{"prompt": ..., "choices": [...]} lines'}.get(
+        task.name, '"a string" or {"text": ..., "pair": ...} lines')
+    return UserError(f"{what} file {path}{where}: {problem}; for task {task.name} use {allowed}")
+
+
+def _example(path: Path, number: int, line: str, task: Task, what: str) -> Example:
+    where = f" line {number}"
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise _bad(path, where, f"not JSON ({exc.msg})", task, what) from None
+    if isinstance(item, str):
+        item = {"text": item}
+    if not isinstance(item, dict):
+        raise _bad(path, where, f"expected a string or an object, got {type(item).__name__}", task, what)
+
+    def text(key: str) -> str:
+        value = item.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise _bad(path, where, f"needs a non-empty string {key!r}", task, what)
+        return value
+
+    if task.name == "qa":
+        answers = item.get("answers", ())
+        if isinstance(answers, str) or not all(isinstance(a, str) for a in answers):
+            raise _bad(path, where, "'answers' must be a list of strings", task, what)
+        return Example(text("question"), text("context"), answers=tuple(answers))
+    if task.name == "multiple-choice":
+        choices = item.get("choices")
+        if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) and c for c in choices):
+            raise _bad(path, where, "'choices' must list at least two non-empty strings", task, what)
+        return Example(text("prompt"), choices=tuple(choices), label=item.get("label"))
+    pair = item.get("pair")
+    if pair is not None and not isinstance(pair, str):
+        raise _bad(path, where, "'pair' must be a string", task, what)
+    return Example(text("text"), pair, label=item.get("label"))
+
+
+def _squad(path: Path, whole: dict, task: Task, what: str) -> list[Example]:
+    if task.name != "qa":
+        raise _bad(path, "", "SQuAD-style JSON is for qa only", task, what)
+    try:
+        data = whole["data"]
+        return [Example(qa["question"], paragraph["context"],
+                        answers=tuple(a["text"] for a in qa.get("answers", [])))
+                for article in data for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+    except (KeyError, TypeError) as exc:
+        raise _bad(path, "", f"not SQuAD-style JSON ({type(exc).__name__}: {exc})", task, what) from None
+
+
+def encode_example(tok, task: Task, example: Example) -> tuple[np.ndarray, np.ndarray]:
+    """One example -> (input_ids, attention_mask) of batch 1 with no padding (multiple-choice:
+    (1, choices, L), padded only to its longest choice)."""
+    if task.name == "multiple-choice":
+        ids, mask = tok.batch([tok.encode(example.text, choice) for choice in example.choices])
+        return ids[None], mask[None]
+    if task.name == "causal-lm":
+        return tok.batch([tok.encode_causal(example.text)])
+    return tok.batch([tok.encode(example.text, example.pair)])
+
+
+def calibration_batches(tok, task: Task, examples: list[Example], limit: int = MAX_EXAMPLES):
+    return [encode_example(tok, task, example) for example in examples[:limit]]

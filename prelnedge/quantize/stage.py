@@ -1,0 +1,165 @@
+"""The quantize stage: a validated float export folder -> a validated quantized folder.
+
+OUT2 has the float folder's layout (model, config, tokenizer, golden.json with the FLOAT model's
+outputs, manifest) plus the fidelity measured against the float reference in validation.json. It
+appears only when that fidelity clears the mode's floor in the tolerance table.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from prelnedge.errors import UserError, ValidationError
+
+COPIED = ("config.json", "golden.json", "tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json")
+
+
+def _source_checkpoint(manifest: dict, task, model: Path | None):
+    from prelnedge.checkpoint import load_checkpoint
+
+    source = model or (None if manifest["source"]["embedded_default"] else Path(manifest["source"]["path"]))
+    if source is not None and not Path(source).exists():
+        raise UserError(f"the float reference's checkpoint {source} is gone; pass --model with it "
+                        "(quantized models are validated against it)")
+    checkpoint = load_checkpoint(source, task)
+    if checkpoint.source_sha256 != manifest["source"]["sha256"]:
+        raise UserError(f"checkpoint {checkpoint.source_path} is not the one the export was made from "
+                        "(sha256 differs); pass --model with the original")
+    return checkpoint
+
+
+def evaluation_batches(task, tok, config, eval_examples):
+    """Batch-1 unpadded inputs: the evaluation texts, or (no tokenizer) the validation ids row by row."""
+    from prelnedge.quantize.calibration import calibration_batches
+    from prelnedge.validate import validation_batches
+
+    if tok is not None:
+        return calibration_batches(tok, task, eval_examples)
+    rows = []
+    for ids, mask in validation_batches(config, task):
+        if task.name == "multiple-choice":
+            rows.extend((ids[i:i + 1], mask[i:i + 1]) for i in range(ids.shape[0]))
+            continue
+        for row, keep in zip(ids, mask):
+            n = int(keep.sum())
+            rows.append((row[None, :n], keep[None, :n]))
+    return rows
+
+
+def judge(fidelity: dict, mode_tolerance_name: str, label: str) -> dict:
+    """Raise ValidationError naming the output/measure under its floor; return the thresholds."""
+    from prelnedge.tolerances import tolerance
+
+    tol = tolerance(mode_tolerance_name)
+    for name, stats in fidelity["outputs"].items():
+        if not stats["sqnr_db"] >= tol.min_sqnr_db:
+            raise ValidationError(f"{label}: {name} SQNR {stats['sqnr_db']:.1f} dB is under the {mode_tolerance_name} "
+                                  f"floor {tol.min_sqnr_db:g} dB (max_abs {stats['max_abs']:.3g}, "
+                                  f"cosine {stats['cosine']:.5f})")
+    for key, value in fidelity["agreement"].items():
+        if not value >= tol.min_agreement:
+            raise ValidationError(f"{label}: {key} {value:.3f} is under the {mode_tolerance_name} floor "
+                                  f"{tol.min_agreement:g}")
+    return {"name": mode_tolerance_name, "min_sqnr_db": tol.min_sqnr_db, "min_agreement": tol.min_agreement,
+            "reason": tol.reason}
+
+
+def quantize_folder(export_dir: Path, mode_name: str, out: Path, calibration: Path | None = None,
+                    force: bool = False, model: Path | None = None, progress=None) -> Path:
+    from prelnedge.artifact import atomic_folder, check_target, file_hashes, tool_versions, write_json
+    from prelnedge.bundle import read_export
+    from prelnedge.config import PreLNConfig
+    from prelnedge.fidelity import measure
+    from prelnedge.hashing import sha256_file
+    from prelnedge.progress import Progress
+    from prelnedge.quantize import check_mode
+    from prelnedge.quantize.calibration import calibration_batches, default_examples, load_examples
+    from prelnedge.reference import FRAMEWORK_MODULES
+    from prelnedge.runtime import open_session
+    from prelnedge.tasks import get_task
+    from prelnedge.tokenizer import PreLNTokenizer
+
+    progress = progress or Progress(total=4)
+    export_dir, out = Path(export_dir), Path(out)
+    manifest = read_export(export_dir)
+    if manifest.get("quantization"):
+        raise UserError(f"{export_dir} is already quantized ({manifest['quantization']['mode']}); "
+                        "quantize a float export")
+    task = get_task(manifest["task"])
+    mode = check_mode(manifest["target"], manifest["framework"], mode_name, task.name)
+    check_target(out, force)
+    config = PreLNConfig.from_json_file(export_dir / "config.json")
+    has_tokenizer = (export_dir / "tokenizer.json").exists() or (export_dir / "vocab.json").exists()
+    tok = PreLNTokenizer.from_dir(export_dir, config.max_tokens) if has_tokenizer else None
+    if calibration is not None and tok is None:
+        raise UserError(f"{export_dir} has no tokenizer, so --calibration text cannot be tokenized")
+    # Calibration and evaluation never share examples: the corpus's even lines calibrate, odd lines judge.
+    defaults = default_examples(task)
+    cal_examples = load_examples(calibration, task) if calibration else defaults[::2]
+    eval_examples = defaults[1::2]
+    cal_batches = calibration_batches(tok, task, cal_examples) if tok else evaluation_batches(task, None, config, [])
+    eval_batches = evaluation_batches(task, tok, config, eval_examples)
+
+    with progress.stage("loading the float reference"):
+        checkpoint = _source_checkpoint(manifest, task, model)
+        reference = importlib.import_module(FRAMEWORK_MODULES[manifest["framework"]]).build_forward(checkpoint)
+    module_name, function = mode.implementation.split(":")
+    quantizer = getattr(importlib.import_module(module_name), function)
+    with atomic_folder(out, force) as work:
+        with progress.stage(f"quantizing {manifest['target']} {mode.name}"):
+            for name in COPIED:
+                if (export_dir / name).exists():
+                    shutil.copy(export_dir / name, work / name)
+            model_file = manifest["model_file"]
+            if manifest["target"] == "onnx":
+                info = quantizer(export_dir / model_file, work / model_file, cal_batches)
+            else:
+                info = quantizer(checkpoint, manifest["framework"], work, cal_batches)
+                info = {k: v for k, v in info.items() if k not in ("model_file", "input_dtype")}
+        with progress.stage("measuring fidelity against the float reference"):
+            session = open_session(work / model_file)
+            fidelity = measure(task, session.run, lambda i, m: reference(i, m, False), eval_batches,
+                               eos_id=config.eos_token_id, mask_id=tok.mask_id if tok else None)
+            thresholds = judge(fidelity, mode.tolerance, f"{mode.name} {manifest['target']} vs float reference")
+        with progress.stage("writing manifest"):
+            float_size = (export_dir / model_file).stat().st_size
+            size = (work / model_file).stat().st_size
+            summary = {"passed": True, "tolerance": thresholds, "fidelity": fidelity,
+                       "evaluation": {"examples": len(eval_batches), "source": "prelnedge/data/corpus.txt odd lines"
+                                      if tok else "validation ids, unpadded rows"}}
+            write_json(work / "validation.json", summary)
+            quantized_manifest = dict(manifest)
+            quantized_manifest.update({
+                "quantization": {
+                    "mode": mode.name, "summary": mode.summary, "settings": info,
+                    "calibration": {"source": str(calibration) if calibration else "prelnedge/data/corpus.txt even lines",
+                                    "examples": len(cal_batches)} if mode.needs_calibration else None,
+                    "unpadded_only": mode.unpadded_only,
+                    "size_bytes": size, "float_size_bytes": float_size, "size_ratio": size / float_size,
+                },
+                "parent": {"path": str(export_dir.resolve()), "manifest_sha256": sha256_file(export_dir / "manifest.json")},
+                "validation": {"passed": True, "tolerance": thresholds,
+                               "worst": {k: v for k, v in fidelity["outputs"].items()},
+                               "agreement": fidelity["agreement"]},
+                "tool_versions": tool_versions(),
+            })
+            quantized_manifest["files"] = file_hashes(work)
+            write_json(work / "manifest.json", quantized_manifest)
+    return out
+
+
+def golden_check(manifest: dict, got: dict, want: dict, label: str) -> None:
+    """Golden replay for a quantized folder: the float model's outputs within the mode's SQNR floor."""
+    from prelnedge.compare import error_stats
+    from prelnedge.quantize import get_mode
+    from prelnedge.tolerances import tolerance
+
+    floor = tolerance(get_mode(manifest["target"], manifest["quantization"]["mode"]).tolerance).min_sqnr_db
+    for name, expected in want.items():
+        stats = error_stats(np.asarray(got[name]), expected)
+        if not stats.sqnr_db >= floor:
+            raise ValidationError(f"{label}: {name} SQNR {stats.sqnr_db:.1f} dB is under the floor {floor:g} dB")

@@ -1,0 +1,101 @@
+"""TFLite quantization modes: TF converter settings applied while converting the reference again.
+
+Every function takes (checkpoint, framework, work folder, calibration batches or None) and writes
+work/model.tflite. Full integer works from the TF reference because it is written for it: LayerNorm
+is `tf.nn.moments` + `rsqrt` (no DIV, which has no int8 kernel: the failure TOOLCHAIN.md records),
+position ids are an int32 cumsum over the mask, and the embedding gathers index int8 tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+Batches = list[tuple[np.ndarray, np.ndarray]]
+
+
+def _convert(checkpoint, framework: str, work: Path, options) -> dict:
+    from prelnedge.export.tflite import convert_concrete, serving_function
+
+    if framework == "flax":
+        import tensorflow as tf
+
+        from prelnedge.models.flax import build_flax_model, to_tf_function
+
+        module, params = build_flax_model(checkpoint)
+        serve = to_tf_function(module, params, checkpoint.task)
+        holder = tf.Module()
+        holder.serve = serve
+    else:
+        from prelnedge.models.tf import build_tf_model
+
+        holder = build_tf_model(checkpoint)
+        serve = serving_function(lambda ids, mask: holder(ids, mask), checkpoint.task)
+    return convert_concrete(serve.get_concrete_function(), holder, work, options)
+
+
+def _representative(calibration: Batches):
+    """The converter's representative dataset: one example at a time, int32 like the signature, with
+    its padding cut off. Integer models are for unpadded batch-1 calls: a padded key's bias
+    (float32's lowest) inside the calibrated range would leave no resolution for real scores."""
+    def samples():
+        for ids, mask in calibration:
+            rows, cols = ids.reshape(-1, ids.shape[-1]), mask.reshape(-1, mask.shape[-1])
+            for row, keep in zip(rows, cols):
+                n = int(keep.sum())
+                yield {"input_ids": row[None, :n].astype(np.int32), "attention_mask": keep[None, :n].astype(np.int32)}
+    return samples
+
+
+def convert_fp16(checkpoint, framework: str, work: Path, calibration: Batches | None = None) -> dict:
+    import tensorflow as tf
+
+    def options(converter):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+
+    info = _convert(checkpoint, framework, work, options)
+    info["converter_settings"] = "optimizations=DEFAULT, supported_types=[float16]"
+    return info
+
+
+def convert_int8_dynamic(checkpoint, framework: str, work: Path, calibration: Batches | None = None) -> dict:
+    import tensorflow as tf
+
+    def options(converter):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+
+    info = _convert(checkpoint, framework, work, options)
+    info["converter_settings"] = "optimizations=DEFAULT (dynamic range)"
+    return info
+
+
+def convert_int8_static(checkpoint, framework: str, work: Path, calibration: Batches | None = None) -> dict:
+    import tensorflow as tf
+
+    def options(converter):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _representative(calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+
+    info = _convert(checkpoint, framework, work, options)
+    info["converter_settings"] = "optimizations=DEFAULT, representative_dataset, supported_ops=[TFLITE_BUILTINS_INT8]"
+    info["ops"] = "TFLITE_BUILTINS_INT8"
+    return info
+
+
+def convert_int16x8(checkpoint, framework: str, work: Path, calibration: Batches | None = None) -> dict:
+    import tensorflow as tf
+
+    def options(converter):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _representative(calibration)
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+
+    info = _convert(checkpoint, framework, work, options)
+    info["converter_settings"] = ("optimizations=DEFAULT, representative_dataset, "
+                                  "supported_ops=[EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]")
+    info["ops"] = "EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8"
+    return info

@@ -89,12 +89,39 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="replace OUT if it exists")
     export.add_argument("--keep-savedmodel", action="store_true",
                         help="flax path: keep the jax2tf SavedModel in OUT/savedmodel")
+    _add_quantize_options(export, required=False)
     export.set_defaults(run=_run_export)
+
+    quantize = sub.add_parser("quantize", help="quantize a float export folder and validate it against the float model")
+    quantize.add_argument("folder", type=Path, metavar="OUT", help="float export folder (from prelnedge export)")
+    _add_quantize_options(quantize, required=True)
+    quantize.add_argument("--out", type=Path, required=True, metavar="OUT2", help="quantized folder to write")
+    quantize.add_argument("--force", action="store_true", help="replace OUT2 if it exists")
+    _add_model(quantize)
+    quantize.set_defaults(run=_run_quantize)
 
     validate = sub.add_parser("validate", help="re-run validation on an exported folder")
     validate.add_argument("folder", type=Path, metavar="OUT")
     _add_model(validate)
     validate.set_defaults(run=_run_validate)
+
+    report = sub.add_parser("report", help="measure every quantization mode (size, fidelity, latency) and gate "
+                                           "against a baseline report")
+    _add_model(report)
+    report.add_argument("--task", required=True, choices=all_task_names(), metavar="TASK",
+                        help="one of: " + ", ".join(all_task_names()))
+    report.add_argument("--out", type=Path, required=True, metavar="R", help="report folder to write")
+    report.add_argument("--targets", nargs="+", default=["onnx", "tflite"], metavar="TARGET",
+                        help="targets to include (default: onnx tflite)")
+    report.add_argument("--modes", nargs="+", default=None, metavar="MODE",
+                        help="modes to include (default: all of each target; fp32 is the float export)")
+    report.add_argument("--eval", type=Path, dest="eval_file", metavar="FILE",
+                        help="labelled evaluation file (JSONL with label/answers, or SQuAD JSON) for the task metric")
+    report.add_argument("--calibration", type=Path, metavar="FILE", help="calibration texts (see quantize)")
+    report.add_argument("--baseline", type=Path, metavar="OLD/report.json",
+                        help="fail (exit 1) when any cell's fidelity got worse than in this report")
+    report.add_argument("--force", action="store_true", help="replace R if it exists")
+    report.set_defaults(run=_run_report)
 
     bundle = sub.add_parser("bundle", help="package an exported folder as a web or Android runtime bundle")
     bundle.add_argument("folder", type=Path, metavar="OUT", help="exported folder (from prelnedge export)")
@@ -109,6 +136,18 @@ def _bundle_platforms() -> tuple[str, ...]:
     from prelnedge.bundle import PLATFORMS
 
     return tuple(PLATFORMS)
+
+
+def _add_quantize_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    from prelnedge.quantize import mode_names
+
+    parser.add_argument("--quantize" if not required else "--mode", dest="mode", required=required,
+                        choices=mode_names(), metavar="MODE",
+                        help="quantization mode: onnx " + ", ".join(mode_names("onnx")) + "; tflite "
+                             + ", ".join(mode_names("tflite")))
+    parser.add_argument("--calibration", type=Path, metavar="FILE",
+                        help="calibration texts: JSONL (strings, {text, pair}, {question, context}, {prompt, "
+                             "choices}) or SQuAD-style JSON for qa (default: the package's corpus)")
 
 
 def _add_model(parser: argparse.ArgumentParser) -> None:
@@ -198,8 +237,18 @@ def _run_export(args: argparse.Namespace) -> int:
     from prelnedge.export import ExportConfig, export
 
     cfg = ExportConfig(task=args.task, target=args.target, model=args.model, framework=args.framework,
-                       out=args.out, force=args.force, keep_savedmodel=args.keep_savedmodel)
+                       out=args.out, force=args.force, keep_savedmodel=args.keep_savedmodel,
+                       quantize=args.mode, calibration=args.calibration)
     out = export(cfg)
+    _print_validation(out)
+    return 0
+
+
+def _run_quantize(args: argparse.Namespace) -> int:
+    from prelnedge.quantize.stage import quantize_folder
+
+    out = quantize_folder(args.folder, args.mode, args.out, calibration=args.calibration, force=args.force,
+                          model=args.model)
     _print_validation(out)
     return 0
 
@@ -209,6 +258,19 @@ def _run_validate(args: argparse.Namespace) -> int:
 
     validate_folder(args.folder, args.model)
     _print_validation(args.folder)
+    return 0
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from prelnedge.report import ReportConfig, run_report
+
+    report = run_report(ReportConfig(task=args.task, out=args.out, model=args.model, targets=tuple(args.targets),
+                                     modes=tuple(args.modes) if args.modes else None, eval_file=args.eval_file,
+                                     calibration=args.calibration, baseline=args.baseline, force=args.force))
+    print((args.out / "report.md").read_text(encoding="utf-8").split("![")[0].rstrip())
+    regressions = (report.get("baseline") or {}).get("regressions")
+    if regressions:
+        raise ValidationError(f"{len(regressions)} cell(s) got worse than the baseline: " + "; ".join(regressions))
     return 0
 
 
@@ -227,6 +289,18 @@ def _print_validation(folder: Path) -> None:
     manifest = json.loads((folder / "manifest.json").read_text())
     validation = json.loads((folder / "validation.json").read_text())
     size = (folder / manifest["model_file"]).stat().st_size
+    quantization = manifest.get("quantization")
+    if quantization:
+        fidelity = validation["fidelity"]
+        print(f"{folder}: {manifest['model_file']} ({size / 2**20:.2f} MiB, {quantization['size_ratio']:.2f}x the "
+              f"float size), {manifest['task']} {manifest['target']} {quantization['mode']}; fidelity vs the float "
+              f"model on {fidelity['examples']} examples passed (floor {validation['tolerance']['min_sqnr_db']:g} dB)")
+        for name, worst in fidelity["outputs"].items():
+            print(f"  {name}: SQNR {worst['sqnr_db']:.1f} dB, cosine {worst['cosine']:.5f}, "
+                  f"max_abs {worst['max_abs']:.3g}, mean_abs {worst['mean_abs']:.3g}")
+        for key, value in fidelity["agreement"].items():
+            print(f"  {key}: {value:.3f}")
+        return
     print(f"{folder}: {manifest['model_file']} ({size / 2**20:.2f} MiB), {manifest['task']} "
           f"{manifest['target']} from {manifest['framework']}; validation passed "
           f"(tolerance peak_rel {validation['tolerance']['peak_rel']:g})")

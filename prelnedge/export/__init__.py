@@ -33,11 +33,13 @@ class ExportConfig:
     out: Path | None = None  # None: prelnedge-out/<model>-<task>-<target>-<framework>
     force: bool = False
     keep_savedmodel: bool = False
+    quantize: str | None = None  # a mode from prelnedge.quantize.MODES
+    calibration: Path | None = None
 
     def __post_init__(self) -> None:
         from prelnedge.tasks import get_task
 
-        get_task(self.task)
+        task = get_task(self.task)
         if self.target not in TARGETS:
             raise UserError(f"unknown target {self.target!r}; allowed: {', '.join(TARGETS)}")
         if (self.target, self.resolved_framework) not in EXPORTERS:
@@ -46,6 +48,14 @@ class ExportConfig:
                             f"{self.resolved_framework!r}; allowed: {', '.join(allowed)}")
         if self.keep_savedmodel and self.resolved_framework != "flax":
             raise UserError("--keep-savedmodel applies to the flax (jax2tf) path only")
+        if self.quantize is not None:
+            from prelnedge.quantize import check_mode
+
+            check_mode(self.target, self.resolved_framework, self.quantize, task.name)  # before any work
+        elif self.calibration is not None:
+            raise UserError("--calibration needs --quantize MODE")
+        if self.calibration is not None and not Path(self.calibration).is_file():
+            raise UserError(f"calibration file {self.calibration} does not exist")
 
     @property
     def resolved_framework(self) -> str:
@@ -58,11 +68,39 @@ class ExportConfig:
         from prelnedge.tasks import get_task
 
         name = "default" if self.model is None else Path(self.model).resolve().name.removesuffix(".pt")
-        return Path("prelnedge-out") / f"{name}-{get_task(self.task).name}-{self.target}-{self.resolved_framework}"
+        suffix = f"-{self.quantize}" if self.quantize else ""
+        return Path("prelnedge-out") / f"{name}-{get_task(self.task).name}-{self.target}-{self.resolved_framework}{suffix}"
 
 
 def export(cfg: ExportConfig, progress=None) -> Path:
-    """Run the stage; returns OUT. Raises UserError for bad input, ValidationError for a bad artifact."""
+    """Run the stage; returns OUT. Raises UserError for bad input, ValidationError for a bad artifact.
+    With cfg.quantize, the float export goes to a hidden temporary folder beside OUT and the
+    quantize stage turns it into OUT."""
+    if cfg.quantize is not None:
+        return _export_quantized(cfg, progress)
+    return _export_float(cfg, progress)
+
+
+def _export_quantized(cfg: ExportConfig, progress=None) -> Path:
+    import dataclasses
+    import tempfile
+
+    from prelnedge.artifact import check_target
+    from prelnedge.progress import Progress
+    from prelnedge.quantize.stage import quantize_folder
+
+    out = cfg.resolved_out
+    check_target(out, cfg.force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    progress = progress or Progress(total=8)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.float-", dir=out.parent) as tmp:
+        float_cfg = dataclasses.replace(cfg, quantize=None, calibration=None, out=Path(tmp) / "float", force=False)
+        float_dir = _export_float(float_cfg, progress)
+        return quantize_folder(float_dir, cfg.quantize, out, calibration=cfg.calibration, force=cfg.force,
+                               model=cfg.model, progress=progress)
+
+
+def _export_float(cfg: ExportConfig, progress=None) -> Path:
     from prelnedge.artifact import atomic_folder, check_target, file_hashes, tool_versions, write_json
     from prelnedge.checkpoint import TOKENIZER_FILES, load_checkpoint
     from prelnedge.golden import build_golden, build_golden_from_ids

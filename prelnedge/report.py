@@ -1,0 +1,234 @@
+"""`prelnedge report`: the quantization matrix (targets x modes) for one model and task, measured in
+one run, and the regression gate against an earlier report.
+
+Each cell is an artifact made by the export and quantize stages: its size, its fidelity against the
+float reference (error statistics and task agreement, from the stage's own validation), its
+latency (median of repeated batch-1 calls, all cells timed in the same process, interleaved, so the
+ratios between cells are what the numbers are for) and, with --eval, the task metric.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from prelnedge.errors import UserError, ValidationError
+
+FLOAT = "fp32"  # the float export itself, one cell per target
+LATENCY_ROUNDS = 15
+# The gate: how much worse a cell may get before a report fails against its baseline. Reruns of
+# one model are deterministic (fixed calibration, fixed evaluation texts, same tools), so these
+# only absorb a tool upgrade's rounding, not a real change in fidelity.
+GATE_SQNR_DB = 1.0
+GATE_AGREEMENT = 0.02
+GATE_METRIC = 0.01
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    task: str
+    out: Path
+    model: Path | None = None
+    targets: tuple[str, ...] = ("onnx", "tflite")
+    modes: tuple[str, ...] | None = None  # None: every mode of each target
+    eval_file: Path | None = None
+    calibration: Path | None = None
+    baseline: Path | None = None
+    force: bool = False
+
+
+def plan(cfg: ReportConfig) -> list[tuple[str, str]]:
+    """(target, mode) cells, refusing unknown names before any work; modes a target or task cannot
+    take are left out of that target's row (the registry's reason goes into the report)."""
+    from prelnedge.export import TARGETS
+    from prelnedge.quantize import MODES, mode_names
+
+    for target in cfg.targets:
+        if target not in TARGETS:
+            raise UserError(f"unknown target {target!r}; allowed: {', '.join(TARGETS)}")
+    if cfg.modes is not None:
+        known = {FLOAT, *mode_names()}
+        for mode in cfg.modes:
+            if mode not in known:
+                raise UserError(f"unknown mode {mode!r}; allowed: {', '.join(sorted(known))}")
+    cells = []
+    for target in cfg.targets:
+        cells.append((target, FLOAT))
+        for mode in MODES:
+            if mode.target == target and (cfg.modes is None or mode.name in cfg.modes):
+                cells.append((target, mode.name))
+    return cells
+
+
+def _latency(models: dict, ids: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """Median ms per batch-1 call, cells interleaved round by round so machine noise hits all alike."""
+    times: dict[str, list[float]] = {key: [] for key in models}
+    for model in models.values():
+        model(ids, mask)  # warm-up
+    for _ in range(LATENCY_ROUNDS):
+        for key, model in models.items():
+            start = time.perf_counter()
+            model(ids, mask)
+            times[key].append((time.perf_counter() - start) * 1000)
+    return {key: float(np.median(values)) for key, values in times.items()}
+
+
+def run_report(cfg: ReportConfig, progress=None) -> dict:
+    from prelnedge.artifact import atomic_folder, check_target, read_json, tool_versions, write_json
+    from prelnedge.export import ExportConfig, export
+    from prelnedge.fidelity import task_metric
+    from prelnedge.progress import Progress
+    from prelnedge.quantize import check_mode
+    from prelnedge.quantize.calibration import encode_example, load_examples
+    from prelnedge.quantize.stage import quantize_folder
+    from prelnedge.report_render import write_outputs
+    from prelnedge.runtime import load_exported
+    from prelnedge.tasks import get_task
+
+    task = get_task(cfg.task)
+    cells = plan(cfg)
+    baseline = _read_baseline(cfg.baseline) if cfg.baseline else None
+    check_target(cfg.out, cfg.force)
+    eval_examples = load_examples(cfg.eval_file, task, what="evaluation") if cfg.eval_file else None
+    progress = progress or Progress(total=len(cells) + 1)
+    results, folders = [], {}
+    with tempfile.TemporaryDirectory(prefix=".prelnedge-report-") as tmp:
+        for target, mode in cells:
+            key = f"{target}:{mode}"
+            cell = {"target": target, "mode": mode}
+            with progress.stage(f"cell {key}"):
+                try:
+                    if mode == FLOAT:
+                        folder = export(ExportConfig(task=task.name, target=target, model=cfg.model,
+                                                     out=Path(tmp) / f"{target}-{FLOAT}"), progress=_Quiet())
+                    else:
+                        check_mode(target, read_json(folders[f"{target}:{FLOAT}"] / "manifest.json")["framework"],
+                                   mode, task.name)
+                        folder = quantize_folder(folders[f"{target}:{FLOAT}"], mode, Path(tmp) / f"{target}-{mode}",
+                                                 calibration=cfg.calibration, model=cfg.model, progress=_Quiet())
+                except (UserError, ValidationError) as exc:
+                    cell.update({"status": "refused" if isinstance(exc, UserError) else "failed", "reason": str(exc)})
+                    results.append(cell)
+                    continue
+                folders[key] = folder
+                cell.update(_cell_facts(folder, read_json))
+                results.append(cell)
+        with progress.stage("timing every cell side by side"):
+            models = {key: load_exported(folder, threads=1) for key, folder in folders.items()}
+            if models:
+                any_model = next(iter(models.values()))
+                ids, mask = _timing_input(task, any_model, encode_example)
+                latency = _latency(models, ids, mask)
+                for cell in results:
+                    key = f"{cell['target']}:{cell['mode']}"
+                    if key in latency:
+                        cell["latency_ms"] = latency[key]
+                        cell["latency_input"] = list(ids.shape)
+            if eval_examples is not None:
+                for cell in results:
+                    key = f"{cell['target']}:{cell['mode']}"
+                    if key in models and models[key].tokenizer is not None:
+                        cell["task_metric"] = task_metric(task, models[key], models[key].tokenizer, eval_examples,
+                                                          models[key].config.labels)
+        report = {"format": "prelnedge-report/1", "task": task.name,
+                  "model": str(cfg.model) if cfg.model else "embedded default model",
+                  "eval_file": str(cfg.eval_file) if cfg.eval_file else None,
+                  "gate": {"sqnr_db": GATE_SQNR_DB, "agreement": GATE_AGREEMENT, "metric": GATE_METRIC},
+                  "cells": results, "tool_versions": tool_versions()}
+        regressions = gate(report, baseline) if baseline is not None else []
+        report["baseline"] = {"path": str(cfg.baseline), "regressions": regressions} if baseline is not None else None
+        with atomic_folder(cfg.out, cfg.force) as work:
+            write_json(work / "report.json", report)
+            write_outputs(report, work)
+    return report
+
+
+class _Quiet:
+    """A progress sink for the stages run inside one report cell (the report shows the cell)."""
+
+    def stage(self, name):
+        from contextlib import nullcontext
+
+        return nullcontext()
+
+
+def _cell_facts(folder: Path, read_json) -> dict:
+    manifest = read_json(folder / "manifest.json")
+    validation = read_json(folder / "validation.json")
+    size = (folder / manifest["model_file"]).stat().st_size
+    facts = {"status": "ok", "size_bytes": size, "framework": manifest["framework"]}
+    if manifest.get("quantization"):
+        fidelity = validation["fidelity"]
+        facts.update({"outputs": fidelity["outputs"], "agreement": fidelity["agreement"],
+                      "examples": fidelity["examples"], "size_ratio": manifest["quantization"]["size_ratio"]})
+    else:
+        facts.update({"outputs": validation["worst"], "agreement": {}, "size_ratio": 1.0})
+    facts["min_sqnr_db"] = min(stats["sqnr_db"] for stats in facts["outputs"].values())
+    return facts
+
+
+def _timing_input(task, model, encode_example):
+    from prelnedge.quantize.calibration import default_examples
+
+    if model.tokenizer is not None:
+        return encode_example(model.tokenizer, task, default_examples(task)[0])
+    from prelnedge.quantize.stage import evaluation_batches
+
+    return evaluation_batches(task, None, model.config, [])[1]
+
+
+def _read_baseline(path: Path) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "report.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"baseline {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"baseline {path} is not JSON ({exc.msg})") from None
+    if not isinstance(data, dict) or data.get("format") != "prelnedge-report/1":
+        raise UserError(f"baseline {path} is not a prelnedge report.json")
+    return data
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else 1e9  # identical outputs: SQNR inf compares as very large
+
+
+def gate(report: dict, baseline: dict) -> list[str]:
+    """One line per cell that got worse than the baseline beyond the gate's tolerance."""
+    if baseline["task"] != report["task"]:
+        raise UserError(f"baseline is a {baseline['task']} report; this one is {report['task']}")
+    now = {f"{c['target']}:{c['mode']}": c for c in report["cells"]}
+    problems = []
+    for old in baseline["cells"]:
+        key = f"{old['target']}:{old['mode']}"
+        if old.get("status") != "ok":
+            continue
+        new = now.get(key)
+        if new is None:
+            continue  # not asked for this time (--targets/--modes)
+        if new.get("status") != "ok":
+            problems.append(f"{key}: passed in the baseline, now {new.get('status')}: {new.get('reason')}")
+            continue
+        for name, stats in old["outputs"].items():
+            before, after = _finite(stats["sqnr_db"]), _finite(new["outputs"].get(name, {}).get("sqnr_db", -1e9))
+            if after < before - GATE_SQNR_DB:
+                problems.append(f"{key}: {name} SQNR {after:.1f} dB, baseline {before:.1f} dB "
+                                f"(allowed drop {GATE_SQNR_DB:g} dB)")
+        for measure, before in old.get("agreement", {}).items():
+            after = new.get("agreement", {}).get(measure, -1.0)
+            if after < before - GATE_AGREEMENT:
+                problems.append(f"{key}: {measure} {after:.3f}, baseline {before:.3f} (allowed drop {GATE_AGREEMENT:g})")
+        for measure, before in (old.get("task_metric") or {}).items():
+            after = (new.get("task_metric") or {}).get(measure)
+            if measure != "examples" and after is not None and after < before - GATE_METRIC:
+                problems.append(f"{key}: task {measure} {after:.3f}, baseline {before:.3f} (allowed drop {GATE_METRIC:g})")
+    return problems

@@ -40,6 +40,13 @@ _INTEGER_TFLITE_TASKS = {
                        "for unpadded inputs only; use int8-dynamic or fp16",
 }
 
+_INT16X8_TASKS = {
+    **_INTEGER_TFLITE_TASKS,
+    "masked-lm": "the LM decoder shares the word-embedding table, and TFLite's 16x8 quantizer fails on a "
+                 "table used by both a gather and a matmul ('Mismatch between number of weight maxs and "
+                 "channels'); use int8-static, int8-dynamic or fp16",
+}
+
 MODES: tuple[QuantMode, ...] = (
     QuantMode("fp16", "onnx", "float16 weights, cast to float32 at load; compute stays fp32 on CPU/wasm",
               "prelnedge.quantize.onnx:quantize_fp16", tolerance="fp16"),
@@ -67,7 +74,7 @@ MODES: tuple[QuantMode, ...] = (
     QuantMode("int16x8", "tflite",
               "TFLite 16x8: int16 activations, int8 weights, ranges from a representative dataset",
               "prelnedge.quantize.tflite:convert_int16x8", needs_calibration=True, tolerance="int16x8",
-              refused_tasks=_INTEGER_TFLITE_TASKS, unpadded_only=True, refused_frameworks={"flax": "jax2tf's DIV lowering of LayerNorm and softmax has no 16x8 "
+              refused_tasks=_INT16X8_TASKS, unpadded_only=True, refused_frameworks={"flax": "jax2tf's DIV lowering of LayerNorm and softmax has no 16x8 "
                                           "kernel; export --framework tf instead"}),
 )
 

@@ -16,6 +16,15 @@ Batches = list[tuple[np.ndarray, np.ndarray]]
 
 
 def _convert(checkpoint, framework: str, work: Path, options) -> dict:
+    import warnings
+
+    with warnings.catch_warnings():
+        # the converter's calibration step uses tf.lite.Interpreter internally and warns about it
+        warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
+        return _convert_quietly(checkpoint, framework, work, options)
+
+
+def _convert_quietly(checkpoint, framework: str, work: Path, options) -> dict:
     from prelnedge.export.tflite import convert_concrete, serving_function
 
     if framework == "flax":

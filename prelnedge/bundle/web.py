@@ -1,0 +1,141 @@
+"""The web bundle: a static folder that runs an ONNX export in the browser, offline, from any
+static file server.
+
+Layout (the model and tokenizer files where transformers.js expects them):
+
+    index.html, style.css, js/*.js      the page and the runtime (runtimes/web/src)
+    ort/                                three files of onnxruntime-web (WebAssembly backend)
+    onnx/model.onnx                     float model; a quantized export's model is
+    onnx/model_quantized.onnx           onnx/model_quantized.onnx (the float one beside it if known)
+    config.json, tokenizer.json, tokenizer_config.json, golden.json
+    manifest.json                       written by prelnedge.bundle (with the facts returned here)
+
+`index.html?selftest=1` checks the bundle against golden.json in the browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from prelnedge.errors import UserError
+
+# runtimes/web in a source checkout; PRELNEDGE_WEB_RUNTIME points elsewhere (an installed package
+# has no runtimes/ folder).
+WEB_RUNTIME = Path(os.environ.get("PRELNEDGE_WEB_RUNTIME", Path(__file__).resolve().parents[2] / "runtimes" / "web"))
+ORT_PACKAGE = "onnxruntime-web"
+# What the single-threaded WebAssembly backend loads, no more: the wasm-only API module, the
+# Emscripten glue it imports, and the runtime itself (~14 MB). The other builds in dist/ (WebGPU,
+# WebGL, JSEP, JSPI, asyncify, the bundles that inline the glue) are left out.
+ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+# Read by the page (config.json for labels when golden.json has none; tokenizer_config.json for
+# other runtimes that expect the HF layout).
+EXPORT_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "golden.json")
+DEPS_HINT = "run `make web-deps` (or `npm ci --prefix runtimes/web`)"
+
+
+def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
+    """Fill `dest` (an empty folder) with the page, runtime, model and golden vectors; return
+    {"runtime", "backend", "model", "entry", "selftest", "files": {path: bytes}, "total_bytes"}."""
+    export_dir, dest = Path(export_dir), Path(dest)
+    if manifest.get("target") != "onnx":
+        raise UserError(f"{export_dir} is a {manifest.get('target')} export; web bundles run ONNX models "
+                        "(onnxruntime-web): export with --target onnx")
+    ort_dist, ort_version = _ort_dist()
+    source = WEB_RUNTIME / "src"
+    if not (source / "index.html").is_file():
+        raise UserError(f"the web runtime sources are missing ({source}); bundle from a prelnedge source "
+                        "checkout or set PRELNEDGE_WEB_RUNTIME")
+    model_file = export_dir / manifest["model_file"]
+    if not model_file.is_file():
+        raise UserError(f"{model_file} is missing; export again")
+
+    shutil.copytree(source, dest, dirs_exist_ok=True)
+    (dest / "ort").mkdir()
+    for name in ORT_FILES:
+        shutil.copy(ort_dist / name, dest / "ort" / name)
+    (dest / "onnx").mkdir()
+    quantized = manifest.get("quantization") is not None
+    model = "onnx/model_quantized.onnx" if quantized else "onnx/model.onnx"
+    shutil.copy(model_file, dest / model)
+    float_model = _float_model(export_dir, manifest) if quantized else None
+    if float_model is not None:
+        shutil.copy(float_model, dest / "onnx" / "model.onnx")
+    for name in EXPORT_FILES:
+        if (export_dir / name).is_file():
+            shutil.copy(export_dir / name, dest / name)
+    _ensure_tokenizer_json(export_dir, dest)
+    _check_golden(dest / "golden.json", export_dir)
+
+    files = {p.relative_to(dest).as_posix(): p.stat().st_size for p in sorted(dest.rglob("*")) if p.is_file()}
+    return {
+        "runtime": f"{ORT_PACKAGE} {ort_version}",
+        "backend": "wasm (SIMD, 1 thread)",
+        "model": model,
+        "entry": "index.html",
+        "selftest": "index.html?selftest=1",
+        "files": files,
+        "total_bytes": sum(files.values()),
+    }
+
+
+def _ort_dist() -> tuple[Path, str]:
+    """onnxruntime-web's dist/ folder, at the version runtimes/web/package.json pins."""
+    package = WEB_RUNTIME / "node_modules" / ORT_PACKAGE
+    if not (package / "package.json").is_file():
+        raise UserError(f"{package} is missing: the web bundle copies ONNX Runtime Web from it; {DEPS_HINT}")
+    installed = json.loads((package / "package.json").read_text())["version"]
+    pinned = json.loads((WEB_RUNTIME / "package.json").read_text())["dependencies"][ORT_PACKAGE]
+    if installed != pinned:
+        raise UserError(f"{ORT_PACKAGE} {installed} is installed but runtimes/web/package.json pins {pinned}; "
+                        f"{DEPS_HINT}")
+    missing = [name for name in ORT_FILES if not (package / "dist" / name).is_file()]
+    if missing:
+        raise UserError(f"{package / 'dist'} lacks {', '.join(missing)}; {DEPS_HINT}")
+    return package / "dist", installed
+
+
+def _float_model(export_dir: Path, manifest: dict) -> Path | None:
+    """The float model a quantized export came from, when its manifest names one that exists."""
+    quant = manifest.get("quantization") or {}
+    for candidate in (quant.get("float_model"), quant.get("parent") and Path(quant["parent"]) / "model.onnx"):
+        if candidate:
+            path = Path(candidate) if Path(candidate).is_absolute() else export_dir / candidate
+            if path.is_file():
+                return path
+    return None
+
+
+def _ensure_tokenizer_json(export_dir: Path, dest: Path) -> None:
+    """The page reads tokenizer.json; build it from vocab.json + merges.txt when only those exist,
+    and refuse a tokenizer the JavaScript one does not implement (one line, at bundle time)."""
+    from prelnedge.tokenizer import PreLNTokenizer
+
+    if not (dest / "tokenizer.json").is_file():
+        if not ((export_dir / "vocab.json").is_file() and (export_dir / "merges.txt").is_file()):
+            raise UserError(f"{export_dir} has no tokenizer (tokenizer.json or vocab.json + merges.txt); "
+                            "the web page needs one")
+        tok = PreLNTokenizer.from_dir(export_dir, max_length=1)
+        (dest / "tokenizer.json").write_text(tok._tok.to_str(), encoding="utf-8")
+    spec = json.loads((dest / "tokenizer.json").read_text(encoding="utf-8"))
+    model, pre = spec.get("model") or {}, spec.get("pre_tokenizer") or {}
+    post = spec.get("post_processor") or {}
+    problems = []
+    if model.get("type") != "BPE":
+        problems.append(f"model {model.get('type')} (needs BPE)")
+    if spec.get("normalizer") is not None:
+        problems.append(f"normalizer {spec['normalizer'].get('type')} (needs none)")
+    if pre.get("type") != "ByteLevel" or pre.get("add_prefix_space") or pre.get("use_regex") is False:
+        problems.append("pre-tokenizer (needs ByteLevel without add_prefix_space)")
+    if post and post.get("type") not in ("RobertaProcessing", "ByteLevel"):
+        problems.append(f"post-processor {post.get('type')} (needs RobertaProcessing)")
+    if problems:
+        raise UserError(f"the web runtime's tokenizer is RoBERTa's byte-level BPE; {export_dir}/tokenizer.json has "
+                        + "; ".join(problems))
+
+
+def _check_golden(golden: Path, export_dir: Path) -> None:
+    if not golden.is_file():
+        raise UserError(f"{export_dir} has no golden.json; export again (the page's self-test needs it)")

@@ -1,0 +1,221 @@
+"""Android bundles: `prelnedge bundle OUT --platform android`, checked on the JVM by
+android_demo/selftest.sh (Java tokenizer + post-processing against the golden vectors).
+
+The app itself cannot be built here (no Android SDK) and LiteRT's Java API needs Android, so the
+model file is checked for its TFLite identifier only; everything else the app computes is checked.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import pytest
+
+from prelnedge.cli import main as cli_main
+from prelnedge.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+ANDROID_DEMO = ROOT / "android_demo"
+SELFTEST = ANDROID_DEMO / "selftest.sh"
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_java() -> Path:
+    """android_demo/core, main and test sources, compiled once per session for Java 8 as the app is."""
+    if shutil.which("javac") is None or shutil.which("java") is None:
+        pytest.skip("javac/java (JDK 17) not on PATH: the Android core is tested on a desktop JVM")
+    out = Path(tempfile.mkdtemp(prefix="prelnedge-java-"))
+    atexit.register(shutil.rmtree, out, True)
+    sources = sorted(str(p) for p in (ANDROID_DEMO / "core" / "src").rglob("*.java"))
+    done = subprocess.run(["javac", "--release", "8", "-encoding", "UTF-8", "-d", str(out), *sources],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def selftest(assets: Path, precompiled: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if precompiled:
+        env["PRELNEDGE_JAVA_CLASSES"] = str(compiled_java())
+    else:
+        compiled_java()  # skips without a JDK
+        env.pop("PRELNEDGE_JAVA_CLASSES", None)
+    return subprocess.run(["bash", str(SELFTEST), str(assets)], capture_output=True, text=True, env=env, timeout=120)
+
+
+def export(tmp_path_factory, task: str) -> Path:
+    from prelnedge.checkpoint import HeadInitializedWarning
+    from prelnedge.export import ExportConfig, export as run_export
+
+    with warnings.catch_warnings():
+        # The embedded model has no token-classification or multiple-choice head; a random one is
+        # as good as any for checking the app's tokenizer and post-processing.
+        warnings.simplefilter("ignore", HeadInitializedWarning)
+        return run_export(ExportConfig(task=task, target="tflite", out=tmp_path_factory.mktemp(f"export-{task}") / "out"))
+
+
+def bundle(export_dir: Path, out: Path) -> Path:
+    assert cli_main(["bundle", str(export_dir), "--platform", "android", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def qa_export(tmp_path_factory) -> Path:
+    return export(tmp_path_factory, "qa")
+
+
+@pytest.fixture(scope="session")
+def tagging_export(tmp_path_factory) -> Path:
+    return export(tmp_path_factory, "token-classification")
+
+
+@pytest.fixture(scope="session")
+def qa_bundle(qa_export, tmp_path_factory) -> Path:
+    return bundle(qa_export, tmp_path_factory.mktemp("bundles") / "qa")
+
+
+@pytest.fixture(scope="session")
+def tagging_bundle(tagging_export, tmp_path_factory) -> Path:
+    return bundle(tagging_export, tmp_path_factory.mktemp("bundles") / "tagging")
+
+
+def copy_of(bundle_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(bundle_dir, tmp_path / "copy"))
+
+
+def edit_golden(folder: Path, change) -> None:
+    golden = json.loads((folder / "golden.json").read_text(encoding="utf-8"))
+    change(golden)
+    (folder / "golden.json").write_text(json.dumps(golden, ensure_ascii=False), encoding="utf-8")
+
+
+def test_qa_bundle_layout(qa_bundle, qa_export):
+    names = sorted(p.name for p in qa_bundle.iterdir())
+    assert names == ["config.json", "golden.json", "manifest.json", "merges.txt", "model.tflite",
+                     "tokenizer.json", "vocab.json"]  # no labels.txt: qa's outputs are not labels
+    assert (qa_bundle / "model.tflite").read_bytes() == (qa_export / "model.tflite").read_bytes()
+    facts = json.loads((qa_bundle / "manifest.json").read_text())["bundle"]
+    assert facts["task"] == "qa" and facts["signature"] == "serving_default" and facts["labels"] is None
+    assert facts["outputs"] == ["start_logits", "end_logits"]
+    assert facts["files"]["model.tflite"] == (qa_bundle / "model.tflite").stat().st_size
+    assert facts["total_bytes"] == sum(facts["files"].values())
+
+
+def test_labels_txt_in_id_order(tagging_bundle):
+    config = json.loads((tagging_bundle / "config.json").read_text())
+    labels = (tagging_bundle / "labels.txt").read_text(encoding="utf-8").splitlines()
+    assert labels == [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    assert json.loads((tagging_bundle / "manifest.json").read_text())["bundle"]["labels"] == labels
+
+
+def test_selftest_passes_qa(qa_bundle):
+    done = selftest(qa_bundle, precompiled=False)  # the script compiles the core itself
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = done.stdout.strip()
+    assert line.startswith("SELFTEST PASS examples=2 tokenized=2 decoded=2 task=qa"), line
+    assert "vocab.json+merges.txt" in line  # both tokenizer sources reproduce the golden ids
+
+
+def test_selftest_passes_token_classification(tagging_bundle):
+    done = selftest(tagging_bundle)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("SELFTEST PASS examples=3 tokenized=3 decoded=3 task=token-classification")
+
+
+@pytest.mark.parametrize("change,needle", [
+    (lambda g: g["examples"][0]["input_ids"][0].__setitem__(3, g["examples"][0]["input_ids"][0][3] + 1),
+     "example 0: input_ids differ at flat index 3"),
+    (lambda g: g["examples"][1]["offsets"][2].__setitem__(1, 99), "example 1: offsets differ at token 2"),
+    (lambda g: g["examples"][1]["decoded"].__setitem__("answer", "not the answer"), "decoded.answer"),
+    (lambda g: g["examples"][0]["decoded"].__setitem__("score", g["examples"][0]["decoded"]["score"] + 1e-3),
+     "decoded.score"),
+], ids=["changed-id", "changed-offset", "changed-answer", "changed-score"])
+def test_corrupted_golden_fails(qa_bundle, tmp_path, change, needle):
+    folder = copy_of(qa_bundle, tmp_path)
+    edit_golden(folder, change)
+    done = selftest(folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.startswith("SELFTEST FAIL "), done.stdout
+    assert needle in done.stdout
+
+
+def test_changed_label_fails(tagging_bundle, tmp_path):
+    folder = copy_of(tagging_bundle, tmp_path)
+    labels = (folder / "labels.txt").read_text(encoding="utf-8").splitlines()
+    (folder / "labels.txt").write_text("\n".join(reversed(labels)) + "\n", encoding="utf-8")
+    done = selftest(folder)
+    assert done.returncode == 1 and "labels.txt" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("damage,needle", [
+    (lambda f: (f / "model.tflite").write_bytes(b"not a flatbuffer"), "not a TFLite flatbuffer"),
+    (lambda f: (f / "model.tflite").unlink(), "has no model.tflite"),
+    (lambda f: (f / "golden.json").unlink(), "has no golden.json"),
+    (lambda f: [(f / n).unlink() for n in ("tokenizer.json", "vocab.json")], "no tokenizer"),
+], ids=["bad-model", "no-model", "no-golden", "no-tokenizer"])
+def test_damaged_bundle_fails(qa_bundle, tmp_path, damage, needle):
+    folder = copy_of(qa_bundle, tmp_path)
+    damage(folder)
+    done = selftest(folder)
+    assert done.returncode == 1 and done.stdout.startswith("SELFTEST FAIL") and needle in done.stdout, done.stdout
+
+
+def test_onnx_export_is_refused(qa_export, tmp_path):
+    fake = Path(shutil.copytree(qa_export, tmp_path / "onnx-export"))
+    manifest = json.loads((fake / "manifest.json").read_text())
+    manifest["target"] = "onnx"
+    (fake / "manifest.json").write_text(json.dumps(manifest))
+    done = subprocess.run([sys.executable, "-m", "prelnedge.cli", "bundle", str(fake), "--platform", "android",
+                           "--out", str(tmp_path / "bundle")], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"prelnedge: error: {fake} is a onnx export; android bundles need a tflite export: "
+        "run prelnedge export --target tflite"]
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_writer_refuses_missing_tokenizer(qa_export, tmp_path):
+    from prelnedge.bundle.android import write_android_bundle
+
+    fake = Path(shutil.copytree(qa_export, tmp_path / "export"))
+    for name in ("tokenizer.json", "vocab.json"):
+        (fake / name).unlink()
+    manifest = json.loads((fake / "manifest.json").read_text())
+    (tmp_path / "dest").mkdir()
+    with pytest.raises(UserError, match="has no tokenizer"):
+        write_android_bundle(fake, manifest, tmp_path / "dest")
+
+
+def test_java_unit_tests():
+    done = subprocess.run(["bash", str(ANDROID_DEMO / "unittest.sh")], capture_output=True, text=True,
+                          env={**os.environ, "PRELNEDGE_JAVA_CLASSES": str(compiled_java())}, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip().splitlines()[-1].startswith("UNITTEST PASS"), \
+        done.stdout + done.stderr
+
+
+def test_core_is_plain_java():
+    """The core compiles with plain javac because it never touches Android (or org.json, Android-only)."""
+    offenders = [str(p.relative_to(ANDROID_DEMO)) for p in (ANDROID_DEMO / "core" / "src").rglob("*.java")
+                 if "import android." in p.read_text() or "import org.json" in p.read_text()]
+    assert offenders == []
+
+
+def test_assets_folder_is_ignored_by_git():
+    done = subprocess.run(["git", "check-ignore", "-q", "android_demo/app/src/main/assets/model.tflite"], cwd=ROOT)
+    assert done.returncode == 0, "bundles written into the app's assets must not be committed"
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("task", ["base", "masked-lm", "causal-lm", "sequence-classification", "multiple-choice"])
+def test_selftest_passes_every_task(tmp_path_factory, task):
+    done = selftest(bundle(export(tmp_path_factory, task), tmp_path_factory.mktemp("bundles") / task))
+    assert done.returncode == 0 and done.stdout.startswith("SELFTEST PASS"), done.stdout + done.stderr

@@ -1,0 +1,219 @@
+"""Quantization: every registered mode runs, validates against the float reference and reports
+fidelity per head; refusals come from the registry before any work; calibration input is checked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from prelnedge.errors import UserError, ValidationError
+from prelnedge.export import ExportConfig, export
+from prelnedge.quantize import MODES, check_mode, get_mode
+from prelnedge.quantize.calibration import default_examples, load_examples
+from prelnedge.quantize.stage import quantize_folder
+from prelnedge.tasks import get_task
+
+MODE_IDS = [f"{m.target}-{m.name}" for m in MODES]
+
+
+@pytest.fixture(scope="module")
+def float_exports(tmp_path_factory):
+    """(task, target) -> float export of the embedded default model, made once."""
+    made = {}
+
+    def get(task: str, target: str) -> Path:
+        if (task, target) not in made:
+            out = tmp_path_factory.mktemp("float") / f"{task}-{target}"
+            made[(task, target)] = export(ExportConfig(task=task, target=target, out=out))
+        return made[(task, target)]
+    return get
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_every_mode_quantizes_validates_and_reports_fidelity(float_exports, mode, tmp_path):
+    source = float_exports("qa", mode.target)
+    out = quantize_folder(source, mode.name, tmp_path / "q")
+    manifest = json.loads((out / "manifest.json").read_text())
+    validation = json.loads((out / "validation.json").read_text())
+    quant = manifest["quantization"]
+    assert quant["mode"] == mode.name and manifest["target"] == mode.target
+    assert quant["size_bytes"] == (out / manifest["model_file"]).stat().st_size
+    assert quant["size_ratio"] < 0.7, "a quantized model must be smaller than the float one"
+    assert (quant["calibration"] is not None) == mode.needs_calibration
+    fidelity = validation["fidelity"]
+    assert fidelity["examples"] >= 10
+    for name in ("start_logits", "end_logits"):
+        stats = fidelity["outputs"][name]
+        assert set(stats) >= {"max_abs", "mean_abs", "cosine", "sqnr_db"}
+        assert np.isfinite(stats["sqnr_db"]) and stats["sqnr_db"] < 100, "quantization must change the outputs"
+    assert set(fidelity["agreement"]) == {"start_agreement", "end_agreement", "span_exact_match", "span_f1"}
+    # the folder re-validates: golden replay within the mode's floor, then fidelity again
+    from prelnedge.validate_folder import validate_folder
+
+    assert validate_folder(out) == {"golden": True, "full": True}
+
+
+def test_quantized_runtime_answers_like_the_float_model(float_exports, tmp_path):
+    from prelnedge.postprocess import answer_question
+    from prelnedge.runtime import load_exported
+
+    float_dir = float_exports("qa", "tflite")
+    quant = load_exported(quantize_folder(float_dir, "int16x8", tmp_path / "q"))
+    ref = load_exported(float_dir)
+    golden = json.loads((float_dir / "golden.json").read_text())
+    for example in golden["examples"]:
+        got = answer_question(quant, quant.tokenizer, example["question"], example["context"])
+        assert got["answer"] == example["decoded"]["answer"]
+        assert answer_question(ref, ref.tokenizer, example["question"], example["context"])["answer"] == got["answer"]
+
+
+def test_integer_tflite_runs_padded_batches_row_by_row(float_exports, tmp_path):
+    """Integer TFLite models are calibrated unpadded; the runtime feeds them one unpadded row at a
+    time, so a padded batch gives each row's unpadded answer."""
+    from prelnedge.runtime import load_exported
+
+    model = load_exported(quantize_folder(float_exports("sequence-classification", "tflite"), "int8-static",
+                                          tmp_path / "q"))
+    tok = model.tokenizer
+    ids, mask = tok.encode_batch(["A short one.", "A much longer sentence about the lighthouse keeper's logbook."])
+    batched = model(ids, mask)["logits"]
+    for row in range(2):
+        n = int(mask[row].sum())
+        alone = model(ids[row:row + 1, :n], mask[row:row + 1, :n])["logits"][0]
+        np.testing.assert_allclose(batched[row], alone, rtol=0, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::prelnedge.checkpoint.HeadInitializedWarning")  # the default model's missing heads
+@pytest.mark.parametrize("task,target,mode", [
+    ("token-classification", "onnx", "int8-dynamic"),
+    ("masked-lm", "tflite", "int8-static"),
+    ("multiple-choice", "onnx", "int8-static"),
+    ("causal-lm", "tflite", "int8-dynamic"),
+    ("base", "onnx", "int4"),
+])
+def test_other_heads_report_their_own_agreement(float_exports, tmp_path, task, target, mode):
+    out = quantize_folder(float_exports(task, target), mode, tmp_path / "q")
+    agreement = json.loads((out / "validation.json").read_text())["fidelity"]["agreement"]
+    expected = {"token-classification": {"argmax_agreement"}, "multiple-choice": {"argmax_agreement"},
+                "masked-lm": {"top5_overlap", "top1_agreement"}, "causal-lm": {"top5_overlap", "top1_agreement"},
+                "base": {"pooler_cosine"}}[task]
+    assert set(agreement) == expected
+    assert all(0.0 <= v <= 1.0 + 1e-9 for v in agreement.values())
+
+
+def test_checkpoint_without_tokenizer_is_judged_on_validation_ids(hf_checkpoints, tmp_path):
+    folder, _ = hf_checkpoints["sequence-classification"]
+    float_dir = export(ExportConfig(task="sequence-classification", target="onnx", model=folder, out=tmp_path / "f"))
+    out = quantize_folder(float_dir, "fp16", tmp_path / "q")
+    validation = json.loads((out / "validation.json").read_text())
+    assert validation["evaluation"]["source"] == "validation ids, unpadded rows"
+    assert validation["fidelity"]["outputs"]["logits"]["sqnr_db"] > 40
+
+
+def test_a_broken_quantizer_fails_validation_and_leaves_nothing(float_exports, tmp_path, monkeypatch):
+    import prelnedge.quantize.onnx as onnx_modes
+
+    def wrong_scale(src, dst, calibration=None):  # a quantizer bug: every weight doubled
+        import onnx
+        from onnx import numpy_helper
+
+        model = onnx.load(str(src))
+        for init in model.graph.initializer:
+            array = numpy_helper.to_array(init)
+            if array.dtype == np.float32 and array.ndim == 2:
+                init.CopyFrom(numpy_helper.from_array(array * 2, init.name))
+        onnx.save(model, str(dst))
+        return {}
+
+    monkeypatch.setattr(onnx_modes, "quantize_fp16", wrong_scale)
+    with pytest.raises(ValidationError, match="SQNR .* under the fp16 floor"):
+        quantize_folder(float_exports("qa", "onnx"), "fp16", tmp_path / "q")
+    assert not (tmp_path / "q").exists()
+    assert not list(tmp_path.glob(".q.partial-*"))
+
+
+def test_registry_refusals_name_the_reason():
+    with pytest.raises(UserError, match="unknown quantization mode 'int16x8' for target onnx; allowed: fp16, "
+                                        "int8-dynamic, int8-static, int4"):
+        get_mode("onnx", "int16x8")
+    with pytest.raises(UserError, match="from flax: jax2tf lowers LayerNorm"):
+        check_mode("tflite", "flax", "int8-static")
+    with pytest.raises(UserError, match="cannot serve task causal-lm"):
+        check_mode("tflite", "tf", "int16x8", "causal-lm")
+    assert check_mode("tflite", "flax", "int8-dynamic").name == "int8-dynamic"
+
+
+def test_cli_refuses_before_any_work(tmp_path):
+    import re
+
+    never = str(tmp_path / "never")
+    cases = [
+        (["export", "--task", "qa", "--target", "tflite", "--framework", "flax", "--quantize", "int8-static",
+          "--out", never], "cannot be made for tflite from flax"),
+        (["export", "--task", "qa", "--target", "onnx", "--quantize", "int16x8", "--out", never],
+         "unknown quantization mode 'int16x8'"),
+        (["export", "--task", "qa", "--target", "onnx", "--calibration", str(tmp_path / "c.jsonl"), "--out", never],
+         "--calibration needs --quantize"),
+        (["export", "--task", "qa", "--target", "onnx", "--quantize", "int8-static", "--calibration",
+          str(tmp_path / "missing.jsonl"), "--out", never], "calibration file .* does not exist"),
+        (["quantize", str(tmp_path), "--mode", "fp16", "--out", never], "is not an export folder"),
+    ]
+    for args, message in cases:
+        result = subprocess.run([sys.executable, "-m", "prelnedge.cli", *args], capture_output=True, text=True)
+        assert result.returncode == 2, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert re.search(message, lines[0]), (message, lines[0])
+    assert not (tmp_path / "never").exists()
+
+
+def test_calibration_file_is_used(float_exports, tmp_path):
+    calibration = tmp_path / "cal.json"
+    calibration.write_text(json.dumps({"data": [{"paragraphs": [{
+        "context": "The tower was built in 1874 from granite and painted white.",
+        "qas": [{"question": "When was the tower built?", "answers": [{"text": "1874"}]},
+                {"question": "What was it built from?", "answers": [{"text": "granite"}]}]}]}]}))
+    out = quantize_folder(float_exports("qa", "onnx"), "int8-static", tmp_path / "q", calibration=calibration)
+    calibration_facts = json.loads((out / "manifest.json").read_text())["quantization"]["calibration"]
+    assert calibration_facts == {"source": str(calibration), "examples": 2}
+
+
+@pytest.mark.parametrize("content,task,message", [
+    ("{not json\n", "sequence-classification", r"line 1: not JSON"),
+    ('{"txt": "hello"}\n', "sequence-classification", r"line 1: needs a non-empty string 'text'"),
+    ('"fine"\n[1, 2]\n', "sequence-classification", r"line 2: expected a string or an object, got list"),
+    ('{"question": "Why?"}\n', "qa", r"needs a non-empty string 'context'.*question.*context"),
+    ('{"prompt": "Bees carry", "choices": ["pollen"]}\n', "multiple-choice", r"at least two"),
+    ('{"data": [{"paragraphs": [{"context": "x", "qas": [{"question": "y"}]}]}]}', "sequence-classification",
+     r"SQuAD-style JSON is for qa only"),
+    ('{"data": [{"paragraphs": [{"qas": [{"question": "y"}]}]}]}', "qa", r"not SQuAD-style JSON"),
+    ("\n\n", "qa", r"holds no examples"),
+])
+def test_bad_calibration_files_are_clear_errors(tmp_path, content, task, message):
+    path = tmp_path / "cal.jsonl"
+    path.write_text(content)
+    with pytest.raises(UserError, match=message):
+        load_examples(path, get_task(task))
+
+
+def test_calibration_accepts_every_documented_form(tmp_path):
+    path = tmp_path / "cal.jsonl"
+    path.write_text('"plain text"\n{"text": "first", "pair": "second"}\n\n{"text": "labelled", "label": 1}\n')
+    examples = load_examples(path, get_task("sequence-classification"))
+    assert [(e.text, e.pair, e.label) for e in examples] == [
+        ("plain text", None, None), ("first", "second", None), ("labelled", None, 1)]
+    binary = tmp_path / "bin.jsonl"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(UserError, match="not UTF-8"):
+        load_examples(binary, get_task("qa"))
+
+
+def test_default_calibration_and_evaluation_texts_do_not_overlap():
+    for name in ("qa", "sequence-classification", "multiple-choice"):
+        examples = default_examples(get_task(name))
+        assert not set(examples[::2]) & set(examples[1::2])

@@ -1,0 +1,106 @@
+"""`prelnedge report`: the matrix, its files and plots, and the baseline gate (passes on an
+unchanged model, fails on an injected regression naming the cell)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from prelnedge.report import ReportConfig, run_report
+
+CELLS = ("fp32", "fp16", "int8-dynamic")
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "base"
+    eval_file = out.parent / "eval.jsonl"
+    eval_file.write_text("\n".join(json.dumps(line) for line in [
+        {"question": "When was the lamp electrified?", "answers": ["1931", "in 1931"],
+         "context": "The lamp was first fuelled by whale oil, then by kerosene, and was finally electrified in 1931."},
+        {"question": "How many steps are there?", "answers": ["212"],
+         "context": "Visitors can climb the 212 steps to the gallery on weekends between April and October."}]))
+    report = run_report(ReportConfig(task="qa", out=out, targets=("onnx",), modes=CELLS, eval_file=eval_file))
+    return out, report, eval_file
+
+
+def test_report_files_cells_and_plots(baseline):
+    out, report, _ = baseline
+    assert [c["mode"] for c in report["cells"]] == list(CELLS)
+    for cell in report["cells"]:
+        assert cell["status"] == "ok"
+        assert cell["size_bytes"] > 0 and cell["latency_ms"] > 0
+        assert set(cell["task_metric"]) == {"exact_match", "f1", "examples"}
+        assert cell["task_metric"]["examples"] == 2
+    fp32, fp16, int8 = report["cells"]
+    assert fp32["size_ratio"] == 1.0 and int8["size_ratio"] < fp16["size_ratio"] < 1.0
+    assert fp16["min_sqnr_db"] > int8["min_sqnr_db"]
+    assert json.loads((out / "report.json").read_text())["cells"] == json.loads(json.dumps(report["cells"]))
+    for name in ("fidelity_vs_size.png", "fidelity_vs_latency.png"):
+        data = (out / name).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 5000
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "src=\"fidelity" not in page  # self-contained
+    assert "| onnx | int8-dynamic | ok |" in (out / "report.md").read_text()
+
+
+def test_gate_passes_on_an_unchanged_model(baseline, tmp_path):
+    out, _, eval_file = baseline
+    again = run_report(ReportConfig(task="qa", out=tmp_path / "again", targets=("onnx",), modes=CELLS,
+                                    eval_file=eval_file, baseline=out / "report.json"))
+    assert again["baseline"]["regressions"] == []
+    assert "Gate: PASS" in (tmp_path / "again" / "report.md").read_text()
+
+
+def test_gate_fails_on_an_injected_regression(baseline, tmp_path, monkeypatch):
+    """int8-dynamic made worse (7-bit weights, as with reduce_range): the gate names the cell."""
+    import prelnedge.quantize.onnx as onnx_modes
+
+    def seven_bit(src, dst, calibration=None):
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(src, dst, op_types_to_quantize=["MatMul", "Gather"], weight_type=QuantType.QInt8,
+                         reduce_range=True, extra_options={"MatMulConstBOnly": True})
+        return {}
+
+    monkeypatch.setattr(onnx_modes, "quantize_int8_dynamic", seven_bit)
+    out, _, eval_file = baseline
+    worse = run_report(ReportConfig(task="qa", out=tmp_path / "worse", targets=("onnx",), modes=CELLS,
+                                    eval_file=eval_file, baseline=out))
+    regressions = worse["baseline"]["regressions"]
+    assert regressions and all(line.startswith("onnx:int8-dynamic: ") for line in regressions), regressions
+    assert any("SQNR" in line and "baseline" in line for line in regressions)
+
+
+def test_cli_gate_exit_code_and_message(baseline, tmp_path):
+    out, report, _ = baseline
+    tampered = json.loads((out / "report.json").read_text())
+    for cell in tampered["cells"]:
+        if cell["mode"] == "fp16":
+            for stats in cell["outputs"].values():
+                stats["sqnr_db"] += 20  # the baseline claims fp16 was 20 dB better than it is
+    (tmp_path / "old.json").write_text(json.dumps(tampered))
+    result = subprocess.run([sys.executable, "-m", "prelnedge.cli", "report", "--task", "qa", "--targets", "onnx",
+                             "--modes", "fp32", "fp16", "--out", str(tmp_path / "r"), "--baseline",
+                             str(tmp_path / "old.json")], capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert "onnx:fp16: start_logits SQNR" in result.stderr and "allowed drop 1 dB" in result.stderr
+    assert (tmp_path / "r" / "report.json").exists()  # the report is still written, for the CI artifact
+
+
+def test_bad_report_requests_are_one_line_errors(tmp_path):
+    for args, message in [(["--modes", "int3"], "unknown mode 'int3'"),
+                          (["--targets", "coreml"], "unknown target 'coreml'"),
+                          (["--baseline", str(tmp_path / "nope.json")], "baseline .* does not exist")]:
+        result = subprocess.run([sys.executable, "-m", "prelnedge.cli", "report", "--task", "qa", "--out",
+                                 str(tmp_path / "r"), *args], capture_output=True, text=True)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        import re
+
+        assert re.search(message, result.stderr)
+    assert not (tmp_path / "r").exists()

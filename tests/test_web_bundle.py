@@ -1,0 +1,247 @@
+"""`prelnedge bundle --platform web`: the bundle's layout and facts, and the page itself in headless
+Chromium (the system's /usr/bin/chromium driven by playwright-core; nothing is downloaded). One
+browser session checks every bundle: the golden self-test (tokenizer ids, model outputs, decoded
+answers) for a float QA, a float classifier and an int8 QA bundle, and the QA and classifier forms
+against the Python reference's answers.
+
+Needs `make web-deps` (Chromium from apt, runtimes/web/node_modules from npm ci); without them the
+tests fail and say so.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from prelnedge.errors import UserError
+from prelnedge.tasks import TASKS
+from web_support import WEB, require_chromium, require_node_modules, run_node, utf16_offsets
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "prelnedge.cli"]
+FLOAT_MAX_ABS_ERR = 1e-4  # the page's own rule for float models (runtimes/web/src/js/selftest.js)
+ORT_FILES = {"ort/ort.wasm.min.mjs", "ort/ort-wasm-simd-threaded.mjs", "ort/ort-wasm-simd-threaded.wasm"}
+
+QUESTION = "Who kept a logbook of the ships?"
+# Long enough for several 128-token windows, with characters outside the BMP before the answer
+# (JS offsets are UTF-16, Python's code points).
+CONTEXT = ("The lighthouse 🏝️ on Kestrel Point was built in 1874 from granite quarried on the island itself. "
+           "Its keeper, Marta Oyelaran 👩‍✈️, kept a logbook of every ship that passed during the winter storms. "
+           "The lamp was first fuelled by whale oil, then by kerosene, and was finally electrified in 1931. "
+           "Visitors can climb the 212 steps to the gallery on weekends between April and October. "
+           "A small museum beside the tower shows the original lens, which weighs nearly three tonnes. "
+           "Zürich café 日本語: the keeper's logbook is on display there, open at the storm of 1899.")
+CLASSIFY_TEXT = "A calm, bright morning on the harbour."
+
+
+def cli(*args: str) -> None:
+    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, f"prelnedge {' '.join(args)} failed:\n{proc.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """Exports (embedded default model, ONNX) and their web bundles, side by side in one folder
+    that the test server serves: qa/, sequence-classification/ and qa-int8/."""
+    require_node_modules("onnxruntime-web", "playwright-core")
+    from prelnedge.export import ExportConfig, export
+
+    work = tmp_path_factory.mktemp("web-exports")
+    root = tmp_path_factory.mktemp("web-site")
+    for task in ("qa", "sequence-classification"):
+        export(ExportConfig(task=task, target="onnx", out=work / task))
+        cli("bundle", str(work / task), "--platform", "web", "--out", str(root / task))
+    make_int8_bundle(work / "qa", work / "qa-int8", root / "qa-int8")
+    return root
+
+
+def make_int8_bundle(float_export: Path, quant_export: Path, dest: Path) -> None:
+    """A quantized export as the quantize stage lays it out (int8-dynamic model.onnx,
+    manifest["quantization"]), bundled by write_web_bundle with the manifest bundle() would add."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from prelnedge.bundle.web import write_web_bundle
+
+    shutil.copytree(float_export, quant_export)
+    (quant_export / "model.onnx").unlink()
+    quantize_dynamic(str(float_export / "model.onnx"), str(quant_export / "model.onnx"), weight_type=QuantType.QInt8)
+    manifest = json.loads((quant_export / "manifest.json").read_text())
+    manifest["quantization"] = {"mode": "int8-dynamic"}
+    dest.mkdir()
+    facts = write_web_bundle(quant_export, manifest, dest)
+    (dest / "manifest.json").write_text(json.dumps({"task": manifest["task"], "target": "onnx",
+                                                    "quantization": manifest["quantization"], "io": manifest["io"],
+                                                    "bundle": facts}))
+
+
+@contextmanager
+def serve(root: Path) -> Iterator[str]:
+    """A static file server on a free port of 127.0.0.1, in a thread: its base URL."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+
+def run_pages(base: str, pages: dict[str, dict], work: Path) -> dict[str, dict]:
+    """Open each bundle's index.html?selftest=1 (and fill its form) in one Chromium session."""
+    job = {"chromium": str(require_chromium()),
+           "pages": [{"url": f"{base}/{name}/index.html?selftest=1", **spec} for name, spec in pages.items()]}
+    path = work / "browser-job.json"
+    path.write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
+    return dict(zip(pages, json.loads(run_node("browser_check.mjs", str(path), timeout=300))))
+
+
+@pytest.fixture(scope="module")
+def browser(site, tmp_path_factory) -> dict[str, dict]:
+    """bundle name -> the driver's result for its page."""
+    pages = {
+        "qa": {"form": {"question": QUESTION, "context": CONTEXT}},
+        "sequence-classification": {"form": {"text": CLASSIFY_TEXT}},
+        "qa-int8": {},
+    }
+    with serve(site) as base:
+        return run_pages(base, pages, tmp_path_factory.mktemp("browser"))
+
+
+def selftest_numbers(line: str) -> dict[str, float]:
+    assert line.startswith("SELFTEST PASS "), line
+    return {k: float(v) for k, v in re.findall(r"(\w+)=([0-9.e+-]+)", line)}
+
+
+def test_bundle_layout_and_facts(site):
+    bundle = site / "qa"
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    facts = manifest["bundle"]
+    on_disk = {p.relative_to(bundle).as_posix(): p.stat().st_size for p in bundle.rglob("*") if p.is_file()}
+    assert facts["files"] == {k: v for k, v in on_disk.items() if k != "manifest.json"}
+    assert facts["total_bytes"] == sum(facts["files"].values())
+    assert facts["model"] == "onnx/model.onnx" and facts["runtime"] == "onnxruntime-web 1.30.0"
+    assert {k for k in on_disk if k.startswith("ort/")} == ORT_FILES  # only what the wasm backend loads
+    for name in ("index.html", "js/app.js", "js/tokenizer.js", "tokenizer.json", "config.json", "golden.json"):
+        assert name in on_disk
+    assert facts["total_bytes"] < 16 * 2**20
+    quantized = json.loads((site / "qa-int8" / "manifest.json").read_text())["bundle"]
+    assert quantized["model"] == "onnx/model_quantized.onnx" and "onnx/model.onnx" not in quantized["files"]
+
+
+@pytest.mark.parametrize("name", ["qa", "sequence-classification"])
+def test_float_selftest_passes_in_chromium(browser, site, name):
+    result = browser[name]
+    assert not result["errors"] and not result["failed_requests"], result
+    numbers = selftest_numbers(result.get("selftest", ""))
+    assert numbers["max_abs_err"] <= FLOAT_MAX_ABS_ERR
+    assert numbers["examples"] == len(json.loads((site / name / "golden.json").read_text())["examples"])
+    assert numbers["latency_ms"] > 0
+    # offline: the page fetched nothing but its own bundle's files
+    files = set(json.loads((site / name / "manifest.json").read_text())["bundle"]["files"]) | {"manifest.json"}
+    assert {p.removeprefix(f"/{name}/") for p in result["requests"]} <= files
+
+
+def test_quantized_selftest_passes_by_agreement(browser):
+    result = browser["qa-int8"]
+    assert not result["errors"] and not result["failed_requests"], result
+    assert "judged by decoded agreement" in result["selftest"]
+    selftest_numbers(result["selftest"])
+    assert "/qa-int8/onnx/model_quantized.onnx" in result["requests"]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    from prelnedge.checkpoint import default_model_dir
+    from prelnedge.reference import load_reference
+    from prelnedge.tokenizer import PreLNTokenizer
+
+    def load(task: str):
+        model = load_reference(None, task=task)
+        return model, PreLNTokenizer.from_dir(default_model_dir(), model.config.max_tokens)
+    return load
+
+
+def test_qa_form_gives_the_python_answer(browser, reference):
+    from prelnedge.postprocess import answer_question
+
+    result = browser["qa"]
+    assert result.get("state") == "done", result
+    model, tok = reference("qa")
+    want = answer_question(model, tok, QUESTION, CONTEXT)
+    got = json.loads(result["json"])
+    assert want["windows"] > 1  # the form went through the sliding windows
+    assert result["answer"] == want["answer"]
+    assert [got["start"], got["end"]] == utf16_offsets(CONTEXT, [(want["start"], want["end"])])[0]
+    assert (got["start_token"], got["end_token"], got["window"]) == (want["start_token"], want["end_token"], want["window"])
+    assert got["score"] == pytest.approx(want["score"], abs=1e-5)
+
+
+def test_classifier_form_gives_the_python_label(browser, reference):
+    from prelnedge.postprocess import classify
+
+    result = browser["sequence-classification"]
+    assert result.get("state") == "done", result
+    model, tok = reference("sequence-classification")
+    want = classify(model, tok, [CLASSIFY_TEXT], model.config.labels)[0]
+    assert result["answer"] == want["label"]
+    assert json.loads(result["json"])["score"] == pytest.approx(want["score"], abs=1e-5)
+
+
+def test_refuses_tflite_exports(tmp_path):
+    from prelnedge.bundle.web import write_web_bundle
+
+    with pytest.raises(UserError, match="export with --target onnx"):
+        write_web_bundle(tmp_path, {"target": "tflite", "model_file": "model.tflite"}, tmp_path / "dest")
+
+
+def test_missing_node_modules_says_how_to_install(tmp_path, monkeypatch):
+    from prelnedge.bundle import web
+
+    fake = tmp_path / "web"
+    shutil.copytree(WEB / "src", fake / "src")
+    shutil.copy(WEB / "package.json", fake / "package.json")
+    monkeypatch.setattr(web, "WEB_RUNTIME", fake)
+    with pytest.raises(UserError, match=r"npm ci --prefix runtimes/web"):
+        web.write_web_bundle(tmp_path, {"target": "onnx", "model_file": "model.onnx"}, tmp_path / "dest")
+
+
+def test_every_task_has_a_web_runner():
+    """The page's dispatcher (postprocess.js runTask) knows every registered task."""
+    source = (WEB / "src" / "js" / "postprocess.js").read_text()
+    dispatcher = source[source.index("export async function runTask"):]
+    assert set(re.findall(r"case '([a-z-]+)'", dispatcher)) == set(TASKS)
+
+
+@pytest.mark.heavy
+@pytest.mark.filterwarnings("ignore::prelnedge.checkpoint.HeadInitializedWarning")  # the default model's missing heads
+def test_every_task_selftests_in_chromium(tmp_path):
+    """Heavy tier: the tasks the default tier leaves out, each exported, bundled and self-tested."""
+    require_node_modules("onnxruntime-web", "playwright-core")
+    from prelnedge.export import ExportConfig, export
+
+    tasks = [t for t in TASKS if t not in ("qa", "sequence-classification")]
+    for task in tasks:
+        export(ExportConfig(task=task, target="onnx", out=tmp_path / "exports" / task))
+        cli("bundle", str(tmp_path / "exports" / task), "--platform", "web", "--out", str(tmp_path / "site" / task))
+    with serve(tmp_path / "site") as base:
+        results = run_pages(base, {task: {} for task in tasks}, tmp_path)
+    failures = {t: r.get("selftest") or r["errors"] for t, r in results.items()
+                if not str(r.get("selftest", "")).startswith("SELFTEST PASS") or r["errors"]}
+    assert not failures

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-heavy clean-venv
+.PHONY: demo test test-heavy clean-venv web-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,21 @@ demo: $(STAMP)
 	rm -rf $(DEMO_OUT)
 	$(BIN)/prelnedge export --task qa --target tflite
 
-test: $(STAMP)
+# The browser tests need Debian's Chromium (never a downloaded browser) and the web runtime's npm
+# packages (onnxruntime-web, playwright-core), installed exactly from package-lock.json.
+CHROMIUM := /usr/bin/chromium
+WEB_STAMP := runtimes/web/node_modules/.installed
+
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+$(WEB_STAMP): runtimes/web/package-lock.json
+	npm ci --prefix runtimes/web --no-audit --no-fund
+	touch $(WEB_STAMP)
+
+web-deps: $(CHROMIUM) $(WEB_STAMP)
+
+test: $(STAMP) web-deps
 	$(BIN)/python -m pytest -m "not heavy"
 
 test-heavy: $(STAMP)

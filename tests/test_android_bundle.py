@@ -60,7 +60,8 @@ def export(tmp_path_factory, task: str) -> Path:
         # The embedded model has no token-classification or multiple-choice head; a random one is
         # as good as any for checking the app's tokenizer and post-processing.
         warnings.simplefilter("ignore", HeadInitializedWarning)
-        return run_export(ExportConfig(task=task, target="tflite", out=tmp_path_factory.mktemp(f"export-{task}") / "out"))
+        out = tmp_path_factory.mktemp(f"export-{task}") / "out"
+        return run_export(ExportConfig(task=task, target="tflite", out=out))
 
 
 def bundle(export_dir: Path, out: Path) -> Path:

@@ -143,7 +143,8 @@ def trained(tmp_path_factory) -> Path:
     tok.train_from_iterator(corpus, trainer)
     tok.add_special_tokens([AddedToken("<mask>", lstrip=True), AddedToken("[X]", rstrip=True, single_word=True)])
     tok.add_tokens([AddedToken("zz", normalized=True)])
-    tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")),
+    tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")),
+                                                      ("<s>", tok.token_to_id("<s>")),
                                                       trim_offsets=True, add_prefix_space=True)
     folder = tmp_path_factory.mktemp("trained-bpe")
     tok.save(str(folder / "tokenizer.json"))
@@ -180,8 +181,8 @@ def test_trained_tokenizer_with_prefix_space_and_added_tokens(trained):
 def test_qa_windows(default_tok):
     tok = PreLNTokenizer.from_dir(DEFAULT_MODEL, 40)
     rng = random.Random(6)
-    items = [{"question": random_text(rng, 3) + "?", "context": random_text(rng, 40), "stride": rng.choice([None, 0, 3, 7])}
-             for _ in range(150)]
+    items = [{"question": random_text(rng, 3) + "?", "context": random_text(rng, 40),
+              "stride": rng.choice([None, 0, 3, 7])} for _ in range(150)]
     expected = []
     for it in items:
         try:

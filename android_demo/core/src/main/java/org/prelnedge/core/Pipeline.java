@@ -1,0 +1,304 @@
+package org.prelnedge.core;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Text in, model inputs; model outputs, answers out: the Java twin of prelnedge/postprocess.py.
+ *
+ * <p>A request is a map with golden.json's example keys: "text" (most tasks), "question" and
+ * "context" (qa), "prompt" and "choices" (multiple-choice). Results are plain maps and lists with
+ * the same keys and values as the Python functions return, so they compare with golden "decoded".
+ */
+public final class Pipeline {
+    public static final List<String> TASKS = Arrays.asList("base", "masked-lm", "causal-lm",
+            "sequence-classification", "token-classification", "multiple-choice", "qa");
+    /** Candidates kept by fill-mask and next-token prediction (golden.json's top_k). */
+    public static final int DEFAULT_TOP_K = 5;
+    /** Longest QA answer in tokens (postprocess.best_span's max_answer_tokens). */
+    public static final int MAX_ANSWER_TOKENS = 30;
+
+    /** Anything that maps input ids and mask to named outputs: LiteRT on Android, replayed goldens on the JVM. */
+    public interface Model {
+        Map<String, Tensor> run(Inputs inputs) throws Exception;
+    }
+
+    /** Model inputs: row-major int32 ids and mask with shape (B, L), or (B, C, L) for multiple-choice. */
+    public static final class Inputs {
+        public final int[] shape;
+        public final int[] inputIds;
+        public final int[] attentionMask;
+
+        public Inputs(int[] shape, int[] inputIds, int[] attentionMask) {
+            this.shape = shape;
+            this.inputIds = inputIds;
+            this.attentionMask = attentionMask;
+        }
+    }
+
+    /** A request after tokenisation. */
+    public static final class Prepared {
+        public final Map<String, Object> request;
+        public final List<Encoding> encodings; // one per row (per choice for multiple-choice)
+        public final Inputs inputs;
+
+        Prepared(Map<String, Object> request, List<Encoding> encodings, Inputs inputs) {
+            this.request = request;
+            this.encodings = encodings;
+            this.inputs = inputs;
+        }
+    }
+
+    public final String task;
+    private final RobertaTokenizer tok;
+    private final List<String> labels;
+    private final int topK;
+
+    public Pipeline(String task, RobertaTokenizer tok, List<String> labels, int topK) {
+        if (!TASKS.contains(task)) {
+            throw new IllegalArgumentException("unknown task " + task + "; allowed: " + TASKS);
+        }
+        if ((task.equals("sequence-classification") || task.equals("token-classification")) && (labels == null || labels.isEmpty())) {
+            throw new IllegalArgumentException(task + " needs labels (labels.txt or config.json id2label)");
+        }
+        this.task = task;
+        this.tok = tok;
+        this.labels = labels;
+        this.topK = topK;
+    }
+
+    public RobertaTokenizer tokenizer() {
+        return tok;
+    }
+
+    /** Tokenises a request the way postprocess.py does for the task. */
+    public Prepared prepare(Map<String, Object> request) {
+        List<Encoding> encodings = new ArrayList<>();
+        if (task.equals("qa")) {
+            String question = text(request, "question");
+            String context = text(request, "context");
+            if (question.trim().isEmpty() || context.trim().isEmpty()) {
+                throw new IllegalArgumentException("qa needs a non-empty question and context");
+            }
+            Object stride = request.get("stride");
+            encodings.addAll(tok.encodeWindows(question, context, stride == null ? -1 : Json.integer(stride, "stride")));
+        } else if (task.equals("multiple-choice")) {
+            String prompt = text(request, "prompt");
+            List<Object> choices = Json.array(request.get("choices"), "choices");
+            if (choices.size() < 2) {
+                throw new IllegalArgumentException("multiple-choice needs at least two choices");
+            }
+            for (Object choice : choices) {
+                encodings.add(tok.encode(prompt, Json.string(choice, "choice")));
+            }
+        } else if (task.equals("causal-lm")) {
+            // <s> + the text's tokens, no </s>: the model predicts what follows the last token.
+            Encoding body = tok.encode(text(request, "text"), null, tok.maxLength - 1, false);
+            int n = body.length() + 1;
+            int[] ids = new int[n];
+            int[][] offsets = new int[n][];
+            int[] seq = new int[n];
+            ids[0] = tok.bosId;
+            offsets[0] = new int[] {0, 0};
+            seq[0] = -1;
+            for (int i = 1; i < n; i++) {
+                ids[i] = body.ids[i - 1];
+                offsets[i] = body.offsets[i - 1];
+                seq[i] = body.sequenceIds[i - 1];
+            }
+            encodings.add(new Encoding(ids, offsets, seq));
+        } else {
+            String text = text(request, "text");
+            if (task.equals("masked-lm") && (tok.maskId < 0 || !text.contains("<mask>"))) {
+                throw new IllegalArgumentException("masked-lm needs a text containing <mask>");
+            }
+            encodings.add(tok.encode(text));
+        }
+        return new Prepared(request, encodings, batch(encodings, task.equals("multiple-choice")));
+    }
+
+    private static String text(Map<String, Object> request, String key) {
+        Object value = request.get(key);
+        if (!(value instanceof String)) {
+            throw new IllegalArgumentException("the request needs \"" + key + "\"");
+        }
+        return (String) value;
+    }
+
+    /** Right-pads rows to the longest with <pad> and mask 0; multiple-choice adds the batch axis. */
+    private Inputs batch(List<Encoding> encodings, boolean choices) {
+        int length = 0;
+        for (Encoding e : encodings) {
+            length = Math.max(length, e.length());
+        }
+        int rows = encodings.size();
+        int[] ids = new int[rows * length];
+        int[] mask = new int[rows * length];
+        Arrays.fill(ids, tok.padId);
+        for (int r = 0; r < rows; r++) {
+            Encoding e = encodings.get(r);
+            for (int i = 0; i < e.length(); i++) {
+                ids[r * length + i] = e.ids[i];
+                mask[r * length + i] = 1;
+            }
+        }
+        int[] shape = choices ? new int[] {1, rows, length} : new int[] {rows, length};
+        return new Inputs(shape, ids, mask);
+    }
+
+    /** Tokenise, run, decode. */
+    public Object run(Map<String, Object> request, Model model) throws Exception {
+        Prepared prepared = prepare(request);
+        return decode(prepared, model.run(prepared.inputs));
+    }
+
+    /** Outputs to the answer postprocess.py would give. */
+    public Object decode(Prepared p, Map<String, Tensor> outputs) {
+        Encoding enc = p.encodings.get(0);
+        if (task.equals("qa")) {
+            // The best span over every context window (one window when the context fits).
+            Tensor startLogits = output(outputs, "start_logits");
+            Tensor endLogits = output(outputs, "end_logits");
+            Postprocess.Span best = null;
+            int bestRow = -1;
+            for (int row = 0; row < p.encodings.size(); row++) {
+                Encoding window = p.encodings.get(row);
+                boolean[] inContext = new boolean[window.length()];
+                for (int i = 0; i < inContext.length; i++) {
+                    inContext[i] = window.sequenceIds[i] == 1;
+                }
+                Postprocess.Span span = Postprocess.bestSpan(startLogits.lastAxis(row), endLogits.lastAxis(row),
+                        inContext, MAX_ANSWER_TOKENS);
+                if (best == null || span.score > best.score) {
+                    best = span;
+                    bestRow = row;
+                }
+            }
+            Encoding window = p.encodings.get(bestRow);
+            int charStart = window.offsets[best.start][0];
+            int charEnd = window.offsets[best.end][1];
+            Map<String, Object> answer = new LinkedHashMap<>();
+            answer.put("answer", Encoding.slice(text(p.request, "context"), charStart, Math.max(charStart, charEnd)));
+            answer.put("score", best.score);
+            answer.put("start", (long) charStart);
+            answer.put("end", (long) charEnd);
+            answer.put("start_token", (long) best.start);
+            answer.put("end_token", (long) best.end);
+            answer.put("window", (long) bestRow);
+            answer.put("windows", (long) p.encodings.size());
+            return answer;
+        }
+        if (task.equals("sequence-classification")) {
+            double[] probs = Postprocess.softmax(output(outputs, "logits").lastAxis(0));
+            int best = Postprocess.argmax(probs);
+            Map<String, Object> result = new LinkedHashMap<>();
+            result.put("text", p.request.get("text"));
+            result.put("label", labels.get(best));
+            result.put("score", probs[best]);
+            return result;
+        }
+        if (task.equals("token-classification")) {
+            Tensor logits = output(outputs, "logits");
+            String text = text(p.request, "text");
+            List<Object> tags = new ArrayList<>();
+            for (int i = 0; i < enc.length(); i++) {
+                if (enc.sequenceIds[i] < 0) {
+                    continue;
+                }
+                double[] probs = Postprocess.softmax(logits.lastAxis(0, i));
+                int best = Postprocess.argmax(probs);
+                int a = enc.offsets[i][0];
+                int b = enc.offsets[i][1];
+                Map<String, Object> tag = new LinkedHashMap<>();
+                tag.put("token", Encoding.slice(text, a, Math.max(a, b)));
+                tag.put("start", (long) a);
+                tag.put("end", (long) b);
+                tag.put("label", labels.get(best));
+                tag.put("score", probs[best]);
+                tags.add(tag);
+            }
+            return tags;
+        }
+        if (task.equals("masked-lm")) {
+            Tensor logits = output(outputs, "logits");
+            List<Object> results = new ArrayList<>();
+            for (int position = 0; position < enc.length(); position++) {
+                if (enc.ids[position] != tok.maskId) {
+                    continue;
+                }
+                Map<String, Object> result = new LinkedHashMap<>();
+                result.put("position", (long) position);
+                result.put("candidates", candidates(Postprocess.softmax(logits.lastAxis(0, position))));
+                results.add(result);
+            }
+            return results;
+        }
+        if (task.equals("causal-lm")) {
+            Tensor logits = output(outputs, "logits");
+            return candidates(Postprocess.softmax(logits.lastAxis(0, logits.shape[1] - 1)));
+        }
+        if (task.equals("multiple-choice")) {
+            double[] probs = Postprocess.softmax(output(outputs, "logits").lastAxis(0));
+            int best = Postprocess.argmax(probs);
+            List<Object> scores = new ArrayList<>();
+            for (double v : probs) {
+                scores.add(v);
+            }
+            Map<String, Object> result = new LinkedHashMap<>();
+            result.put("choice", Json.array(p.request.get("choices"), "choices").get(best));
+            result.put("index", (long) best);
+            result.put("scores", scores);
+            return result;
+        }
+        // base: a summary of the pooled features, as postprocess.features prints.
+        double[] pooled = output(outputs, "pooler_output").lastAxis(0);
+        double norm = 0;
+        for (double v : pooled) {
+            norm += v * v;
+        }
+        List<Object> head = new ArrayList<>();
+        for (int i = 0; i < Math.min(4, pooled.length); i++) {
+            head.add(Math.round(pooled[i] * 1e6) / 1e6);
+        }
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("text", p.request.get("text"));
+        result.put("tokens", (long) enc.length());
+        result.put("pooler_output_head", head);
+        result.put("pooler_output_norm", Math.sqrt(norm));
+        return result;
+    }
+
+    private List<Object> candidates(double[] probs) {
+        List<Object> out = new ArrayList<>();
+        for (int id : Postprocess.topK(probs, topK)) {
+            Map<String, Object> candidate = new LinkedHashMap<>();
+            candidate.put("token", tok.decode(new int[] {id}, true));
+            candidate.put("id", (long) id);
+            candidate.put("score", probs[id]);
+            out.add(candidate);
+        }
+        return out;
+    }
+
+    private static Tensor output(Map<String, Tensor> outputs, String name) {
+        Tensor t = outputs.get(name);
+        if (t == null) {
+            throw new IllegalArgumentException("the model gave no output named " + name + "; it gave " + outputs.keySet());
+        }
+        return t;
+    }
+
+    /** Output names of each task, in the order of prelnedge/tasks.py. */
+    public static List<String> outputNames(String task) {
+        if (task.equals("qa")) {
+            return Arrays.asList("start_logits", "end_logits");
+        }
+        if (task.equals("base")) {
+            return Arrays.asList("last_hidden_state", "pooler_output");
+        }
+        return Arrays.asList("logits");
+    }
+}

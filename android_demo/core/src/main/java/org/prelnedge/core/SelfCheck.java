@@ -1,0 +1,267 @@
+package org.prelnedge.core;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The golden self-check: every golden example is tokenised (ids, mask and offsets must equal the
+ * Python tokenizer's), run (by the real model on a device; on the JVM the stored outputs are
+ * replayed) and post-processed (the answer must equal Python's "decoded", numbers within 1e-4).
+ */
+public final class SelfCheck {
+    /** Scores and probabilities in "decoded" may differ by this much (float32 vs double arithmetic). */
+    public static final double DECODED_TOLERANCE = 1e-4;
+
+    public static final class Report {
+        public boolean passed = true;
+        public String failure;
+        public int examples;
+        public int tokenized;
+        public int ran;
+        public int decoded;
+        public final List<String> notes = new ArrayList<>();
+        /** Worst peak-relative output error seen when a real model ran. */
+        public double worstOutputError;
+
+        void fail(String message) {
+            if (passed) {
+                passed = false;
+                failure = message;
+            }
+        }
+
+        public String summary() {
+            return "examples=" + examples + " tokenized=" + tokenized + (ran > 0 ? " ran=" + ran : "") + " decoded=" + decoded;
+        }
+    }
+
+    private SelfCheck() {
+    }
+
+    /**
+     * model null: the expected outputs are replayed, checking tokenisation and post-processing only.
+     * Otherwise the model runs on the tokenised inputs and its outputs must be within
+     * outputTolerance of the expected ones, relative to each output's largest magnitude.
+     * checkDecoded false skips comparing answers (a quantized model's need not match the float one's).
+     */
+    public static Report run(Golden golden, Pipeline pipeline, Pipeline.Model model, double outputTolerance,
+                             boolean checkDecoded) {
+        Report report = new Report();
+        if (!golden.task.equals(pipeline.task)) {
+            report.fail("golden.json is for task " + golden.task + ", the pipeline for " + pipeline.task);
+            return report;
+        }
+        for (Golden.Example example : golden.examples) {
+            report.examples++;
+            try {
+                String problem = checkExample(example, pipeline, model, outputTolerance, checkDecoded, report);
+                if (problem != null) {
+                    report.fail("example " + example.index + ": " + problem);
+                    return report;
+                }
+            } catch (Exception ex) {
+                report.fail("example " + example.index + ": " + ex);
+                return report;
+            }
+        }
+        return report;
+    }
+
+    private static String checkExample(Golden.Example example, Pipeline pipeline, Pipeline.Model model,
+                                       double tolerance, boolean checkDecoded, Report report) throws Exception {
+        Pipeline.Inputs inputs;
+        Pipeline.Prepared prepared = null;
+        if (example.request.isEmpty()) {
+            report.notes.add("example " + example.index + " has ids only (no text): tokenisation not checked");
+            inputs = new Pipeline.Inputs(example.shape, example.inputIds, example.attentionMask);
+        } else {
+            prepared = pipeline.prepare(example.request);
+            inputs = prepared.inputs;
+            String problem = sameInts("input_ids", example.shape, example.inputIds, inputs.shape, inputs.inputIds);
+            if (problem == null) {
+                problem = sameInts("attention_mask", example.shape, example.attentionMask, inputs.shape, inputs.attentionMask);
+            }
+            if (problem == null && example.offsets != null) {
+                problem = sameOffsets(example.offsets, prepared.encodings.get(0).offsets);
+            }
+            if (problem != null) {
+                return problem;
+            }
+            report.tokenized++;
+        }
+
+        Map<String, Tensor> outputs = new LinkedHashMap<>();
+        boolean complete = true;
+        if (model == null) {
+            for (Map.Entry<String, Golden.Expected> entry : example.expected.entrySet()) {
+                if (entry.getValue().values == null) {
+                    complete = false;
+                } else {
+                    outputs.put(entry.getKey(), entry.getValue().values);
+                }
+            }
+        } else {
+            outputs = model.run(inputs);
+            report.ran++;
+            for (Map.Entry<String, Golden.Expected> entry : example.expected.entrySet()) {
+                Tensor actual = outputs.get(entry.getKey());
+                if (actual == null) {
+                    return "the model gave no " + entry.getKey() + " (it gave " + outputs.keySet() + ")";
+                }
+                String problem = compareOutput(entry.getKey(), entry.getValue(), actual, tolerance, report);
+                if (problem != null) {
+                    return problem;
+                }
+            }
+        }
+
+        if (!checkDecoded || !example.hasDecoded || prepared == null) {
+            return null;
+        }
+        if (!complete) {
+            report.notes.add("example " + example.index + ": outputs stored as argmax + slice only; decoded answer not checked");
+            return null;
+        }
+        Object decoded = pipeline.decode(prepared, outputs);
+        String problem = diff(example.decoded, decoded, DECODED_TOLERANCE, "decoded");
+        if (problem != null) {
+            return problem + " (java: " + Json.write(decoded) + ")";
+        }
+        report.decoded++;
+        return null;
+    }
+
+    static String sameInts(String name, int[] goldenShape, int[] golden, int[] shape, int[] actual) {
+        if (!Arrays.equals(goldenShape, shape)) {
+            return name + " shape " + Arrays.toString(shape) + " differs from golden " + Arrays.toString(goldenShape);
+        }
+        for (int i = 0; i < golden.length; i++) {
+            if (golden[i] != actual[i]) {
+                return name + " differ at flat index " + i + ": golden " + golden[i] + ", java " + actual[i]
+                        + " (golden row " + Arrays.toString(golden) + ", java " + Arrays.toString(actual) + ")";
+            }
+        }
+        return null;
+    }
+
+    static String sameOffsets(int[][] golden, int[][] actual) {
+        if (golden.length != actual.length) {
+            return "offsets: golden has " + golden.length + " tokens, java " + actual.length;
+        }
+        for (int i = 0; i < golden.length; i++) {
+            if (!Arrays.equals(golden[i], actual[i])) {
+                return "offsets differ at token " + i + ": golden " + Arrays.toString(golden[i]) + ", java " + Arrays.toString(actual[i]);
+            }
+        }
+        return null;
+    }
+
+    /** Shape, then values: max |actual - expected| must be within tolerance x the largest |expected|. */
+    static String compareOutput(String name, Golden.Expected expected, Tensor actual, double tolerance, Report report) {
+        if (!Arrays.equals(expected.shape, actual.shape)) {
+            return name + " shape " + actual.shapeString() + " differs from golden " + Arrays.toString(expected.shape);
+        }
+        if (expected.values == null) {
+            // Only the argmax over the last axis was stored: compare that.
+            List<Integer> argmax = new ArrayList<>();
+            int n = actual.shape[actual.shape.length - 1];
+            for (int offset = 0; offset < actual.values.length; offset += n) {
+                argmax.add(Postprocess.argmax(Arrays.copyOfRange(actual.values, offset, offset + n)));
+            }
+            List<Object> stored = new ArrayList<>();
+            flatten(expected.argmax, stored);
+            for (int i = 0; i < argmax.size(); i++) {
+                if (((Number) stored.get(i)).intValue() != argmax.get(i)) {
+                    return name + " argmax differs at row " + i + ": golden " + stored.get(i) + ", model " + argmax.get(i);
+                }
+            }
+            return null;
+        }
+        double peak = 0;
+        double worst = 0;
+        int worstAt = 0;
+        for (int i = 0; i < actual.values.length; i++) {
+            peak = Math.max(peak, Math.abs(expected.values.values[i]));
+            double error = Math.abs(actual.values[i] - expected.values.values[i]);
+            if (error > worst || Double.isNaN(error)) {
+                worst = error;
+                worstAt = i;
+            }
+        }
+        double relative = worst / Math.max(peak, 1e-12);
+        report.worstOutputError = Math.max(report.worstOutputError, relative);
+        if (!(relative <= tolerance)) {
+            return String.format("%s differs from golden: max error %.3g at flat index %d (peak %.3g, relative %.3g > %.3g)",
+                    name, worst, worstAt, peak, relative, tolerance);
+        }
+        return null;
+    }
+
+    private static void flatten(Object value, List<Object> out) {
+        if (value instanceof List) {
+            for (Object item : (List<?>) value) {
+                flatten(item, out);
+            }
+        } else {
+            out.add(value);
+        }
+    }
+
+    /**
+     * null when actual reproduces expected: same strings, numbers within tolerance, lists of the same
+     * length, and every key of an expected map present in the actual one (which may hold more).
+     */
+    public static String diff(Object expected, Object actual, double tolerance, String path) {
+        if (expected instanceof Map) {
+            if (!(actual instanceof Map)) {
+                return path + ": expected an object, java gave " + Json.write(actual);
+            }
+            for (Map.Entry<?, ?> entry : ((Map<?, ?>) expected).entrySet()) {
+                Map<?, ?> other = (Map<?, ?>) actual;
+                if (!other.containsKey(entry.getKey())) {
+                    return path + "." + entry.getKey() + ": missing in java's answer";
+                }
+                String problem = diff(entry.getValue(), other.get(entry.getKey()), tolerance, path + "." + entry.getKey());
+                if (problem != null) {
+                    return problem;
+                }
+            }
+            return null;
+        }
+        if (expected instanceof List) {
+            if (!(actual instanceof List)) {
+                return path + ": expected a list, java gave " + Json.write(actual);
+            }
+            List<?> a = (List<?>) expected;
+            List<?> b = (List<?>) actual;
+            if (a.size() != b.size()) {
+                return path + ": golden has " + a.size() + " items, java " + b.size();
+            }
+            for (int i = 0; i < a.size(); i++) {
+                String problem = diff(a.get(i), b.get(i), tolerance, path + "[" + i + "]");
+                if (problem != null) {
+                    return problem;
+                }
+            }
+            return null;
+        }
+        if (expected instanceof Number) {
+            if (!(actual instanceof Number)) {
+                return path + ": golden " + expected + ", java " + Json.write(actual);
+            }
+            double e = ((Number) expected).doubleValue();
+            double a = ((Number) actual).doubleValue();
+            if (!(Math.abs(e - a) <= tolerance)) {
+                return path + ": golden " + expected + ", java " + actual;
+            }
+            return null;
+        }
+        if (expected == null ? actual != null : !expected.equals(actual)) {
+            return path + ": golden " + Json.write(expected) + ", java " + Json.write(actual);
+        }
+        return null;
+    }
+}

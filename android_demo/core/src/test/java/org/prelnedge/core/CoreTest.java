@@ -1,0 +1,371 @@
+package org.prelnedge.core;
+
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Unit tests of the core in plain Java (no JUnit, so they run wherever javac does):
+ * {@code java org.prelnedge.core.CoreTest} runs every static method whose name starts with
+ * "test", prints each failure and a last line {@code UNITTEST PASS n} or {@code UNITTEST FAIL k of n}.
+ */
+public final class CoreTest {
+    public static void main(String[] args) throws Exception {
+        int run = 0;
+        List<String> failures = new ArrayList<>();
+        for (Method m : CoreTest.class.getDeclaredMethods()) {
+            if (!m.getName().startsWith("test") || !Modifier.isStatic(m.getModifiers())) {
+                continue;
+            }
+            run++;
+            try {
+                m.invoke(null);
+            } catch (InvocationTargetException ex) {
+                failures.add(m.getName() + ": " + ex.getCause());
+            }
+        }
+        for (String failure : failures) {
+            System.out.println("FAILED " + failure);
+        }
+        System.out.println(failures.isEmpty() ? "UNITTEST PASS " + run : "UNITTEST FAIL " + failures.size() + " of " + run);
+        System.exit(failures.isEmpty() ? 0 : 1);
+    }
+
+    // ---- tiny assertion helpers ----
+
+    static void check(boolean condition, String message) {
+        if (!condition) {
+            throw new AssertionError(message);
+        }
+    }
+
+    static void equal(Object expected, Object actual) {
+        boolean same = expected instanceof int[] && actual instanceof int[]
+                ? Arrays.equals((int[]) expected, (int[]) actual)
+                : expected == null ? actual == null : expected.equals(actual);
+        if (!same) {
+            throw new AssertionError("expected " + show(expected) + ", got " + show(actual));
+        }
+    }
+
+    static String show(Object value) {
+        return value instanceof int[] ? Arrays.toString((int[]) value) : String.valueOf(value);
+    }
+
+    static void raises(Runnable body, String fragment) {
+        try {
+            body.run();
+        } catch (IllegalArgumentException ex) {
+            check(ex.getMessage().contains(fragment), "message '" + ex.getMessage() + "' lacks '" + fragment + "'");
+            return;
+        }
+        throw new AssertionError("expected an IllegalArgumentException mentioning '" + fragment + "'");
+    }
+
+    // ---- JSON ----
+
+    static void testJsonValues() {
+        Map<String, Object> doc = Json.object(Json.parse(
+                " {\"a\": [1, -2.5, 3e2, true, false, null], \"s\": \"q\\\"\\\\\\n\\u00e9\\ud83d\\ude42\", \"e\": {}} "), "doc");
+        List<Object> a = Json.array(doc.get("a"), "a");
+        equal(1L, a.get(0));
+        equal(-2.5, a.get(1));
+        equal(300.0, a.get(2));
+        equal(Boolean.TRUE, a.get(3));
+        equal(null, a.get(5));
+        equal("q\"\\\né\uD83D\uDE42", doc.get("s"));
+        equal(0, Json.object(doc.get("e"), "e").size());
+        equal(doc, Json.parse(Json.write(doc)));
+    }
+
+    static void testJsonErrors() {
+        raises(() -> Json.parse("{\"a\": 1,}"), "offset");
+        raises(() -> Json.parse("[1 2]"), "expected ','");
+        raises(() -> Json.parse("\"open"), "unterminated");
+        raises(() -> Json.parse("{} x"), "after the JSON value");
+        raises(() -> Json.integer(1.5, "n"), "integer");
+    }
+
+    static void testJsonEscapesLoneSurrogates() {
+        equal("\"\\ud800x\"", Json.write("\uD800x"));
+        equal("\"\uD83D\uDE42\"", Json.write("\uD83D\uDE42"));
+    }
+
+    // ---- byte level ----
+
+    static void testByteLevelMapping() {
+        equal(256, ByteLevel.CHAR_TO_BYTE.size());
+        equal('Ġ', ByteLevel.BYTE_TO_CHAR[' ']);
+        equal('Ċ', ByteLevel.BYTE_TO_CHAR['\n']);
+        equal('a', ByteLevel.BYTE_TO_CHAR['a']);
+        String text = "Zürich 🙂 日本\t";
+        equal(text, ByteLevel.decode(Arrays.asList(ByteLevel.encode(text))));
+        // The first byte of a four-byte character alone is invalid UTF-8.
+        equal("\uFFFD", ByteLevel.decode(Arrays.asList(ByteLevel.encode("🙂").substring(0, 1))));
+    }
+
+    static void testWhiteSpaceIsUnicodeWhiteSpace() {
+        check(ByteLevel.isWhiteSpace(0xA0) && ByteLevel.isWhiteSpace(0x3000) && ByteLevel.isWhiteSpace(0x85), "NBSP, ideographic, NEL");
+        check(!ByteLevel.isWhiteSpace(0x200B) && !ByteLevel.isWhiteSpace(0x1C), "zero-width space and U+001C are not White_Space");
+    }
+
+    static void testPreTokenizerPattern() {
+        List<String> parts = new ArrayList<>();
+        java.util.regex.Matcher m = ByteLevel.SPLIT.matcher("it's  a\u00a0b 12!?");
+        while (m.find()) {
+            parts.add(m.group());
+        }
+        equal(Arrays.asList("it", "'s", " ", " a", "\u00a0", "b", " 12", "!?"), parts);
+    }
+
+    // ---- BPE ----
+
+    static Map<String, Integer> vocab(String... tokens) {
+        Map<String, Integer> v = new LinkedHashMap<>();
+        for (String t : tokens) {
+            v.put(t, v.size());
+        }
+        return v;
+    }
+
+    static int[] ids(List<Bpe.Piece> pieces) {
+        int[] out = new int[pieces.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = pieces.get(i).id;
+        }
+        return out;
+    }
+
+    static void testBpeMergesByRank() {
+        Map<String, Integer> v = vocab("a", "b", "c", "ab", "bc", "abc");
+        Bpe first = new Bpe(v, Arrays.asList(new String[] {"a", "b"}, new String[] {"ab", "c"}), null, false, false);
+        equal(new int[] {v.get("abc")}, ids(first.tokenize("abc")));
+        Bpe other = new Bpe(v, Arrays.asList(new String[] {"b", "c"}, new String[] {"a", "b"}), null, false, false);
+        equal(new int[] {v.get("a"), v.get("bc")}, ids(other.tokenize("abc")));
+        // Overlapping pairs of one rank: the leftmost merges first.
+        Map<String, Integer> aa = vocab("a", "aa");
+        equal(new int[] {1, 0}, ids(new Bpe(aa, Arrays.asList(new String[][] {{"a", "a"}}), null, false, false).tokenize("aaa")));
+    }
+
+    static void testBpeUnknownCharacters() {
+        Map<String, Integer> v = vocab("a", "<unk>");
+        List<String[]> none = new ArrayList<>();
+        equal(new int[] {0, 0}, ids(new Bpe(v, none, null, false, false).tokenize("axa")));
+        equal(new int[] {0, 1, 0}, ids(new Bpe(v, none, "<unk>", true, false).tokenize("axya")));
+        equal(new int[] {0, 1, 1, 0}, ids(new Bpe(v, none, "<unk>", false, false).tokenize("axya")));
+        raises(() -> new Bpe(v, Arrays.asList(new String[][] {{"a", "a"}}), null, false, false), "missing from the vocabulary");
+    }
+
+    // ---- tokenizer ----
+
+    /** specials 0..3, the 256 byte characters, a few merges, <mask> last. */
+    static String tinyVocab() {
+        StringBuilder vocab = new StringBuilder("{\"<s>\":0,\"<pad>\":1,\"</s>\":2,\"<unk>\":3");
+        int id = 4;
+        for (int b = 0; b < 256; b++) {
+            vocab.append(',').append(Json.write(String.valueOf(ByteLevel.BYTE_TO_CHAR[b]))).append(':').append(id++);
+        }
+        String[] merged = {"hi", "Ġw", "Ġwo"};
+        for (String token : merged) {
+            vocab.append(',').append(Json.write(token)).append(':').append(id++);
+        }
+        return vocab.append(",\"<mask>\":").append(id).append('}').toString();
+    }
+
+    static final String TINY_MERGES = "#version: 0.2\nh i\nĠ w\nĠw o\n";
+
+    static RobertaTokenizer tiny(int maxLength) {
+        return RobertaTokenizer.fromVocabAndMerges(tinyVocab(), TINY_MERGES, maxLength);
+    }
+
+    /** A bundle of the tiny tokenizer for a task, from memory (no model, no golden examples). */
+    static ModelBundle tinyBundle(String task) throws java.io.IOException {
+        final Map<String, String> files = new LinkedHashMap<>();
+        files.put("config.json", "{\"max_position_embeddings\": 66, \"hidden_size\": 4, \"vocab_size\": 264,"
+                + " \"id2label\": {\"0\": \"no\", \"1\": \"yes\"}}");
+        files.put("golden.json", "{\"task\": \"" + task + "\", \"examples\": []}");
+        files.put("vocab.json", tinyVocab());
+        files.put("merges.txt", TINY_MERGES);
+        return ModelBundle.load(files::get);
+    }
+
+    static void testEncodeSingleAndPair() {
+        RobertaTokenizer tok = tiny(64);
+        Encoding e = tok.encode("hi wo");
+        equal(new int[] {tok.bosId, tok.tokenToId("hi"), tok.tokenToId("Ġwo"), tok.eosId}, e.ids);
+        equal(new int[] {0, 2}, e.offsets[1]);
+        equal(new int[] {3, 5}, e.offsets[2]); // the leading space is trimmed away
+        Encoding p = tok.encode("hi", "wo");
+        equal(new int[] {-1, 0, -1, -1, 1, 1, -1}, p.sequenceIds);
+        equal(new int[] {0, 1}, p.offsets[4]);
+    }
+
+    static void testMaskTakesTheSpaceBeforeIt() {
+        RobertaTokenizer tok = tiny(64);
+        Encoding e = tok.encode("hi <mask>!");
+        equal(new int[] {tok.bosId, tok.tokenToId("hi"), tok.maskId, tok.tokenToId("!"), tok.eosId}, e.ids);
+        equal(new int[] {3, 9}, e.offsets[2]);
+        equal(new int[] {tok.bosId, tok.tokenToId("<s>"), tok.eosId}, tok.encode("<s>").ids);
+    }
+
+    static void testOffsetsCountCodePoints() {
+        RobertaTokenizer tok = tiny(64);
+        Encoding e = tok.encode("🙂hi");
+        // Four byte tokens for the emoji, each covering the whole character, then "hi" at code point 1.
+        equal(7, e.length());
+        equal(new int[] {0, 1}, e.offsets[1]);
+        equal(new int[] {0, 1}, e.offsets[4]);
+        equal(new int[] {1, 3}, e.offsets[5]);
+        equal("hi", Encoding.slice("🙂hi", 1, 3));
+    }
+
+    static void testTruncation() {
+        RobertaTokenizer tok = tiny(6);
+        equal(6, tok.encode("abcdefgh").length());
+        Encoding pair = tok.encode("a", "bcdefgh");
+        equal(6, pair.length());
+        equal(new int[] {-1, 0, -1, -1, 1, -1}, pair.sequenceIds);
+        raises(() -> tok.encode("abcdefgh", "x"), "too long");
+    }
+
+    static void testWindowsOverlapByStride() {
+        RobertaTokenizer tok = tiny(10); // room for 10 - 1 (question) - 4 = 5 context tokens
+        List<Encoding> windows = tok.encodeWindows("q", "abcdefgjklm", 2);
+        equal(3, windows.size()); // context tokens [0, 5), [3, 8), [6, 11): step 5 - 2
+        // <s> q </s></s> context </s>: the context starts at index 4.
+        equal(new int[] {3, 4}, windows.get(1).offsets[4]);
+        equal(new int[] {10, 11}, windows.get(2).offsets[8]);
+        equal(1, tok.encodeWindows("q", "abc", 2).size());
+        raises(() -> tok.encodeWindows("q", "abc", 5), "stride");
+        raises(() -> tok.encodeWindows("qqqqqq", "abc", 0), "question alone");
+    }
+
+    static void testDecodeSkipsSpecials() {
+        RobertaTokenizer tok = tiny(64);
+        equal("hi wo", tok.decode(tok.encode("hi wo").ids, true));
+        equal("<s>hi</s>", tok.decode(tok.encode("hi").ids, false));
+    }
+
+    // ---- post-processing ----
+
+    static void testSoftmaxAndTopK() {
+        double[] p = Postprocess.softmax(new double[] {1000, 1000, 999});
+        check(Math.abs(p[0] + p[1] + p[2] - 1) < 1e-12 && p[0] == p[1], "softmax is stable and normalised");
+        equal(new int[] {1, 0, 2}, Postprocess.topK(new double[] {2, 3, 2}, 3));
+        equal(0, Postprocess.argmax(new double[] {5, 5}));
+    }
+
+    static void testBestSpanRules() {
+        boolean[] allowed = {false, true, true, true, false};
+        double[] start = {9, 0, 1, 5, 9};
+        double[] end = {9, 7, 0, 1, 9};
+        Postprocess.Span span = Postprocess.bestSpan(start, end, allowed, 30);
+        // (3, 1) would score 12 but ends before it starts; (1, 1) scores 7, (3, 3) scores 6.
+        equal(1, span.start);
+        equal(1, span.end);
+        span = Postprocess.bestSpan(new double[] {0, 5, 0, 0, 0}, new double[] {0, 0, 0, 5, 0}, allowed, 2);
+        check(span.end - span.start < 2, "max answer length");
+        raises(() -> Postprocess.bestSpan(start, end, new boolean[5], 30), "context is empty");
+    }
+
+    static void testQaDecodeMapsTokensToText() {
+        RobertaTokenizer tok = tiny(64);
+        Pipeline qa = new Pipeline("qa", tok, null, 5);
+        Map<String, Object> request = new LinkedHashMap<>();
+        request.put("question", "hi");
+        request.put("context", "🙂 wo hi");
+        Pipeline.Prepared p = qa.prepare(request);
+        int n = p.inputs.shape[1];
+        double[] start = new double[n];
+        double[] end = new double[n];
+        int wo = -1;
+        for (int i = 0; i < n; i++) {
+            if (p.encodings.get(0).ids[i] == tok.tokenToId("Ġwo")) {
+                wo = i;
+            }
+        }
+        start[wo] = 10;
+        end[wo] = 10;
+        Map<String, Tensor> outputs = new LinkedHashMap<>();
+        outputs.put("start_logits", new Tensor(new int[] {1, n}, start));
+        outputs.put("end_logits", new Tensor(new int[] {1, n}, end));
+        Map<?, ?> answer = (Map<?, ?>) qa.decode(p, outputs);
+        equal("wo", answer.get("answer"));
+        equal(2L, answer.get("start"));
+        equal(1L, answer.get("windows"));
+    }
+
+    static void testNestedArraysRoundTrip() {
+        int[][][] ids = (int[][][]) Nested.ints(new int[] {1, 2, 3, 4, 5, 6}, new int[] {1, 2, 3});
+        equal(new int[] {4, 5, 6}, ids[0][1]);
+        float[][] out = (float[][]) Nested.floats(new int[] {2, 2});
+        out[1][0] = 7f;
+        Tensor t = Nested.toTensor(out, new int[] {2, 2});
+        check(t.values[2] == 7.0 && t.lastAxis(1)[0] == 7.0, "row-major order");
+        raises(() -> Nested.ints(new int[] {1, 2, 3}, new int[] {2, 2}), "do not fill");
+    }
+
+    /** A stand-in model that refuses padding: start = id + 0.5, end = -id, logits = sum of ids. */
+    static final Pipeline.Model UNPADDED = in -> {
+        for (int m : in.attentionMask) {
+            check(m == 1, "row-by-row inputs carry no padding");
+        }
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        int n = in.inputIds.length;
+        double[] start = new double[n];
+        double[] end = new double[n];
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            start[i] = in.inputIds[i] + 0.5;
+            end[i] = -in.inputIds[i];
+            sum += in.inputIds[i];
+        }
+        out.put("start_logits", new Tensor(new int[] {1, n}, start));
+        out.put("end_logits", new Tensor(new int[] {1, n}, end));
+        out.put("logits", new Tensor(new int[] {1, 1}, new double[] {sum}));
+        return out;
+    };
+
+    static void testRowByRowUnpadsAndRepads() throws Exception {
+        ModelBundle qa = tinyBundle("qa");
+        Pipeline.Inputs batch = new Pipeline.Inputs(new int[] {2, 4}, new int[] {7, 8, 1, 1, 5, 6, 7, 9},
+                new int[] {1, 1, 0, 0, 1, 1, 1, 1});
+        Map<String, Tensor> out = new RowByRow(UNPADDED, qa).run(batch);
+        check(Arrays.equals(new double[] {7.5, 8.5, 0, 0, 5.5, 6.5, 7.5, 9.5}, out.get("start_logits").values),
+                Arrays.toString(out.get("start_logits").values));
+        equal(-9.0, out.get("end_logits").lastAxis(1)[3]);
+        ModelBundle mc = tinyBundle("multiple-choice");
+        Pipeline.Inputs choices = new Pipeline.Inputs(new int[] {1, 2, 3}, new int[] {1, 2, 1, 3, 4, 5},
+                new int[] {1, 1, 0, 1, 1, 1});
+        Tensor logits = new RowByRow(UNPADDED, mc).run(choices).get("logits");
+        equal("[1, 2]", logits.shapeString());
+        check(logits.values[0] == 3 && logits.values[1] == 12, Arrays.toString(logits.values));
+    }
+
+    static void testOutputShapesFollowConfig() throws Exception {
+        equal(new int[] {2, 7, 264}, tinyBundle("masked-lm").outputShape("logits", new int[] {2, 7}));
+        equal(new int[] {1, 7, 2}, tinyBundle("token-classification").outputShape("logits", new int[] {1, 7}));
+        equal(new int[] {1, 2}, tinyBundle("sequence-classification").outputShape("logits", new int[] {1, 7}));
+        equal(new int[] {1, 4}, tinyBundle("base").outputShape("pooler_output", new int[] {1, 7}));
+        equal(64, tinyBundle("qa").maxTokens); // max_position_embeddings - 2
+    }
+
+    static void testDiffTolerance() {
+        Map<String, Object> golden = new LinkedHashMap<>();
+        golden.put("label", "x");
+        golden.put("score", 0.5);
+        Map<String, Object> java = new LinkedHashMap<>(golden);
+        java.put("score", 0.50005);
+        java.put("text", "extra keys are allowed");
+        equal(null, SelfCheck.diff(golden, java, 1e-4, "d"));
+        java.put("score", 0.6);
+        check(SelfCheck.diff(golden, java, 1e-4, "d").contains("d.score"), "names the differing field");
+        java.remove("label");
+        check(SelfCheck.diff(golden, java, 1e-4, "d").contains("missing"), "missing key");
+    }
+}

@@ -32,7 +32,7 @@ CHROMIUM := /usr/bin/chromium
 WEB_STAMP := runtimes/web/node_modules/.installed
 
 $(CHROMIUM):
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 $(WEB_STAMP): runtimes/web/package-lock.json
 	npm ci --prefix runtimes/web --no-audit --no-fund
@@ -43,7 +43,7 @@ web-deps: $(CHROMIUM) $(WEB_STAMP)
 test: $(STAMP) web-deps
 	$(BIN)/python -m pytest -m "not heavy"
 
-test-heavy: $(STAMP)
+test-heavy: $(STAMP) web-deps
 	$(BIN)/python -m pytest -m heavy
 
 clean-venv:

@@ -1,7 +1,7 @@
 """`prelnedge bundle --platform web`: the bundle's layout and facts, and the page itself in headless
 Chromium (the system's /usr/bin/chromium driven by playwright-core; nothing is downloaded). One
 browser session checks every bundle: the golden self-test (tokenizer ids, model outputs, decoded
-answers) for a float QA, a float classifier and an int8 QA bundle, and the QA and classifier forms
+answers) for a float QA, a float classifier and an int8 QA bundle (from `prelnedge quantize`), and the QA and classifier forms
 against the Python reference's answers.
 
 Needs `make web-deps` (Chromium from apt, runtimes/web/node_modules from npm ci); without them the
@@ -26,7 +26,7 @@ import pytest
 
 from prelnedge.errors import UserError
 from prelnedge.tasks import TASKS
-from web_support import WEB, require_chromium, require_node_modules, run_node, utf16_offsets
+from web_support import WEB, require_chromium, require_node_modules, run_js_tokenizer, run_node, utf16_offsets
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "prelnedge.cli"]
@@ -52,8 +52,8 @@ def cli(*args: str) -> None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """Exports (embedded default model, ONNX) and their web bundles, side by side in one folder
-    that the test server serves: qa/, sequence-classification/ and qa-int8/."""
+    """Exports (embedded default model, ONNX; one int8-dynamic) and their web bundles, side by side
+    in one folder that the test server serves: qa/, sequence-classification/ and qa-int8/."""
     require_node_modules("onnxruntime-web", "playwright-core")
     from prelnedge.export import ExportConfig, export
 
@@ -62,27 +62,9 @@ def site(tmp_path_factory) -> Path:
     for task in ("qa", "sequence-classification"):
         export(ExportConfig(task=task, target="onnx", out=work / task))
         cli("bundle", str(work / task), "--platform", "web", "--out", str(root / task))
-    make_int8_bundle(work / "qa", work / "qa-int8", root / "qa-int8")
+    cli("quantize", str(work / "qa"), "--mode", "int8-dynamic", "--out", str(work / "qa-int8"))
+    cli("bundle", str(work / "qa-int8"), "--platform", "web", "--out", str(root / "qa-int8"))
     return root
-
-
-def make_int8_bundle(float_export: Path, quant_export: Path, dest: Path) -> None:
-    """A quantized export as the quantize stage lays it out (int8-dynamic model.onnx,
-    manifest["quantization"]), bundled by write_web_bundle with the manifest bundle() would add."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from prelnedge.bundle.web import write_web_bundle
-
-    shutil.copytree(float_export, quant_export)
-    (quant_export / "model.onnx").unlink()
-    quantize_dynamic(str(float_export / "model.onnx"), str(quant_export / "model.onnx"), weight_type=QuantType.QInt8)
-    manifest = json.loads((quant_export / "manifest.json").read_text())
-    manifest["quantization"] = {"mode": "int8-dynamic"}
-    dest.mkdir()
-    facts = write_web_bundle(quant_export, manifest, dest)
-    (dest / "manifest.json").write_text(json.dumps({"task": manifest["task"], "target": "onnx",
-                                                    "quantization": manifest["quantization"], "io": manifest["io"],
-                                                    "bundle": facts}))
 
 
 @contextmanager
@@ -141,8 +123,12 @@ def test_bundle_layout_and_facts(site):
     for name in ("index.html", "js/app.js", "js/tokenizer.js", "tokenizer.json", "config.json", "golden.json"):
         assert name in on_disk
     assert facts["total_bytes"] < 16 * 2**20
+    assert facts["selftest"] == {"page": "index.html?selftest=1", "max_abs_err": FLOAT_MAX_ABS_ERR}
     quantized = json.loads((site / "qa-int8" / "manifest.json").read_text())["bundle"]
-    assert quantized["model"] == "onnx/model_quantized.onnx" and "onnx/model.onnx" not in quantized["files"]
+    # transformers.js layout: the quantized model beside its float parent (still on disk here)
+    assert quantized["model"] == "onnx/model_quantized.onnx" and quantized["float_model"] == "onnx/model.onnx"
+    assert {"onnx/model.onnx", "onnx/model_quantized.onnx"} <= set(quantized["files"])
+    assert quantized["selftest"]["min_sqnr_db"] > 0
 
 
 @pytest.mark.parametrize("name", ["qa", "sequence-classification"])
@@ -158,11 +144,12 @@ def test_float_selftest_passes_in_chromium(browser, site, name):
     assert {p.removeprefix(f"/{name}/") for p in result["requests"]} <= files
 
 
-def test_quantized_selftest_passes_by_agreement(browser):
+def test_quantized_selftest_passes_its_sqnr_floor(browser, site):
     result = browser["qa-int8"]
     assert not result["errors"] and not result["failed_requests"], result
-    assert "judged by decoded agreement" in result["selftest"]
-    selftest_numbers(result["selftest"])
+    numbers = selftest_numbers(result["selftest"])
+    floor = json.loads((site / "qa-int8" / "manifest.json").read_text())["bundle"]["selftest"]["min_sqnr_db"]
+    assert numbers["min_sqnr_db"] >= floor and "agreement=" in result["selftest"]
     assert "/qa-int8/onnx/model_quantized.onnx" in result["requests"]
 
 
@@ -245,3 +232,32 @@ def test_every_task_selftests_in_chromium(tmp_path):
     failures = {t: r.get("selftest") or r["errors"] for t, r in results.items()
                 if not str(r.get("selftest", "")).startswith("SELFTEST PASS") or r["errors"]}
     assert not failures
+
+
+def test_tokenizer_json_is_built_from_vocab_and_merges(tmp_path):
+    """An export with only vocab.json + merges.txt gets a tokenizer.json the page encodes with
+    exactly as Python does."""
+    from prelnedge.bundle.web import _ensure_tokenizer_json
+    from prelnedge.checkpoint import default_model_dir
+    from prelnedge.tokenizer import PreLNTokenizer
+
+    export_dir, dest = tmp_path / "export", tmp_path / "dest"
+    export_dir.mkdir(), dest.mkdir()
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(default_model_dir() / name, export_dir / name)
+    _ensure_tokenizer_json(export_dir, dest)
+    texts = ["The lamp was <mask> in 1931.", "Zürich café 🙂 and 日本語 text.", "  spaced\tout\n"]
+    got = run_js_tokenizer(dest / "tokenizer.json", 128, [{"op": "encode", "text": t} for t in texts], tmp_path)
+    tok = PreLNTokenizer.from_dir(default_model_dir(), 128)
+    assert [g["ids"] for g in got] == [list(tok.encode(t).ids) for t in texts]
+
+
+def test_refuses_a_tokenizer_the_page_cannot_run(tmp_path):
+    from prelnedge.bundle.web import _ensure_tokenizer_json
+    from prelnedge.checkpoint import default_model_dir
+
+    spec = json.loads((default_model_dir() / "tokenizer.json").read_text())
+    spec["normalizer"] = {"type": "Lowercase"}
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
+    with pytest.raises(UserError, match="normalizer Lowercase"):
+        _ensure_tokenizer_json(tmp_path, tmp_path)

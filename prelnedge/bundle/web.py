@@ -5,8 +5,9 @@ Layout (the model and tokenizer files where transformers.js expects them):
 
     index.html, style.css, js/*.js      the page and the runtime (runtimes/web/src)
     ort/                                three files of onnxruntime-web (WebAssembly backend)
-    onnx/model.onnx                     float model; a quantized export's model is
-    onnx/model_quantized.onnx           onnx/model_quantized.onnx (the float one beside it if known)
+    onnx/model.onnx                     the float model
+    onnx/model_quantized.onnx           a quantized export's model (its float parent beside it, as
+                                        onnx/model.onnx, when that folder still exists)
     config.json, tokenizer.json, tokenizer_config.json, golden.json
     manifest.json                       written by prelnedge.bundle (with the facts returned here)
 
@@ -34,11 +35,15 @@ ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-th
 # other runtimes that expect the HF layout).
 EXPORT_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "golden.json")
 DEPS_HINT = "run `make web-deps` (or `npm ci --prefix runtimes/web`)"
+# Float bundles: ONNX Runtime Web's fp32 kernels against the fp32 reference differ by summation order
+# only (~1e-6 measured on the default model); golden values are rounded to 1e-6.
+FLOAT_MAX_ABS_ERR = 1e-4
 
 
 def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
     """Fill `dest` (an empty folder) with the page, runtime, model and golden vectors; return
-    {"runtime", "backend", "model", "entry", "selftest", "files": {path: bytes}, "total_bytes"}."""
+    {"runtime", "backend", "model", "float_model", "entry", "selftest": {page, rule}, "files":
+    {path: bytes}, "total_bytes"}."""
     export_dir, dest = Path(export_dir), Path(dest)
     if manifest.get("target") != "onnx":
         raise UserError(f"{export_dir} is a {manifest.get('target')} export; web bundles run ONNX models "
@@ -60,7 +65,7 @@ def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
     quantized = manifest.get("quantization") is not None
     model = "onnx/model_quantized.onnx" if quantized else "onnx/model.onnx"
     shutil.copy(model_file, dest / model)
-    float_model = _float_model(export_dir, manifest) if quantized else None
+    float_model = _float_model(manifest) if quantized else None
     if float_model is not None:
         shutil.copy(float_model, dest / "onnx" / "model.onnx")
     for name in EXPORT_FILES:
@@ -74,11 +79,27 @@ def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
         "runtime": f"{ORT_PACKAGE} {ort_version}",
         "backend": "wasm (SIMD, 1 thread)",
         "model": model,
+        "float_model": "onnx/model.onnx" if not quantized or float_model is not None else None,
         "entry": "index.html",
-        "selftest": "index.html?selftest=1",
+        "selftest": {"page": "index.html?selftest=1", **_selftest_rule(manifest)},
         "files": files,
         "total_bytes": sum(files.values()),
     }
+
+
+def _selftest_rule(manifest: dict) -> dict:
+    """What the page's self-test holds the model to (it reads this from manifest.json["bundle"]).
+    Float: golden outputs within max_abs_err 1e-4. Quantized: golden.json holds the FLOAT model's
+    outputs, so each output's SQNR against them must clear the mode's floor in the tolerance table,
+    as the Python golden replay (prelnedge.quantize.stage.golden_check) demands."""
+    quant = manifest.get("quantization")
+    if not quant:
+        return {"max_abs_err": FLOAT_MAX_ABS_ERR}
+    from prelnedge.quantize import get_mode
+    from prelnedge.tolerances import tolerance
+
+    entry = get_mode(manifest["target"], quant["mode"]).tolerance
+    return {"min_sqnr_db": tolerance(entry).min_sqnr_db, "tolerance": entry}
 
 
 def _ort_dist() -> tuple[Path, str]:
@@ -97,15 +118,19 @@ def _ort_dist() -> tuple[Path, str]:
     return package / "dist", installed
 
 
-def _float_model(export_dir: Path, manifest: dict) -> Path | None:
-    """The float model a quantized export came from, when its manifest names one that exists."""
-    quant = manifest.get("quantization") or {}
-    for candidate in (quant.get("float_model"), quant.get("parent") and Path(quant["parent"]) / "model.onnx"):
-        if candidate:
-            path = Path(candidate) if Path(candidate).is_absolute() else export_dir / candidate
-            if path.is_file():
-                return path
-    return None
+def _float_model(manifest: dict) -> Path | None:
+    """The float model a quantized export was made from (manifest["parent"]), when that folder is
+    still there and unchanged; `export --quantize` deletes its float folder, so often there is none."""
+    from prelnedge.hashing import sha256_file
+
+    parent = manifest.get("parent") or {}
+    folder = Path(parent["path"]) if parent.get("path") else None
+    if folder is None or not (folder / "manifest.json").is_file():
+        return None
+    if parent.get("manifest_sha256") and sha256_file(folder / "manifest.json") != parent["manifest_sha256"]:
+        return None
+    model = folder / json.loads((folder / "manifest.json").read_text())["model_file"]
+    return model if model.suffix == ".onnx" and model.is_file() else None
 
 
 def _ensure_tokenizer_json(export_dir: Path, dest: Path) -> None:

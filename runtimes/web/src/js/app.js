@@ -1,0 +1,173 @@
+// The demo page: loads the bundle (manifest.json, golden.json, tokenizer.json, the ONNX model),
+// shows the form for the bundle's task, and runs the self-test when the URL has ?selftest=1.
+
+import { Tokenizer } from './tokenizer.js';
+import { OnnxModel } from './model.js';
+import { runTask } from './postprocess.js';
+import { selfTest } from './selftest.js';
+
+const root = new URL('../', import.meta.url); // the bundle folder
+const $ = (id) => document.getElementById(id);
+
+const FORMS = {
+  qa: 'form-qa',
+  'multiple-choice': 'form-choice',
+};
+const TEXT_LABELS = {
+  'masked-lm': 'Text with <mask> where a word is missing',
+  'causal-lm': 'Text to continue',
+  'sequence-classification': 'Text to classify',
+  'token-classification': 'Text to tag',
+  base: 'Text to embed',
+};
+
+async function fetchJson(name) {
+  const response = await fetch(new URL(name, root));
+  if (!response.ok) throw new Error(`cannot load ${name}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function setStatus(state, text) {
+  $('status').dataset.state = state;
+  $('status').textContent = text;
+}
+
+function labelsFrom(golden, config) {
+  if (golden.labels && golden.labels.length) return golden.labels;
+  const id2label = config.id2label ?? {};
+  return Object.keys(id2label).sort((a, b) => a - b).map((k) => id2label[k]);
+}
+
+function prefill(task, example) {
+  if (!example) return;
+  if (task === 'qa') {
+    $('question').value = example.question ?? '';
+    $('context').value = example.context ?? '';
+  } else if (task === 'multiple-choice') {
+    $('prompt').value = example.prompt ?? '';
+    $('choices').value = (example.choices ?? []).join('\n');
+  } else {
+    $('text').value = example.text ?? '';
+  }
+}
+
+function request(task) {
+  if (task === 'qa') return { question: $('question').value, context: $('context').value };
+  if (task === 'multiple-choice') {
+    return { prompt: $('prompt').value, choices: $('choices').value.split('\n').map((c) => c.trim()).filter(Boolean) };
+  }
+  return { text: $('text').value };
+}
+
+const pct = (p) => `${(100 * p).toFixed(2)}%`;
+
+function table(headers, rows) {
+  const t = document.createElement('table');
+  const head = t.createTHead().insertRow();
+  for (const h of headers) head.appendChild(document.createElement('th')).textContent = h;
+  const body = t.createTBody();
+  for (const r of rows) {
+    const tr = body.insertRow();
+    for (const cell of r) tr.insertCell().textContent = cell;
+  }
+  return t;
+}
+
+function render(task, result) {
+  const answer = $('answer'), detail = $('answer-detail'), box = $('result');
+  box.replaceChildren();
+  $('json').textContent = JSON.stringify(result, null, 2);
+  switch (task) {
+    case 'qa':
+      answer.textContent = result.answer;
+      detail.textContent = `score ${pct(result.score)} · characters ${result.start}–${result.end} · window ${result.window + 1} of ${result.windows}`;
+      break;
+    case 'sequence-classification':
+      answer.textContent = result.label;
+      detail.textContent = `score ${pct(result.score)}`;
+      break;
+    case 'token-classification':
+      answer.textContent = result.map((t) => `${t.token}/${t.label}`).join(' ');
+      detail.textContent = `${result.length} tokens`;
+      box.appendChild(table(['token', 'label', 'score'], result.map((t) => [JSON.stringify(t.token), t.label, pct(t.score)])));
+      break;
+    case 'masked-lm':
+      answer.textContent = result.map((m) => m.candidates[0].token).join(' | ');
+      detail.textContent = `${result.length} mask${result.length === 1 ? '' : 's'}`;
+      for (const m of result) {
+        box.appendChild(table([`position ${m.position}`, 'id', 'score'], m.candidates.map((c) => [JSON.stringify(c.token), c.id, pct(c.score)])));
+      }
+      break;
+    case 'causal-lm':
+      answer.textContent = result[0].token;
+      detail.textContent = 'most likely next tokens';
+      box.appendChild(table(['token', 'id', 'score'], result.map((c) => [JSON.stringify(c.token), c.id, pct(c.score)])));
+      break;
+    case 'multiple-choice':
+      answer.textContent = result.choice;
+      detail.textContent = `option ${result.index + 1}`;
+      box.appendChild(table(['option', 'score'], result.scores.map((s, i) => [i + 1, pct(s)])));
+      break;
+    default:
+      answer.textContent = `${result.tokens} tokens, |pooler_output| = ${result.pooler_output_norm.toFixed(4)}`;
+      detail.textContent = `pooler_output[:4] = ${result.pooler_output_head.join(', ')}`;
+  }
+}
+
+async function main() {
+  const params = new URLSearchParams(location.search);
+  const [manifest, golden, tokenizerJson, config] = await Promise.all(
+    ['manifest.json', 'golden.json', 'tokenizer.json', 'config.json'].map(fetchJson));
+  const task = manifest.task;
+  const modelFile = manifest.bundle?.model ?? 'onnx/model.onnx';
+  const quantized = Boolean(manifest.quantization);
+  const labels = labelsFrom(golden, config);
+  const tok = new Tokenizer(tokenizerJson, golden.max_tokens ?? manifest.io?.max_tokens);
+  $('task-name').textContent = task;
+  $('model-info').textContent = `${modelFile}${quantized ? ` (${manifest.quantization.mode ?? 'quantized'})` : ''}, ` +
+    'run in this page by ONNX Runtime Web (WebAssembly, one thread). Nothing leaves the browser.';
+
+  const model = await OnnxModel.load(new URL(modelFile, root).href, new URL('ort/', root).href);
+
+  const formId = FORMS[task] ?? 'form-text';
+  const form = $(formId);
+  form.hidden = false;
+  if (formId === 'form-text') $('text-label').textContent = TEXT_LABELS[task] ?? 'Text';
+  prefill(task, golden.examples?.[0]);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const output = $('output');
+    output.dataset.state = 'running';
+    try {
+      render(task, await runTask(task, model, tok, labels, request(task), golden.top_k ?? 5));
+      output.dataset.state = 'done';
+    } catch (err) {
+      $('answer').textContent = err.message;
+      $('answer-detail').textContent = '';
+      output.dataset.state = 'error';
+    }
+  });
+
+  const runSelfTest = async () => {
+    const line = $('selftest');
+    line.dataset.state = 'running';
+    line.textContent = 'running…';
+    // the rule prelnedge wrote into the manifest; a float model without one is held to 1e-4
+    const rule = manifest.bundle?.selftest ?? (quantized ? {} : { max_abs_err: 1e-4 });
+    const result = await selfTest({ model, tok, golden, rule, labels });
+    line.textContent = result.line;
+    line.dataset.state = result.pass ? 'pass' : 'fail';
+    console.log(result.line);
+  };
+  $('selftest-button').disabled = false;
+  $('selftest-button').addEventListener('click', runSelfTest);
+  setStatus('ready', `Ready: ${task}, ${tok.vocabSize} tokens in the vocabulary.`);
+  if (params.get('selftest') === '1') await runSelfTest();
+}
+
+main().catch((err) => {
+  setStatus('error', `Cannot start: ${err.message}`);
+  $('selftest').textContent = `SELFTEST FAIL cannot start: ${err.message}`;
+  $('selftest').dataset.state = 'fail';
+  console.error(err);
+});

@@ -1,0 +1,172 @@
+// Task pre- and post-processing, mirroring prelnedge/postprocess.py step for step, so that the
+// browser decodes a model's outputs exactly as the Python runtime does (golden.json "decoded").
+//
+// `model.run(inputIds, attentionMask, shape)` resolves to {name: {data: Float32Array, dims}}.
+// Character positions in results (start, end) are UTF-16 code units of the input strings, as JS
+// strings index them; Python reports code points (see tokenizer.js, toCodePointOffsets).
+
+export const MAX_ANSWER_TOKENS = 30; // prelnedge.postprocess.best_span's default
+
+export class TaskError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'TaskError';
+  }
+}
+
+export function softmax(values) {
+  let max = -Infinity;
+  for (const v of values) if (v > max) max = v;
+  const exps = Array.from(values, (v) => Math.exp(v - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps.map((e) => e / sum);
+}
+
+function argmax(values) {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i; // first of equals, as numpy
+  return best;
+}
+
+// Indices of the k largest values, largest first (ties: lower index first).
+function topK(values, k) {
+  return Array.from(values.keys()).sort((a, b) => values[b] - values[a] || a - b).slice(0, k);
+}
+
+// Row `row` of a [rows, width] (or deeper) tensor as a subarray.
+function row(tensor, index, width) {
+  return tensor.data.subarray(index * width, (index + 1) * width);
+}
+
+function label(labels, index) {
+  return labels[index] ?? `LABEL_${index}`;
+}
+
+/**
+ * The (start, end) token pair with the highest start + end logit, end >= start, at most
+ * `maxAnswerTokens` long, both among `allowed` token indices. Sums are rounded to float32 as
+ * numpy adds the float32 logits, and the first maximum in (start, end) order wins, as np.argmax.
+ * Returns [start, end, score], score = p(start) * p(end) under softmaxes over the allowed tokens.
+ */
+export function bestSpan(startLogits, endLogits, allowed, maxAnswerTokens = MAX_ANSWER_TOKENS) {
+  if (allowed.length === 0) throw new TaskError('the context is empty after truncation; give a shorter question');
+  let bi = 0, bj = 0, best = -Infinity;
+  for (let i = 0; i < allowed.length; i++) {
+    for (let j = i; j < allowed.length && allowed[j] - allowed[i] < maxAnswerTokens; j++) {
+      const v = Math.fround(startLogits[allowed[i]] + endLogits[allowed[j]]);
+      if (v > best) { best = v; bi = i; bj = j; }
+    }
+  }
+  const pStart = softmax(allowed.map((k) => startLogits[k]))[bi];
+  const pEnd = softmax(allowed.map((k) => endLogits[k]))[bj];
+  return [allowed[bi], allowed[bj], pStart * pEnd];
+}
+
+async function runEncodings(model, tok, encodings, shape = null) {
+  const batch = tok.batch(encodings);
+  return model.run(batch.inputIds, batch.attentionMask, shape ?? batch.shape);
+}
+
+/** The best answer span over every window of the context. */
+export async function answerQuestion(model, tok, question, context, stride = null) {
+  if (!question.trim() || !context.trim()) throw new TaskError('qa needs a non-empty question and context');
+  const windows = tok.encodeWindows(question, context, stride);
+  const out = await runEncodings(model, tok, windows);
+  const width = out.start_logits.dims[1];
+  let best = null;
+  windows.forEach((enc, r) => {
+    const length = enc.ids.length;
+    const allowed = [];
+    enc.sequenceIds.forEach((sid, k) => { if (sid === 1) allowed.push(k); });
+    const start = row(out.start_logits, r, width).subarray(0, length);
+    const end = row(out.end_logits, r, width).subarray(0, length);
+    const [s, e, score] = bestSpan(start, end, allowed);
+    if (best === null || score > best.score) best = { s, e, score, r };
+  });
+  const enc = windows[best.r];
+  const a = enc.offsets[best.s][0], b = enc.offsets[best.e][1];
+  return { answer: context.slice(a, b), score: best.score, start: a, end: b, start_token: best.s,
+    end_token: best.e, window: best.r, windows: windows.length };
+}
+
+export async function classify(model, tok, text, labels) {
+  const out = await runEncodings(model, tok, [tok.encode(text)]);
+  const probs = softmax(row(out.logits, 0, out.logits.dims[1]));
+  const k = argmax(probs);
+  return { label: label(labels, k), score: probs[k] };
+}
+
+export async function tagTokens(model, tok, text, labels) {
+  const enc = tok.encode(text);
+  const out = await runEncodings(model, tok, [enc]);
+  const n = out.logits.dims[2];
+  const tags = [];
+  enc.sequenceIds.forEach((sid, t) => {
+    if (sid === null) return;
+    const probs = softmax(row(out.logits, t, n));
+    const k = argmax(probs);
+    const [a, b] = enc.offsets[t];
+    tags.push({ token: text.slice(a, b), start: a, end: b, label: label(labels, k), score: probs[k] });
+  });
+  return tags;
+}
+
+function candidates(tok, logits, k) {
+  const probs = softmax(logits);
+  return topK(probs, k).map((t) => ({ token: tok.decode([t]), id: t, score: probs[t] }));
+}
+
+export async function fillMask(model, tok, text, k) {
+  if (tok.maskId == null || !text.includes('<mask>')) throw new TaskError('masked-lm needs a text containing <mask>');
+  const enc = tok.encode(text);
+  const out = await runEncodings(model, tok, [enc]);
+  const vocab = out.logits.dims[2];
+  const results = [];
+  enc.ids.forEach((id, position) => {
+    if (id === tok.maskId) results.push({ position, candidates: candidates(tok, row(out.logits, position, vocab), k) });
+  });
+  return results;
+}
+
+/** Causal LM: `<s> text` without `</s>`, and the distribution after its last token. */
+export async function nextTokens(model, tok, text, k) {
+  const enc = tok.encodeCausal(text);
+  const out = await runEncodings(model, tok, [enc]);
+  const vocab = out.logits.dims[2];
+  return candidates(tok, row(out.logits, enc.ids.length - 1, vocab), k);
+}
+
+export async function choose(model, tok, prompt, choices) {
+  if (choices.length < 2) throw new TaskError('multiple-choice needs at least two options');
+  const encodings = choices.map((c) => tok.encode(prompt, c));
+  const length = Math.max(...encodings.map((e) => e.ids.length));
+  const out = await runEncodings(model, tok, encodings, [1, choices.length, length]);
+  const probs = softmax(row(out.logits, 0, choices.length));
+  const best = argmax(probs);
+  return { choice: choices[best], index: best, scores: probs };
+}
+
+export async function features(model, tok, text) {
+  const enc = tok.encode(text);
+  const out = await runEncodings(model, tok, [enc]);
+  const pooled = Array.from(row(out.pooler_output, 0, out.pooler_output.dims[1]));
+  return { text, tokens: enc.ids.length, pooler_output_head: pooled.slice(0, 4).map((v) => Math.round(v * 1e6) / 1e6),
+    pooler_output_norm: Math.hypot(...pooled) };
+}
+
+/**
+ * One request for the bundle's task. `request`: {text} | {question, context} | {prompt, choices}.
+ * Returns what prelnedge's `predict` prints for one input.
+ */
+export async function runTask(task, model, tok, labels, request, k = 5) {
+  switch (task) {
+    case 'qa': return answerQuestion(model, tok, request.question, request.context);
+    case 'sequence-classification': return classify(model, tok, request.text, labels);
+    case 'token-classification': return tagTokens(model, tok, request.text, labels);
+    case 'masked-lm': return fillMask(model, tok, request.text, k);
+    case 'causal-lm': return nextTokens(model, tok, request.text, k);
+    case 'multiple-choice': return choose(model, tok, request.prompt, request.choices);
+    case 'base': return features(model, tok, request.text);
+    default: throw new TaskError(`unknown task ${task}`);
+  }
+}

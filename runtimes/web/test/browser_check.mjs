@@ -1,0 +1,73 @@
+// Drive bundle pages in headless Chromium (the system's /usr/bin/chromium; nothing is downloaded).
+//   node test/browser_check.mjs JOB.json > RESULT.json
+// JOB: {"chromium": "/usr/bin/chromium",
+//       "pages": [{"url": "http://127.0.0.1:PORT/qa/index.html?selftest=1",
+//                  "form"?: {"question": "...", "context": "..."} | {"text": "..."} |
+//                           {"prompt": "...", "choices": ["...", "..."]}}]}
+// RESULT: per page {"selftest": line, "answer", "detail", "json" (the form's result, when a form
+// was given), "failed_requests": [...], "errors": [...], "requests": [paths fetched]}.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const TIMEOUT_MS = 60_000;
+// Playwright adds --headless itself (headless: true); the rest keeps a fresh profile quiet and offline.
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+
+const job = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const profile = mkdtempSync(join(tmpdir(), 'prelnedge-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: job.chromium ?? '/usr/bin/chromium', headless: true, args: ARGS,
+});
+const results = [];
+try {
+  for (const spec of job.pages) results.push(await check(spec));
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+process.stdout.write(JSON.stringify(results));
+
+async function check(spec) {
+  const page = await context.newPage();
+  const result = { url: spec.url, requests: [], failed_requests: [], errors: [] };
+  page.on('request', (r) => result.requests.push(new URL(r.url()).pathname));
+  page.on('requestfailed', (r) => result.failed_requests.push(`${r.url()}: ${r.failure()?.errorText}`));
+  page.on('response', (r) => { if (r.status() >= 400) result.failed_requests.push(`${r.url()}: HTTP ${r.status()}`); });
+  page.on('pageerror', (e) => result.errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') result.errors.push(m.text()); });
+  try {
+    await page.goto(spec.url);
+    if (new URL(spec.url).searchParams.get('selftest') === '1') {
+      await page.waitForSelector('#selftest[data-state="pass"], #selftest[data-state="fail"]', { timeout: TIMEOUT_MS });
+      result.selftest = (await page.textContent('#selftest')).trim();
+    }
+    if (spec.form) {
+      await page.waitForSelector('#status[data-state="ready"]', { timeout: TIMEOUT_MS });
+      if ('question' in spec.form) {
+        await page.fill('#question', spec.form.question);
+        await page.fill('#context', spec.form.context);
+        await page.click('#ask');
+      } else if ('prompt' in spec.form) {
+        await page.fill('#prompt', spec.form.prompt);
+        await page.fill('#choices', spec.form.choices.join('\n'));
+        await page.click('#choose');
+      } else {
+        await page.fill('#text', spec.form.text);
+        await page.click('#run');
+      }
+      await page.waitForSelector('#output[data-state="done"], #output[data-state="error"]', { timeout: TIMEOUT_MS });
+      result.state = await page.getAttribute('#output', 'data-state');
+      result.answer = await page.textContent('#answer');
+      result.detail = await page.textContent('#answer-detail');
+      result.json = await page.textContent('#json');
+    }
+  } catch (err) {
+    result.errors.push(`driver: ${err.message}`);
+    result.status = await page.textContent('#status').catch(() => null);
+  }
+  await page.close();
+  return result;
+}

@@ -275,13 +275,16 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _run_bundle(args: argparse.Namespace) -> int:
-    from prelnedge.bundle import bundle
+    from prelnedge.bundle import bundle, how_to_open
 
     out = bundle(args.folder, args.platform, args.out, args.force)
     manifest = json.loads((out / "manifest.json").read_text())
     size = sum((out / name).stat().st_size for name in manifest["files"])
     print(f"{out}: {args.platform} bundle of {manifest['task']} ({len(manifest['files'])} files, "
           f"{size / 2**20:.2f} MiB)")
+    hint = how_to_open(args.platform, out)
+    if hint:
+        print(hint)
     return 0
 
 

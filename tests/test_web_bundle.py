@@ -45,9 +45,10 @@ CONTEXT = ("The lighthouse 🏝️ on Kestrel Point was built in 1874 from grani
 CLASSIFY_TEXT = "A calm, bright morning on the harbour."
 
 
-def cli(*args: str) -> None:
+def cli(*args: str) -> str:
     proc = subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, f"prelnedge {' '.join(args)} failed:\n{proc.stderr[-3000:]}"
+    return proc.stdout
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,8 @@ def site(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("web-site")
     for task in ("qa", "sequence-classification"):
         export(ExportConfig(task=task, target="onnx", out=work / task))
-        cli("bundle", str(work / task), "--platform", "web", "--out", str(root / task))
+        printed = cli("bundle", str(work / task), "--platform", "web", "--out", str(root / task))
+        (root / f"{task}.printed.txt").write_text(printed)  # what `prelnedge bundle` told the user
     cli("quantize", str(work / "qa"), "--mode", "int8-dynamic", "--out", str(work / "qa-int8"))
     cli("bundle", str(work / "qa-int8"), "--platform", "web", "--out", str(root / "qa-int8"))
     return root
@@ -97,10 +99,13 @@ def run_pages(base: str, pages: dict[str, dict], work: Path) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def browser(site, tmp_path_factory) -> dict[str, dict]:
     """bundle name -> the driver's result for its page."""
+    shots = tmp_path_factory.mktemp("screenshots")
     pages = {
-        "qa": {"form": {"question": QUESTION, "context": CONTEXT}},
+        "qa": {"form": {"question": QUESTION, "context": CONTEXT}, "screenshot": str(shots / "qa.png")},
         "sequence-classification": {"form": {"text": CLASSIFY_TEXT}},
         "qa-int8": {},
+        # the same bundle opened as a file, as a person double-clicking index.html would
+        "qa-file": {"url": (site / "qa" / "index.html").as_uri()},
     }
     with serve(site) as base:
         return run_pages(base, pages, tmp_path_factory.mktemp("browser"))
@@ -142,6 +147,33 @@ def test_float_selftest_passes_in_chromium(browser, site, name):
     # offline: the page fetched nothing but its own bundle's files
     files = set(json.loads((site / name / "manifest.json").read_text())["bundle"]["files"]) | {"manifest.json"}
     assert {p.removeprefix(f"/{name}/") for p in result["requests"]} <= files
+
+
+@pytest.mark.parametrize("name, form", [("qa", "form-qa"), ("sequence-classification", "form-text"),
+                                        ("qa-int8", "form-qa")])
+def test_the_page_shows_only_its_tasks_form(browser, name, form):
+    """The other tasks' forms stay hidden (a stylesheet rule once overrode `hidden`, and their buttons
+    reloaded the page); checked on the rendered page, after the form or self-test ran."""
+    assert browser[name]["visible_forms"] == [form], browser[name]
+
+
+def test_a_file_page_says_it_must_be_served(browser, site):
+    status = browser["qa-file"]["status"]
+    assert "must be served over HTTP" in status and "python3 -m http.server" in status, status
+    assert str(site / "qa") in status
+    assert browser["qa-file"]["visible_forms"] == []
+
+
+def test_bundle_prints_how_to_serve_the_page(site):
+    import shlex
+
+    from prelnedge.bundle.web import how_to_open
+
+    printed = (site / "qa.printed.txt").read_text()
+    assert "file:// page cannot load the model" in printed
+    assert f"--directory {shlex.quote(str(site / 'qa'))} 8000" in printed
+    command = shlex.split(how_to_open(Path("/tmp/my bundle")).splitlines()[1])
+    assert command == ["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", "/tmp/my bundle", "8000"]
 
 
 def test_quantized_selftest_passes_its_sqnr_floor(browser, site):

@@ -67,3 +67,10 @@ def bundle(export_dir: Path, platform: str, out: Path, force: bool = False) -> P
             "files": file_hashes(work),
         })
     return out
+
+
+def how_to_open(platform: str, out: Path) -> str | None:
+    """The platform's next step for a written bundle (its writer module's `how_to_open`), if it has one."""
+    module = importlib.import_module(PLATFORMS[platform].split(":")[0])
+    hint = getattr(module, "how_to_open", None)
+    return hint(Path(out)) if hint is not None else None

@@ -87,6 +87,16 @@ def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
     }
 
 
+def how_to_open(folder: Path) -> str:
+    """The page must come from an HTTP server: browsers load neither module scripts nor the model into
+    a file:// page. Python's own static server is enough (it serves .mjs and .wasm with the right types)."""
+    import shlex
+
+    return (f"open it through a static server (a file:// page cannot load the model):\n"
+            f"  python3 -m http.server --bind 127.0.0.1 --directory {shlex.quote(str(folder))} 8000\n"
+            f"  then http://127.0.0.1:8000/ (self-test: http://127.0.0.1:8000/index.html?selftest=1)")
+
+
 def _selftest_rule(manifest: dict) -> dict:
     """What the page's self-test holds the model to (it reads this from manifest.json["bundle"]).
     Float: golden outputs within max_abs_err 1e-4. Quantized: golden.json holds the FLOAT model's

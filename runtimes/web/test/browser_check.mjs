@@ -3,9 +3,12 @@
 // JOB: {"chromium": "/usr/bin/chromium",
 //       "pages": [{"url": "http://127.0.0.1:PORT/qa/index.html?selftest=1",
 //                  "form"?: {"question": "...", "context": "..."} | {"text": "..."} |
-//                           {"prompt": "...", "choices": ["...", "..."]}}]}
+//                           {"prompt": "...", "choices": ["...", "..."]},
+//                  "screenshot"?: "/path/page.png"}]}
+// A file:// url is only checked for the page's own "must be served" message (#status in error).
 // RESULT: per page {"selftest": line, "answer", "detail", "json" (the form's result, when a form
-// was given), "failed_requests": [...], "errors": [...], "requests": [paths fetched]}.
+// was given), "status" (the #status line), "visible_forms": [ids of the forms a person sees, at the
+// end], "failed_requests": [...], "errors": [...], "requests": [paths fetched]}.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +43,9 @@ async function check(spec) {
   page.on('console', (m) => { if (m.type() === 'error') result.errors.push(m.text()); });
   try {
     await page.goto(spec.url);
+    if (spec.url.startsWith('file:')) {
+      await page.waitForSelector('#status[data-state="error"]', { timeout: 10_000 });
+    }
     if (new URL(spec.url).searchParams.get('selftest') === '1') {
       await page.waitForSelector('#selftest[data-state="pass"], #selftest[data-state="fail"]', { timeout: TIMEOUT_MS });
       result.selftest = (await page.textContent('#selftest')).trim();
@@ -66,8 +72,12 @@ async function check(spec) {
     }
   } catch (err) {
     result.errors.push(`driver: ${err.message}`);
-    result.status = await page.textContent('#status').catch(() => null);
   }
+  result.status = await page.textContent('#status').catch(() => null);
+  // what a person sees: the element renders (display, visibility, and every ancestor)
+  result.visible_forms = await page.$$eval('form', (forms) => forms.filter((f) => f.checkVisibility()).map((f) => f.id))
+    .catch((err) => [`driver: ${err.message}`]);
+  if (spec.screenshot) await page.screenshot({ path: spec.screenshot, fullPage: true });
   await page.close();
   return result;
 }

@@ -115,6 +115,8 @@ function render(task, result) {
 }
 
 async function main() {
+  // index.html's inline script has already said that a file:// page must be served over HTTP
+  if (location.protocol === 'file:') return;
   const params = new URLSearchParams(location.search);
   const [manifest, golden, tokenizerJson, config] = await Promise.all(
     ['manifest.json', 'golden.json', 'tokenizer.json', 'config.json'].map(fetchJson));

@@ -38,7 +38,17 @@ $(WEB_STAMP): runtimes/web/package-lock.json
 	npm ci --prefix runtimes/web --no-audit --no-fund
 	touch $(WEB_STAMP)
 
-web-deps: $(CHROMIUM) $(WEB_STAMP)
+# transformers.js, for the tests that load our bundles with it (tests/test_transformersjs.py).
+# --ignore-scripts: onnxruntime-node's post-install downloads from outside the npm registry; the CPU
+# binding the tests need ships in the package itself.
+TJS := runtimes/web/test/transformersjs
+TJS_STAMP := $(TJS)/node_modules/.installed
+
+$(TJS_STAMP): $(TJS)/package-lock.json
+	npm ci --prefix $(TJS) --ignore-scripts --no-audit --no-fund
+	touch $(TJS_STAMP)
+
+web-deps: $(CHROMIUM) $(WEB_STAMP) $(TJS_STAMP)
 
 test: $(STAMP) web-deps
 	$(BIN)/python -m pytest -m "not heavy"

@@ -21,3 +21,26 @@ def hf_checkpoints(tmp_path_factory):
         folder = tmp_path_factory.mktemp(f"hf-{name}")
         made[name] = (folder, save_hf_checkpoint(folder, config_for(name), task, seed=100 + i))
     return made
+
+
+@pytest.fixture(scope="session")
+def default_onnx_export(tmp_path_factory):
+    """task name -> a float ONNX export of the embedded default model, made once per session (the
+    web-bundle and transformers.js tests share them)."""
+    import warnings
+
+    from prelnedge.checkpoint import HeadInitializedWarning
+    from prelnedge.export import ExportConfig, export
+
+    root = tmp_path_factory.mktemp("default-onnx")
+    made = {}
+
+    def get(task: str):
+        if task not in made:
+            with warnings.catch_warnings():
+                # the default model has a QA and a classifier head only; other heads start random,
+                # which these runtime-parity tests do not mind (both sides run the same export)
+                warnings.simplefilter("ignore", HeadInitializedWarning)
+                made[task] = export(ExportConfig(task=task, target="onnx", out=root / task))
+        return made[task]
+    return get

@@ -52,19 +52,16 @@ def cli(*args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
+def site(tmp_path_factory, default_onnx_export) -> Path:
     """Exports (embedded default model, ONNX; one int8-dynamic) and their web bundles, side by side
     in one folder that the test server serves: qa/, sequence-classification/ and qa-int8/."""
     require_node_modules("onnxruntime-web", "playwright-core")
-    from prelnedge.export import ExportConfig, export
-
     work = tmp_path_factory.mktemp("web-exports")
     root = tmp_path_factory.mktemp("web-site")
     for task in ("qa", "sequence-classification"):
-        export(ExportConfig(task=task, target="onnx", out=work / task))
-        printed = cli("bundle", str(work / task), "--platform", "web", "--out", str(root / task))
+        printed = cli("bundle", str(default_onnx_export(task)), "--platform", "web", "--out", str(root / task))
         (root / f"{task}.printed.txt").write_text(printed)  # what `prelnedge bundle` told the user
-    cli("quantize", str(work / "qa"), "--mode", "int8-dynamic", "--out", str(work / "qa-int8"))
+    cli("quantize", str(default_onnx_export("qa")), "--mode", "int8-dynamic", "--out", str(work / "qa-int8"))
     cli("bundle", str(work / "qa-int8"), "--platform", "web", "--out", str(root / "qa-int8"))
     return root
 

@@ -6,9 +6,12 @@ Layout (the model and tokenizer files where transformers.js expects them):
     index.html, style.css, js/*.js      the page and the runtime (runtimes/web/src)
     ort/                                three files of onnxruntime-web (WebAssembly backend)
     onnx/model.onnx                     the float model
-    onnx/model_quantized.onnx           a quantized export's model (its float parent beside it, as
-                                        onnx/model.onnx, when that folder still exists)
-    config.json, tokenizer.json, tokenizer_config.json, golden.json
+    onnx/model_<dtype>.onnx             a quantized export's model, named as transformers.js names its
+                                        dtypes (model_quantized.onnx for int8-dynamic = q8,
+                                        model_fp16.onnx, model_int8.onnx, model_q4.onnx); its float
+                                        parent beside it, as onnx/model.onnx, when that folder still exists
+    config.json                         the export's, with what transformers.js keys on (transformers_js.py)
+    tokenizer.json, tokenizer_config.json, golden.json
     manifest.json                       written by prelnedge.bundle (with the facts returned here)
 
 `index.html?selftest=1` checks the bundle against golden.json in the browser.
@@ -21,6 +24,7 @@ import os
 import shutil
 from pathlib import Path
 
+from prelnedge.bundle import transformers_js
 from prelnedge.errors import UserError
 
 # runtimes/web in a source checkout; PRELNEDGE_WEB_RUNTIME points elsewhere (an installed package
@@ -31,9 +35,9 @@ ORT_PACKAGE = "onnxruntime-web"
 # Emscripten glue it imports, and the runtime itself (~14 MB). The other builds in dist/ (WebGPU,
 # WebGL, JSEP, JSPI, asyncify, the bundles that inline the glue) are left out.
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
-# Read by the page (config.json for labels when golden.json has none; tokenizer_config.json for
-# other runtimes that expect the HF layout).
-EXPORT_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "golden.json")
+# Read by the page (config.json for labels when golden.json has none) and by transformers.js
+# (config.json, tokenizer.json, tokenizer_config.json).
+EXPORT_FILES = ("tokenizer.json", "tokenizer_config.json", "golden.json")
 DEPS_HINT = "run `make web-deps` (or `npm ci --prefix runtimes/web`)"
 # Float bundles: ONNX Runtime Web's fp32 kernels against the fp32 reference differ by summation order
 # only (~1e-6 measured on the default model); golden values are rounded to 1e-6.
@@ -63,7 +67,8 @@ def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
         shutil.copy(ort_dist / name, dest / "ort" / name)
     (dest / "onnx").mkdir()
     quantized = manifest.get("quantization") is not None
-    model = "onnx/model_quantized.onnx" if quantized else "onnx/model.onnx"
+    dtype = transformers_js.dtype_of(manifest)
+    model = transformers_js.model_file(dtype)
     shutil.copy(model_file, dest / model)
     float_model = _float_model(manifest) if quantized else None
     if float_model is not None:
@@ -71,15 +76,20 @@ def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
     for name in EXPORT_FILES:
         if (export_dir / name).is_file():
             shutil.copy(export_dir / name, dest / name)
+    _write_config(export_dir, manifest["task"], dtype, dest)
     _ensure_tokenizer_json(export_dir, dest)
     _check_golden(dest / "golden.json", export_dir)
 
     files = {p.relative_to(dest).as_posix(): p.stat().st_size for p in sorted(dest.rglob("*")) if p.is_file()}
+    architecture = transformers_js.architecture(manifest["task"])
     return {
         "runtime": f"{ORT_PACKAGE} {ort_version}",
         "backend": "wasm (SIMD, 1 thread)",
         "model": model,
         "float_model": "onnx/model.onnx" if not quantized or float_model is not None else None,
+        # what transformers.js loads it as (None: no such class there; prelnedge's page only)
+        "transformers_js": {"model_type": transformers_js.MODEL_TYPE, "architecture": architecture, "dtype": dtype}
+        if architecture else None,
         "entry": "index.html",
         "selftest": {"page": "index.html?selftest=1", **_selftest_rule(manifest)},
         "files": files,
@@ -141,6 +151,14 @@ def _float_model(manifest: dict) -> Path | None:
         return None
     model = folder / json.loads((folder / "manifest.json").read_text())["model_file"]
     return model if model.suffix == ".onnx" and model.is_file() else None
+
+
+def _write_config(export_dir: Path, task: str, dtype: str, dest: Path) -> None:
+    source = export_dir / "config.json"
+    if not source.is_file():
+        raise UserError(f"{source} is missing; export again")
+    config = transformers_js.web_config(json.loads(source.read_text(encoding="utf-8")), task, dtype)
+    (dest / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _ensure_tokenizer_json(export_dir: Path, dest: Path) -> None:

@@ -28,6 +28,9 @@ class QuantMode:
     refused_tasks: dict[str, str] = field(default_factory=dict)
     # integer TFLite models are calibrated without padding: they are called one unpadded example at a time
     unpadded_only: bool = False
+    # ONNX modes: the transformers.js dtype whose file name a web bundle gives the model (q8 ->
+    # onnx/model_quantized.onnx, ...); transformers.js picks the file by dtype
+    transformers_js_dtype: str = ""
 
 
 # Full-integer TFLite keeps the attention mask as an additive bias of float32's lowest value; a
@@ -49,18 +52,19 @@ _INT16X8_TASKS = {
 
 MODES: tuple[QuantMode, ...] = (
     QuantMode("fp16", "onnx", "float16 weights, cast to float32 at load; compute stays fp32 on CPU/wasm",
-              "prelnedge.quantize.onnx:quantize_fp16", tolerance="fp16"),
+              "prelnedge.quantize.onnx:quantize_fp16", tolerance="fp16", transformers_js_dtype="fp16"),
     QuantMode("int8-dynamic", "onnx",
               "ONNX Runtime dynamic quantization: int8 weights of every MatMul and the embedding tables, "
               "activations quantized per call", "prelnedge.quantize.onnx:quantize_int8_dynamic",
-              tolerance="int8-dynamic"),
+              tolerance="int8-dynamic", transformers_js_dtype="q8"),  # what optimum's dynamic int8 is called there
     QuantMode("int8-static", "onnx",
               "ONNX Runtime static QDQ: int8 weights (per channel) and int8 activations around every MatMul "
               "and embedding Gather, ranges from calibration", "prelnedge.quantize.onnx:quantize_int8_static",
-              needs_calibration=True, tolerance="int8-static"),
+              needs_calibration=True, tolerance="int8-static", transformers_js_dtype="int8"),
     QuantMode("int4", "onnx",
               "4-bit block-wise weight-only (MatMulNBits for linear layers, GatherBlockQuantized for the "
-              "embedding tables, block 32)", "prelnedge.quantize.onnx:quantize_int4", tolerance="int4"),
+              "embedding tables, block 32)", "prelnedge.quantize.onnx:quantize_int4", tolerance="int4",
+              transformers_js_dtype="q4"),  # transformers.js's q4 is MatMulNBits block-wise 4-bit
     QuantMode("fp16", "tflite", "TFLite float16 weights (dequantized to fp32 on CPU; GPU delegates run fp16)",
               "prelnedge.quantize.tflite:convert_fp16", tolerance="fp16"),
     QuantMode("int8-dynamic", "tflite", "TFLite dynamic range: int8 weights, float activations",

@@ -121,6 +121,7 @@ def test_bundle_layout_and_facts(site):
     assert facts["files"] == {k: v for k, v in on_disk.items() if k != "manifest.json"}
     assert facts["total_bytes"] == sum(facts["files"].values())
     assert facts["model"] == "onnx/model.onnx" and facts["runtime"] == "onnxruntime-web 1.30.0"
+    assert facts["runtime_from"] == "node_modules"  # a checkout after `make web-deps`; see test_web_runtime.py
     assert {k for k in on_disk if k.startswith("ort/")} == ORT_FILES  # only what the wasm backend loads
     for name in ("index.html", "js/app.js", "js/tokenizer.js", "tokenizer.json", "config.json", "golden.json"):
         assert name in on_disk
@@ -225,17 +226,6 @@ def test_refuses_tflite_exports(tmp_path):
 
     with pytest.raises(UserError, match="export with --target onnx"):
         write_web_bundle(tmp_path, {"target": "tflite", "model_file": "model.tflite"}, tmp_path / "dest")
-
-
-def test_missing_node_modules_says_how_to_install(tmp_path, monkeypatch):
-    from prelnedge.bundle import web
-
-    fake = tmp_path / "web"
-    shutil.copytree(WEB / "src", fake / "src")
-    shutil.copy(WEB / "package.json", fake / "package.json")
-    monkeypatch.setattr(web, "WEB_RUNTIME", fake)
-    with pytest.raises(UserError, match=r"npm ci --prefix runtimes/web"):
-        web.write_web_bundle(tmp_path, {"target": "onnx", "model_file": "model.onnx"}, tmp_path / "dest")
 
 
 def test_every_task_has_a_web_runner():

@@ -4,7 +4,8 @@ static file server.
 Layout (the model and tokenizer files where transformers.js expects them):
 
     index.html, style.css, js/*.js      the page and the runtime (runtimes/web/src)
-    ort/                                three files of onnxruntime-web (WebAssembly backend)
+    ort/                                three files of onnxruntime-web (WebAssembly backend; where they
+                                        come from: web_runtime.py)
     onnx/model.onnx                     the float model
     onnx/model_<dtype>.onnx             a quantized export's model, named as transformers.js names its
                                         dtypes (model_quantized.onnx for int8-dynamic = q8,
@@ -20,25 +21,15 @@ Layout (the model and tokenizer files where transformers.js expects them):
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
-from prelnedge.bundle import transformers_js
+from prelnedge.bundle import transformers_js, web_runtime
 from prelnedge.errors import UserError
 
-# runtimes/web in a source checkout; PRELNEDGE_WEB_RUNTIME points elsewhere (an installed package
-# has no runtimes/ folder).
-WEB_RUNTIME = Path(os.environ.get("PRELNEDGE_WEB_RUNTIME", Path(__file__).resolve().parents[2] / "runtimes" / "web"))
-ORT_PACKAGE = "onnxruntime-web"
-# What the single-threaded WebAssembly backend loads, no more: the wasm-only API module, the
-# Emscripten glue it imports, and the runtime itself (~14 MB). The other builds in dist/ (WebGPU,
-# WebGL, JSEP, JSPI, asyncify, the bundles that inline the glue) are left out.
-ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 # Read by the page (config.json for labels when golden.json has none) and by transformers.js
 # (config.json, tokenizer.json, tokenizer_config.json).
 EXPORT_FILES = ("tokenizer.json", "tokenizer_config.json", "golden.json")
-DEPS_HINT = "run `make web-deps` (or `npm ci --prefix runtimes/web`)"
 # Float bundles: ONNX Runtime Web's fp32 kernels against the fp32 reference differ by summation order
 # only (~1e-6 measured on the default model); golden values are rounded to 1e-6.
 FLOAT_MAX_ABS_ERR = 1e-4
@@ -52,18 +43,16 @@ def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
     if manifest.get("target") != "onnx":
         raise UserError(f"{export_dir} is a {manifest.get('target')} export; web bundles run ONNX models "
                         "(onnxruntime-web): export with --target onnx")
-    ort_dist, ort_version = _ort_dist()
-    source = WEB_RUNTIME / "src"
-    if not (source / "index.html").is_file():
-        raise UserError(f"the web runtime sources are missing ({source}); bundle from a prelnedge source "
-                        "checkout or set PRELNEDGE_WEB_RUNTIME")
+    root = web_runtime.runtime_root()
+    source = web_runtime.page_sources(root)
     model_file = export_dir / manifest["model_file"]
     if not model_file.is_file():
         raise UserError(f"{model_file} is missing; export again")
 
+    ort_dist, ort_version, ort_origin = web_runtime.ort_files(root)
     shutil.copytree(source, dest, dirs_exist_ok=True)
     (dest / "ort").mkdir()
-    for name in ORT_FILES:
+    for name in web_runtime.ORT_FILES:
         shutil.copy(ort_dist / name, dest / "ort" / name)
     (dest / "onnx").mkdir()
     quantized = manifest.get("quantization") is not None
@@ -83,7 +72,8 @@ def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
     files = {p.relative_to(dest).as_posix(): p.stat().st_size for p in sorted(dest.rglob("*")) if p.is_file()}
     architecture = transformers_js.architecture(manifest["task"])
     return {
-        "runtime": f"{ORT_PACKAGE} {ort_version}",
+        "runtime": f"{web_runtime.ORT_PACKAGE} {ort_version}",
+        "runtime_from": ort_origin,  # node_modules, cache or download (see web_runtime.py)
         "backend": "wasm (SIMD, 1 thread)",
         "model": model,
         "float_model": "onnx/model.onnx" if not quantized or float_model is not None else None,
@@ -120,22 +110,6 @@ def _selftest_rule(manifest: dict) -> dict:
 
     entry = get_mode(manifest["target"], quant["mode"]).tolerance
     return {"min_sqnr_db": tolerance(entry).min_sqnr_db, "tolerance": entry}
-
-
-def _ort_dist() -> tuple[Path, str]:
-    """onnxruntime-web's dist/ folder, at the version runtimes/web/package.json pins."""
-    package = WEB_RUNTIME / "node_modules" / ORT_PACKAGE
-    if not (package / "package.json").is_file():
-        raise UserError(f"{package} is missing: the web bundle copies ONNX Runtime Web from it; {DEPS_HINT}")
-    installed = json.loads((package / "package.json").read_text())["version"]
-    pinned = json.loads((WEB_RUNTIME / "package.json").read_text())["dependencies"][ORT_PACKAGE]
-    if installed != pinned:
-        raise UserError(f"{ORT_PACKAGE} {installed} is installed but runtimes/web/package.json pins {pinned}; "
-                        f"{DEPS_HINT}")
-    missing = [name for name in ORT_FILES if not (package / "dist" / name).is_file()]
-    if missing:
-        raise UserError(f"{package / 'dist'} lacks {', '.join(missing)}; {DEPS_HINT}")
-    return package / "dist", installed
 
 
 def _float_model(manifest: dict) -> Path | None:

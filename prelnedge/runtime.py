@@ -63,11 +63,11 @@ class LiteRTSession:
 
 
 def open_session(model_file: Path, threads: int | None = None) -> Session:
-    if model_file.suffix == ".onnx":
+    if model_file.suffix in (".onnx", ".ort"):  # .ort: ONNX Runtime's own format (Android bundles)
         return OnnxSession(model_file, threads)
     if model_file.suffix == ".tflite":
         return LiteRTSession(model_file, threads)
-    raise UserError(f"cannot run {model_file}; allowed: .onnx, .tflite")
+    raise UserError(f"cannot run {model_file}; allowed: .onnx, .ort, .tflite")
 
 
 class ExportedModel:

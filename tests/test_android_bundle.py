@@ -1,8 +1,10 @@
 """Android bundles: `prelnedge bundle OUT --platform android`, checked on the JVM by
 android_demo/selftest.sh (Java tokenizer + post-processing against the golden vectors).
 
-The app itself cannot be built here (no Android SDK) and LiteRT's Java API needs Android, so the
-model file is checked for its TFLite identifier only; everything else the app computes is checked.
+The app itself cannot be built here (no Android SDK) and LiteRT's and ONNX Runtime's Java APIs need
+Android, so the Java self-test checks the model file's format identifier; the outputs a Python run
+of the bundle's own model gives (prelnedge.bundle.record) go through the app's golden check.
+ONNX exports become model.ort, verified in Python before the bundle is written.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def selftest(assets: Path, precompiled: bool = True) -> subprocess.CompletedProc
     return subprocess.run(["bash", str(SELFTEST), str(assets)], capture_output=True, text=True, env=env, timeout=120)
 
 
-def export(tmp_path_factory, task: str) -> Path:
+def export(tmp_path_factory, task: str, target: str = "tflite", quantize: str | None = None) -> Path:
     from prelnedge.checkpoint import HeadInitializedWarning
     from prelnedge.export import ExportConfig, export as run_export
 
@@ -60,8 +62,8 @@ def export(tmp_path_factory, task: str) -> Path:
         # The embedded model has no token-classification or multiple-choice head; a random one is
         # as good as any for checking the app's tokenizer and post-processing.
         warnings.simplefilter("ignore", HeadInitializedWarning)
-        out = tmp_path_factory.mktemp(f"export-{task}") / "out"
-        return run_export(ExportConfig(task=task, target="tflite", out=out))
+        out = tmp_path_factory.mktemp(f"export-{task}-{target}") / "out"
+        return run_export(ExportConfig(task=task, target=target, out=out, quantize=quantize))
 
 
 def bundle(export_dir: Path, out: Path) -> Path:
@@ -77,6 +79,16 @@ def qa_export(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tagging_export(tmp_path_factory) -> Path:
     return export(tmp_path_factory, "token-classification")
+
+
+@pytest.fixture(scope="session")
+def qa_onnx_export(tmp_path_factory) -> Path:
+    return export(tmp_path_factory, "qa", "onnx")
+
+
+@pytest.fixture(scope="session")
+def qa_ort_bundle(qa_onnx_export, tmp_path_factory) -> Path:
+    return bundle(qa_onnx_export, tmp_path_factory.mktemp("bundles") / "qa-ort")
 
 
 @pytest.fixture(scope="session")
@@ -170,18 +182,115 @@ def test_damaged_bundle_fails(qa_bundle, tmp_path, damage, needle):
     assert done.returncode == 1 and done.stdout.startswith("SELFTEST FAIL") and needle in done.stdout, done.stdout
 
 
-def test_onnx_export_is_refused(qa_export, tmp_path):
-    fake = Path(shutil.copytree(qa_export, tmp_path / "onnx-export"))
+def test_unknown_target_is_refused(qa_export, tmp_path):
+    fake = Path(shutil.copytree(qa_export, tmp_path / "other-export"))
     manifest = json.loads((fake / "manifest.json").read_text())
-    manifest["target"] = "onnx"
+    manifest["target"] = "coreml"
     (fake / "manifest.json").write_text(json.dumps(manifest))
     done = subprocess.run([sys.executable, "-m", "prelnedge.cli", "bundle", str(fake), "--platform", "android",
                            "--out", str(tmp_path / "bundle")], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        f"prelnedge: error: {fake} is a onnx export; android bundles need a tflite export: "
-        "run prelnedge export --target tflite"]
+        f"prelnedge: error: {fake} is a coreml export; android bundles take: tflite, onnx"]
     assert not (tmp_path / "bundle").exists()
+
+
+def record(bundle_dir: Path, out: Path) -> Path:
+    from prelnedge.artifact import write_json
+    from prelnedge.bundle.record import record_outputs
+
+    write_json(out, record_outputs(bundle_dir))
+    return out
+
+
+def test_ort_bundle_layout(qa_ort_bundle, qa_onnx_export):
+    names = sorted(p.name for p in qa_ort_bundle.iterdir())
+    assert names == ["config.json", "golden.json", "manifest.json", "merges.txt", "model.ort",
+                     "tokenizer.json", "vocab.json"]
+    assert (qa_ort_bundle / "model.ort").read_bytes()[4:8] == b"ORTM"  # ONNX Runtime's flatbuffer identifier
+    facts = json.loads((qa_ort_bundle / "manifest.json").read_text())["bundle"]
+    assert (facts["model_file"], facts["runtime"], facts["input_dtype"], facts["signature"]) == \
+        ("model.ort", "onnxruntime", "int64", None)
+    assert facts["outputs"] == ["start_logits", "end_logits"]
+    assert facts["output_axes"] == {"start_logits": ["B", "L"], "end_logits": ["B", "L"]}
+    verification = facts["verification"]
+    assert verification["golden_examples"] == 2
+    assert 0 <= verification["golden"]["start_logits.peak_rel"] <= 1e-5
+    assert verification["vs_onnx_peak_rel"] <= verification["vs_onnx_tolerance"] == 1e-5
+
+
+def test_ort_model_runs_like_the_onnx_export(qa_ort_bundle, qa_onnx_export):
+    """Independently of the bundle's own check: model.ort in onnxruntime equals model.onnx on a padded batch."""
+    import numpy as np
+    import onnxruntime as ort
+
+    ids = np.array([[0, 31, 45, 99, 2, 1, 1], [0, 7, 8, 9, 10, 11, 2]], np.int64)
+    feeds = {"input_ids": ids, "attention_mask": (ids != 1).astype(np.int64)}
+    got = ort.InferenceSession(str(qa_ort_bundle / "model.ort"), providers=["CPUExecutionProvider"]).run(None, feeds)
+    want = ort.InferenceSession(str(qa_onnx_export / "model.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)
+    for a, b in zip(got, want):
+        assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max()
+
+
+def test_ort_selftest_with_recorded_outputs(qa_ort_bundle, tmp_path):
+    plain = selftest(qa_ort_bundle)
+    assert plain.returncode == 0 and "runtime=onnxruntime" in plain.stdout and "model.ort" in plain.stdout, plain.stdout
+    recorded = record(qa_ort_bundle, tmp_path / "recorded.json")
+    env = {**os.environ, "PRELNEDGE_JAVA_CLASSES": str(compiled_java())}
+    done = subprocess.run(["bash", str(SELFTEST), str(qa_ort_bundle), str(recorded)], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("SELFTEST PASS examples=2 tokenized=2 ran=2 decoded=2 task=qa runtime=onnxruntime")
+    assert "outputs recorded by onnxruntime (Python)" in done.stdout
+
+
+@pytest.mark.parametrize("damage,needle", [
+    (lambda r: r["examples"][1]["outputs"]["end_logits"]["values"].__setitem__(4, 50.0), "end_logits differs from golden"),
+    (lambda r: r["examples"][0]["input_ids"][0].__setitem__(1, 5), "no outputs were recorded for input_ids"),
+    (lambda r: r["examples"][0]["outputs"].pop("start_logits"), "the model gave no start_logits"),
+], ids=["changed-output", "other-inputs", "missing-output"])
+def test_recorded_outputs_are_judged(qa_ort_bundle, tmp_path, damage, needle):
+    recorded = json.loads(record(qa_ort_bundle, tmp_path / "recorded.json").read_text())
+    damage(recorded)
+    (tmp_path / "recorded.json").write_text(json.dumps(recorded))
+    env = {**os.environ, "PRELNEDGE_JAVA_CLASSES": str(compiled_java())}
+    done = subprocess.run(["bash", str(SELFTEST), str(qa_ort_bundle), str(tmp_path / "recorded.json")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1 and done.stdout.startswith("SELFTEST FAIL with outputs recorded by onnxruntime")
+    assert needle in done.stdout, done.stdout
+
+
+def test_ort_selftest_rejects_a_tflite_file_named_by_an_ort_manifest(qa_ort_bundle, qa_export, tmp_path):
+    folder = copy_of(qa_ort_bundle, tmp_path)
+    shutil.copy(qa_export / "model.tflite", folder / "model.ort")
+    done = selftest(folder)
+    assert done.returncode == 1 and "model.ort is not an ONNX Runtime (ORT format) flatbuffer" in done.stdout, done.stdout
+
+
+def test_ort_verification_catches_a_model_that_differs(qa_onnx_export, tmp_path):
+    """An export whose model.onnx no longer computes what golden.json holds (one weight changed, the
+    hashes updated as if it had been exported so) gets no bundle: model.ort is checked before writing."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    from prelnedge.hashing import sha256_file
+
+    fake = Path(shutil.copytree(qa_onnx_export, tmp_path / "export"))
+    model = onnx.load(str(fake / "model.onnx"))
+    weight = max(model.graph.initializer, key=lambda t: np.prod(t.dims) if len(t.dims) == 2 else 0)
+    array = numpy_helper.to_array(weight).copy()
+    array[:, 0] += 1.0  # one feature of every row: a LayerNorm cannot normalise it away
+    weight.CopyFrom(numpy_helper.from_array(array, weight.name))
+    onnx.save(model, str(fake / "model.onnx"))
+    manifest = json.loads((fake / "manifest.json").read_text())
+    manifest["files"]["model.onnx"] = sha256_file(fake / "model.onnx")
+    (fake / "manifest.json").write_text(json.dumps(manifest))
+    done = subprocess.run([sys.executable, "-m", "prelnedge.cli", "bundle", str(fake), "--platform", "android",
+                           "--out", str(tmp_path / "bundle")], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 1, done.stderr
+    assert "model.ort on golden example 0" in done.stderr and "differs beyond peak_rel" in done.stderr, done.stderr
+    assert not (tmp_path / "bundle").exists() and not list(tmp_path.glob(".bundle.partial-*"))
 
 
 def test_writer_refuses_missing_tokenizer(qa_export, tmp_path):
@@ -213,6 +322,32 @@ def test_core_is_plain_java():
 def test_assets_folder_is_ignored_by_git():
     done = subprocess.run(["git", "check-ignore", "-q", "android_demo/app/src/main/assets/model.tflite"], cwd=ROOT)
     assert done.returncode == 0, "bundles written into the app's assets must not be committed"
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("mode", ["int8-dynamic", "fp16", "int8-static", "int4"])
+def test_quantized_ort_bundle(tmp_path_factory, tmp_path, mode):
+    """Every ONNX quantization mode becomes a verified model.ort (judged by the mode's SQNR floor)
+    whose recorded outputs pass the app's check (quantized: error shown, not judged)."""
+    out = bundle(export(tmp_path_factory, "sequence-classification", "onnx", mode),
+                 tmp_path_factory.mktemp("bundles") / f"seq-{mode}")
+    facts = json.loads((out / "manifest.json").read_text())["bundle"]
+    assert facts["runtime"] == "onnxruntime" and "logits.sqnr_db" in facts["verification"]["golden"]
+    env = {**os.environ, "PRELNEDGE_JAVA_CLASSES": str(compiled_java())}
+    done = subprocess.run(["bash", str(SELFTEST), str(out), str(record(out, tmp_path / "recorded.json"))],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0 and "ran=3" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("task", ["base", "masked-lm", "causal-lm", "sequence-classification", "multiple-choice",
+                                  "token-classification"])
+def test_ort_selftest_passes_every_task(tmp_path_factory, tmp_path, task):
+    out = bundle(export(tmp_path_factory, task, "onnx"), tmp_path_factory.mktemp("bundles") / f"{task}-ort")
+    env = {**os.environ, "PRELNEDGE_JAVA_CLASSES": str(compiled_java())}
+    done = subprocess.run(["bash", str(SELFTEST), str(out), str(record(out, tmp_path / "recorded.json"))],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("SELFTEST PASS"), done.stdout + done.stderr
 
 
 @pytest.mark.heavy

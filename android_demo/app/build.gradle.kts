@@ -22,6 +22,7 @@ android {
     androidResources {
         // model.tflite is memory-mapped straight from the APK, which needs it stored uncompressed.
         noCompress.add("tflite")
+        noCompress.add("ort")
     }
 
     buildTypes {
@@ -37,4 +38,7 @@ dependencies {
     // this app uses; the 2.x artifacts centre on the CompiledModel API and, per google-ai-edge/LiteRT
     // issue 4775, no longer carry Interpreter.
     implementation("com.google.ai.edge.litert:litert:1.4.1")
+    // ONNX Runtime for bundles holding model.ort (ONNX exports). Pinned to the onnxruntime version
+    // that converts the model (an ORT-format file needs a runtime at least as new as its writer).
+    implementation("com.microsoft.onnxruntime:onnxruntime-android:1.32.0")
 }

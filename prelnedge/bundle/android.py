@@ -1,6 +1,9 @@
 """The Android bundle: what `android_demo/app/src/main/assets` holds.
 
-    model.tflite       the export's TFLite model (one `serving_default` signature, int32 inputs)
+    model.tflite       a TFLite export's model (one `serving_default` signature, int32 inputs), run
+                       by LiteRT on the phone; or
+    model.ort          an ONNX export converted to ONNX Runtime's format (int64 inputs), run by
+                       ONNX Runtime for Android; verified in Python before the bundle is written
     tokenizer.json     plus vocab.json + merges.txt when the export has them (the app reads
                        tokenizer.json; the self-test checks that both give the golden ids)
     labels.txt         one label per line in id order, for the tasks whose logits index labels
@@ -22,6 +25,9 @@ from typing import Any
 from prelnedge.errors import UserError
 
 MODEL_FILE = "model.tflite"
+# target -> what the app runs it with; manifest["bundle"]["runtime"] tells the app which path to take.
+RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime"}
+INPUT_DTYPES = {"tflite": "int32", "onnx": "int64"}
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "merges.txt")
 # Tasks whose outputs are indexed by config.json's id2label; for the others labels mean nothing.
 LABELLED_TASKS = ("sequence-classification", "token-classification")
@@ -29,8 +35,9 @@ SIGNATURE = "serving_default"
 
 
 def write_android_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict[str, Any]:
-    """Fill `dest` (an existing empty folder) from a tflite export folder; return facts for the
-    bundle manifest. Raises UserError for exports the app cannot use."""
+    """Fill `dest` (an existing empty folder) from a tflite or onnx export folder; return facts for
+    the bundle manifest. Raises UserError for exports the app cannot use, ValidationError when an
+    ONNX export's model.ort does not reproduce it."""
     export_dir, dest = Path(export_dir), Path(dest)
     _check_export(export_dir, manifest)
     task = manifest["task"]
@@ -40,7 +47,16 @@ def write_android_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict[s
         raise UserError(f"{export_dir}/golden.json is for task {golden.get('task')!r} but the export is {task}; "
                         "export again")
 
-    shutil.copyfile(export_dir / manifest["model_file"], dest / MODEL_FILE)
+    target = manifest["target"]
+    verification = None
+    if target == "onnx":
+        from prelnedge.bundle.ort_format import convert_to_ort, verify_ort
+
+        model_file = convert_to_ort(export_dir / manifest["model_file"], dest).name
+        verification = verify_ort(dest / model_file, export_dir, manifest)
+    else:
+        model_file = MODEL_FILE
+        shutil.copyfile(export_dir / manifest["model_file"], dest / MODEL_FILE)
     tokenizer_files = [name for name in TOKENIZER_FILES if (export_dir / name).is_file()]
     for name in [*tokenizer_files, "golden.json", "config.json"]:
         shutil.copyfile(export_dir / name, dest / name)
@@ -51,10 +67,14 @@ def write_android_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict[s
     files = {path.name: path.stat().st_size for path in sorted(dest.iterdir()) if path.is_file()}
     return {
         "task": task,
-        "model_file": MODEL_FILE,
-        "signature": SIGNATURE,
+        "model_file": model_file,
+        "runtime": RUNTIMES[target],
+        "signature": SIGNATURE if target == "tflite" else None,
         "inputs": [spec["name"] for spec in manifest["io"]["inputs"]],
+        "input_dtype": INPUT_DTYPES[target],
         "outputs": [spec["name"] for spec in manifest["io"]["outputs"]],
+        "output_axes": {spec["name"]: spec["axes"] for spec in manifest["io"]["outputs"]},
+        "verification": verification,
         "max_tokens": golden.get("max_tokens", manifest["io"].get("max_tokens")),
         "tokenizer": tokenizer_files,
         "labels": labels,
@@ -66,13 +86,17 @@ def write_android_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict[s
 
 
 def _check_export(export_dir: Path, manifest: dict) -> None:
-    if manifest.get("target") != "tflite":
-        raise UserError(f"{export_dir} is a {manifest.get('target')} export; android bundles need a tflite "
-                        "export: run prelnedge export --target tflite")
+    target = manifest.get("target")
+    if target not in RUNTIMES:
+        raise UserError(f"{export_dir} is a {target} export; android bundles take: {', '.join(RUNTIMES)}")
+    if target == "onnx":
+        from prelnedge.bundle.ort_format import check_onnx_export
+
+        check_onnx_export(export_dir, manifest)
     dtypes = {spec.get("dtype") for spec in manifest.get("io", {}).get("inputs", [])}
-    if dtypes != {"int32"}:
-        raise UserError(f"{export_dir} has {sorted(map(str, dtypes))} inputs; the Android app feeds int32 "
-                        "(prelnedge export --target tflite writes int32)")
+    if target == "tflite" and dtypes != {"int32"}:
+        raise UserError(f"{export_dir} has {sorted(map(str, dtypes))} inputs; the Android app feeds TFLite "
+                        "models int32 (prelnedge export --target tflite writes int32)")
     needed = [manifest.get("model_file") or "(model_file)", "config.json", "golden.json"]
     missing = [name for name in needed if not (export_dir / name).is_file()]
     if missing:

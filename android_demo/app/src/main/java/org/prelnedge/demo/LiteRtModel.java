@@ -23,7 +23,7 @@ import org.tensorflow.lite.Interpreter;
  * model.tflite run by LiteRT's Interpreter through its one signature, serving_default: int32
  * input_ids and attention_mask of any batch and length in, the task's float32 outputs out.
  */
-final class LiteRtModel implements Pipeline.Model, AutoCloseable {
+final class LiteRtModel implements DeviceModel {
     static final String SIGNATURE = "serving_default";
 
     private final Interpreter interpreter;
@@ -35,7 +35,7 @@ final class LiteRtModel implements Pipeline.Model, AutoCloseable {
         this.outputNames = Pipeline.outputNames(bundle.task);
         Interpreter.Options options = new Interpreter.Options();
         options.setNumThreads(Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors())));
-        interpreter = new Interpreter(map(assets, ModelBundle.MODEL_FILE), options);
+        interpreter = new Interpreter(map(assets, bundle.modelFile), options);
         try {
             checkSignature();
         } catch (RuntimeException e) {

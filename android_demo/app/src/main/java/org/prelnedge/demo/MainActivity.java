@@ -28,15 +28,9 @@ import org.prelnedge.core.SelfCheck;
  * next token, features) or prompt + one choice per line (multiple-choice).
  */
 public final class MainActivity extends Activity {
-    /**
-     * Device outputs against the float reference's, relative to each output's peak. Export validates
-     * at 1e-5 on x86; ARM kernels may add in another order, so the device gets ten times that.
-     */
-    private static final double DEVICE_TOLERANCE = 1e-4;
-
     private final ExecutorService worker = Executors.newSingleThreadExecutor();
     private ModelBundle bundle;
-    private LiteRtModel model;
+    private DeviceModel model;
     private Pipeline.Model runner; // the model, or row by row for models that cannot take padding
 
     private TextView taskView;
@@ -77,16 +71,15 @@ public final class MainActivity extends Activity {
     private void load() {
         try {
             ModelBundle loaded = ModelBundle.load(new AssetFiles(getAssets()));
-            LiteRtModel litert = new LiteRtModel(getAssets(), loaded);
-            Pipeline.Model rows = loaded.unpaddedOnly() ? new RowByRow(litert, loaded) : litert;
+            DeviceModel device = DeviceModel.open(getAssets(), loaded); // LiteRT or ONNX Runtime
+            Pipeline.Model rows = loaded.unpaddedOnly() ? new RowByRow(device, loaded) : device;
             // A quantized model is not expected to match the float reference's numbers or answers:
             // its errors are shown, not judged.
             boolean quantized = loaded.quantized();
             long start = SystemClock.elapsedRealtime();
-            SelfCheck.Report report = SelfCheck.run(loaded.golden, loaded.pipeline, rows,
-                    quantized ? Double.POSITIVE_INFINITY : DEVICE_TOLERANCE, !quantized);
+            SelfCheck.Report report = SelfCheck.forBundle(loaded, rows);
             long millis = SystemClock.elapsedRealtime() - start;
-            runOnUiThread(() -> showLoaded(loaded, litert, rows, report, quantized, millis));
+            runOnUiThread(() -> showLoaded(loaded, device, rows, report, quantized, millis));
         } catch (Exception | LinkageError e) {
             runOnUiThread(() -> {
                 selfCheckView.setText(getString(R.string.no_bundle, String.valueOf(e)));
@@ -95,13 +88,13 @@ public final class MainActivity extends Activity {
         }
     }
 
-    private void showLoaded(ModelBundle loaded, LiteRtModel litert, Pipeline.Model rows, SelfCheck.Report report,
+    private void showLoaded(ModelBundle loaded, DeviceModel device, Pipeline.Model rows, SelfCheck.Report report,
                             boolean quantized, long millis) {
         bundle = loaded;
-        model = litert;
+        model = device;
         runner = rows;
-        taskView.setText(String.format(Locale.ROOT, "Task: %s · max %d tokens%s", loaded.task, loaded.maxTokens,
-                quantized ? " · quantized" : ""));
+        taskView.setText(String.format(Locale.ROOT, "Task: %s · max %d tokens · %s%s", loaded.task, loaded.maxTokens,
+                loaded.runtime, quantized ? " · quantized" : ""));
         String error = String.format(Locale.ROOT, "worst output error %.2g of peak", report.worstOutputError);
         if (report.passed) {
             selfCheckView.setText("Golden self-check PASS (" + report.summary() + ", " + error + ", " + millis + " ms)");

@@ -9,12 +9,15 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * An Android bundle as `prelnedge bundle OUT --platform android` writes it: model.tflite,
- * tokenizer.json (and/or vocab.json + merges.txt), labels.txt (classification tasks), golden.json,
- * config.json and manifest.json. This class reads everything but the model.
+ * An Android bundle as `prelnedge bundle OUT --platform android` writes it: the model (model.tflite
+ * for LiteRT, or model.ort for ONNX Runtime), tokenizer.json (and/or vocab.json + merges.txt),
+ * labels.txt (classification tasks), golden.json, config.json and manifest.json. This class reads
+ * everything but the model; manifest.json's "bundle" section says which runtime runs it.
  */
 public final class ModelBundle {
     public static final String MODEL_FILE = "model.tflite";
+    public static final String LITERT = "litert";
+    public static final String ONNXRUNTIME = "onnxruntime";
 
     public final Map<String, Object> config;
     /** The bundle's manifest.json (empty when absent): the export it came from, quantization, hashes. */
@@ -25,6 +28,12 @@ public final class ModelBundle {
     public final int maxTokens;
     public final RobertaTokenizer tokenizer;
     public final Pipeline pipeline;
+    /** LITERT (model.tflite, int32 inputs) or ONNXRUNTIME (model.ort, int64 inputs). */
+    public final String runtime;
+    /** The model's file name in the bundle. */
+    public final String modelFile;
+    /** The outputs the model gives, in the manifest's order (else the task's, from prelnedge/tasks.py). */
+    public final List<String> outputNames;
 
     private ModelBundle(Map<String, Object> config, Map<String, Object> manifest, Golden golden, List<String> labels,
                         int maxTokens, RobertaTokenizer tokenizer) {
@@ -36,6 +45,41 @@ public final class ModelBundle {
         this.maxTokens = maxTokens;
         this.tokenizer = tokenizer;
         this.pipeline = new Pipeline(golden.task, tokenizer, labels, golden.topK);
+        Map<String, Object> facts = manifest.get("bundle") instanceof Map
+                ? Json.object(manifest.get("bundle"), "manifest.json bundle") : new LinkedHashMap<String, Object>();
+        // Bundles written before ONNX Runtime support carry no runtime: they are LiteRT bundles.
+        this.runtime = facts.get("runtime") == null ? LITERT : Json.string(facts.get("runtime"), "bundle.runtime");
+        this.modelFile = facts.get("model_file") == null ? MODEL_FILE : Json.string(facts.get("model_file"), "bundle.model_file");
+        this.outputNames = facts.get("outputs") == null ? Pipeline.outputNames(task) : strings(facts.get("outputs"));
+        checkRuntime(facts.get("input_dtype"));
+    }
+
+    /** The runtime, its file type and its input type must agree (int32 for LiteRT, int64 for ONNX Runtime). */
+    private void checkRuntime(Object inputDtype) {
+        String suffix = runtime.equals(LITERT) ? ".tflite" : runtime.equals(ONNXRUNTIME) ? ".ort" : null;
+        if (suffix == null) {
+            throw new IllegalArgumentException("manifest.json names runtime " + runtime + "; the app runs "
+                    + LITERT + " or " + ONNXRUNTIME);
+        }
+        if (!modelFile.endsWith(suffix)) {
+            throw new IllegalArgumentException("runtime " + runtime + " needs a " + suffix + " model, the manifest names " + modelFile);
+        }
+        String dtype = runtime.equals(LITERT) ? "int32" : "int64";
+        if (inputDtype != null && !dtype.equals(inputDtype)) {
+            throw new IllegalArgumentException("runtime " + runtime + " takes " + dtype + " inputs, the manifest says " + inputDtype);
+        }
+        if (!outputNames.containsAll(Pipeline.outputNames(task))) {
+            throw new IllegalArgumentException("the model's outputs " + outputNames + " lack what task " + task
+                    + " needs: " + Pipeline.outputNames(task));
+        }
+    }
+
+    private static List<String> strings(Object value) {
+        List<String> out = new ArrayList<>();
+        for (Object item : Json.array(value, "bundle.outputs")) {
+            out.add(Json.string(item, "bundle.outputs item"));
+        }
+        return Collections.unmodifiableList(out);
     }
 
     public static ModelBundle load(AssetSource files) throws IOException {

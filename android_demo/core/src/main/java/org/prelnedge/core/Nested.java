@@ -18,6 +18,15 @@ public final class Nested {
         return array;
     }
 
+    /** Widened to int64, as ONNX Runtime's int64 inputs (and shapes) take them. */
+    public static long[] longs(int[] flat) {
+        long[] out = new long[flat.length];
+        for (int i = 0; i < flat.length; i++) {
+            out[i] = flat[i];
+        }
+        return out;
+    }
+
     /** An empty nested float array of the given shape (an output buffer). */
     public static Object floats(int[] shape) {
         return Array.newInstance(float.class, shape);

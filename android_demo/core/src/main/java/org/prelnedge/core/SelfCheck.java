@@ -14,6 +14,21 @@ import java.util.Map;
 public final class SelfCheck {
     /** Scores and probabilities in "decoded" may differ by this much (float32 vs double arithmetic). */
     public static final double DECODED_TOLERANCE = 1e-4;
+    /**
+     * A real run's outputs against the float reference's, relative to each output's peak. Export
+     * validates at 1e-5 on x86; ARM kernels may add in another order, so the device gets ten times that.
+     */
+    public static final double DEVICE_TOLERANCE = 1e-4;
+
+    /**
+     * The app's rule for a bundle: a float model within DEVICE_TOLERANCE and giving Python's answers;
+     * a quantized one (manifest quantization set) has its error shown but not judged, since its
+     * numbers and answers need not match the float model's.
+     */
+    public static Report forBundle(ModelBundle bundle, Pipeline.Model model) {
+        boolean quantized = bundle.quantized();
+        return run(bundle.golden, bundle.pipeline, model, quantized ? Double.POSITIVE_INFINITY : DEVICE_TOLERANCE, !quantized);
+    }
 
     public static final class Report {
         public boolean passed = true;

@@ -355,6 +355,56 @@ public final class CoreTest {
         equal(64, tinyBundle("qa").maxTokens); // max_position_embeddings - 2
     }
 
+    static ModelBundle bundleWithManifest(String task, String manifest) throws java.io.IOException {
+        final Map<String, String> files = new LinkedHashMap<>();
+        files.put("config.json", "{\"max_position_embeddings\": 66, \"hidden_size\": 4, \"vocab_size\": 264}");
+        files.put("golden.json", "{\"task\": \"" + task + "\", \"examples\": []}");
+        files.put("vocab.json", tinyVocab());
+        files.put("merges.txt", TINY_MERGES);
+        files.put("manifest.json", manifest);
+        return ModelBundle.load(files::get);
+    }
+
+    static void testBundleRuntimeFromManifest() throws Exception {
+        ModelBundle old = tinyBundle("qa"); // no manifest: a LiteRT bundle, as before ONNX Runtime support
+        equal(ModelBundle.LITERT, old.runtime);
+        equal("model.tflite", old.modelFile);
+        ModelBundle ort = bundleWithManifest("qa", "{\"bundle\": {\"runtime\": \"onnxruntime\", \"model_file\": \"model.ort\","
+                + " \"input_dtype\": \"int64\", \"outputs\": [\"end_logits\", \"start_logits\"]}}");
+        equal(ModelBundle.ONNXRUNTIME, ort.runtime);
+        equal("model.ort", ort.modelFile);
+        equal(Arrays.asList("end_logits", "start_logits"), ort.outputNames);
+        check(Arrays.equals(new long[] {7, 1, 2147483647L}, Nested.longs(new int[] {7, 1, Integer.MAX_VALUE})), "int64 widening");
+    }
+
+    static void testBundleRuntimeMismatchesFail() {
+        raises(() -> bundleOrThrow("{\"bundle\": {\"runtime\": \"onnxruntime\", \"model_file\": \"model.tflite\"}}"),
+                "needs a .ort model");
+        raises(() -> bundleOrThrow("{\"bundle\": {\"runtime\": \"litert\", \"model_file\": \"model.tflite\", \"input_dtype\": \"int64\"}}"),
+                "takes int32 inputs");
+        raises(() -> bundleOrThrow("{\"bundle\": {\"runtime\": \"coreml\", \"model_file\": \"m.mlmodel\"}}"), "runs litert or onnxruntime");
+        raises(() -> bundleOrThrow("{\"bundle\": {\"runtime\": \"onnxruntime\", \"model_file\": \"model.ort\", \"outputs\": [\"logits\"]}}"),
+                "lack what task qa needs");
+    }
+
+    private static void bundleOrThrow(String manifest) {
+        try {
+            bundleWithManifest("qa", manifest);
+        } catch (java.io.IOException e) {
+            throw new RuntimeException(e);
+        }
+    }
+
+    static void testRecordedOutputsMatchedByInputs() throws Exception {
+        Recorded recorded = new Recorded("{\"runtime\": \"test\", \"examples\": [{\"input_ids\": [[0, 5, 2]],"
+                + " \"outputs\": {\"logits\": {\"shape\": [1, 2], \"values\": [0.25, -1.5]}}}]}");
+        Map<String, Tensor> out = recorded.run(new Pipeline.Inputs(new int[] {1, 3}, new int[] {0, 5, 2}, new int[] {1, 1, 1}));
+        equal("[1, 2]", out.get("logits").shapeString());
+        check(out.get("logits").values[1] == -1.5, Arrays.toString(out.get("logits").values));
+        raises(() -> recorded.run(new Pipeline.Inputs(new int[] {1, 3}, new int[] {0, 6, 2}, new int[] {1, 1, 1})),
+                "no outputs were recorded");
+    }
+
     static void testDiffTolerance() {
         Map<String, Object> golden = new LinkedHashMap<>();
         golden.put("label", "x");

@@ -1,0 +1,145 @@
+"""An ONNX export -> model.ort (ONNX Runtime's flatbuffer format, what ONNX Runtime Mobile loads),
+verified in Python before any bundle holds it.
+
+The conversion is onnxruntime's own tool (`onnxruntime.tools.convert_onnx_models_to_ort`) with the
+settings it uses for phones: fixed optimizations applied before saving (no runtime replay), ARM as
+the target platform (QDQ int8 fusions allowed, the x86-only NCHWc layout left out).
+
+The .ort file is then loaded by onnxruntime in Python and must reproduce
+1. the export's golden outputs (the float reference's numbers) under the export's own rule: a float
+   export within the fp32-export tolerance, a quantized one above its mode's SQNR floor; and
+2. the export's .onnx model on the validation batches (several batch sizes and lengths, padding)
+   within the fp32-export tolerance: the conversion may fuse nodes but must not change results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from prelnedge.errors import UserError, ValidationError
+
+ORT_FILE = "model.ort"
+# The .ort flatbuffer's file identifier, at bytes 4..7 (onnxruntime/core/flatbuffers/schema/ort.fbs).
+ORT_IDENTIFIER = b"ORTM"
+
+
+def convert_to_ort(onnx_file: Path, dest: Path) -> Path:
+    """Write dest/model.ort from onnx_file with onnxruntime's converter; returns its path."""
+    from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
+
+    onnx_file, dest = Path(onnx_file), Path(dest)
+    with tempfile.TemporaryDirectory(prefix=".ort-convert-", dir=dest) as tmp:
+        # The converter reads every .onnx beside the one it is given when handed a folder, so hand it
+        # a folder holding only ours (external weights, if any, stay next to the original).
+        source = Path(tmp) / "in" / "model.onnx"
+        source.parent.mkdir()
+        source.symlink_to(onnx_file.resolve())
+        out = Path(tmp) / "out"
+        chatter = io.StringIO()
+        logger = logging.getLogger("ort_format_model.utils")
+        level = logger.level
+        logger.setLevel(logging.WARNING)  # it logs every config file it writes at INFO
+        try:
+            with contextlib.redirect_stdout(chatter):
+                convert_onnx_models_to_ort(source, output_dir=out, optimization_styles=[OptimizationStyle.Fixed],
+                                           target_platform="arm")
+        except Exception as exc:  # the converter raises whatever ONNX Runtime raised
+            raise ValidationError(f"onnxruntime could not convert {onnx_file} to the ORT format: {exc}") from exc
+        finally:
+            logger.setLevel(level)
+        converted = out / ORT_FILE
+        if not converted.is_file() or converted.read_bytes()[4:8] != ORT_IDENTIFIER:
+            raise ValidationError(f"onnxruntime's converter wrote no ORT-format model for {onnx_file}: "
+                                  f"{chatter.getvalue().strip()[-300:]}")
+        shutil.move(str(converted), dest / ORT_FILE)
+    return dest / ORT_FILE
+
+
+def verify_ort(ort_file: Path, export_dir: Path, manifest: dict) -> dict:
+    """Run model.ort against the export's golden outputs and its .onnx model (see the module
+    docstring); raise ValidationError naming the output on a miss. Returns the statistics the
+    bundle manifest records."""
+    from prelnedge.artifact import read_json
+    from prelnedge.compare import compare_outputs
+    from prelnedge.config import PreLNConfig
+    from prelnedge.runtime import OnnxSession
+    from prelnedge.tasks import get_task
+    from prelnedge.tolerances import tolerance
+    from prelnedge.validate import validation_batches
+
+    ort_session = OnnxSession(ort_file)
+    limit = tolerance("fp32-export").peak_rel
+    golden = read_json(export_dir / "golden.json")
+    golden_worst = _replay_golden(ort_session.run, golden, manifest)
+
+    onnx_session = OnnxSession(export_dir / manifest["model_file"])
+    task = get_task(manifest["task"])
+    config = PreLNConfig.from_json_file(export_dir / "config.json")
+    onnx_worst = 0.0
+    for ids, mask in validation_batches(config, task):
+        shape = "x".join(map(str, ids.shape))
+        stats = compare_outputs(ort_session.run(ids, mask), onnx_session.run(ids, mask), limit,
+                                label=f"model.ort vs {manifest['model_file']} (inputs {shape})")
+        onnx_worst = max([onnx_worst, *(s.peak_rel for s in stats.values())])
+    return {"golden_examples": len(golden["examples"]), "golden": golden_worst,
+            "vs_onnx_peak_rel": onnx_worst, "vs_onnx_tolerance": limit}
+
+
+def _replay_golden(run, golden: dict, manifest: dict) -> dict:
+    """Every golden example through `run`, judged as `prelnedge validate` judges the export: a float
+    model within the fp32-export tolerance (at the 1e-6 resolution golden values are stored with),
+    a quantized one above its mode's SQNR floor. Outputs stored as argmax + slice (too large to
+    store whole) are held to their argmax and their stored slice."""
+    from prelnedge.compare import compare_outputs, error_stats
+    from prelnedge.quantize.stage import golden_check
+    from prelnedge.tolerances import tolerance
+
+    quantized = bool(manifest.get("quantization"))
+    limit = max(tolerance("fp32-export").peak_rel, 1e-5)
+    worst: dict[str, float] = {}
+    for i, example in enumerate(golden["examples"]):
+        label = f"model.ort on golden example {i}"
+        got = run(np.array(example["input_ids"]), np.array(example["attention_mask"]))
+        want, slices = {}, {}
+        for name, stored in example["expected"].items():
+            if name not in got:
+                raise ValidationError(f"{label}: the model gives no {name} (it gives {sorted(got)})")
+            if list(np.shape(got[name])) != stored["shape"]:
+                raise ValidationError(f"{label}: {name} has shape {list(np.shape(got[name]))}, "
+                                      f"golden {stored['shape']}")
+            if "values" in stored:
+                want[name] = np.array(stored["values"], np.float32)
+            else:
+                slices[name] = np.array(stored["slice_last_axis_64"], np.float32)
+                if not quantized and not np.array_equal(np.argmax(got[name], -1), np.array(stored["argmax"])):
+                    raise ValidationError(f"{label}: {name}'s argmax differs from golden")
+        actual = {**{k: got[k] for k in want}, **{k: got[k][..., :64] for k in slices}}
+        expected = {**want, **slices}
+        if quantized:
+            golden_check(manifest, actual, expected, label)
+            for name in expected:
+                sqnr = error_stats(actual[name], expected[name]).sqnr_db
+                worst[f"{name}.sqnr_db"] = min(worst.get(f"{name}.sqnr_db", float("inf")), sqnr)
+        else:
+            for name, s in compare_outputs(actual, expected, limit, label=label).items():
+                worst[f"{name}.peak_rel"] = max(worst.get(f"{name}.peak_rel", 0.0), s.peak_rel)
+    return worst
+
+
+def check_onnx_export(export_dir: Path, manifest: dict) -> Path:
+    """The export's .onnx file, or a UserError saying why it cannot become model.ort."""
+    model = export_dir / manifest.get("model_file", "")
+    if model.suffix != ".onnx" or not model.is_file():
+        raise UserError(f"{export_dir} has no ONNX model ({manifest.get('model_file')!r}); export again")
+    dtypes = {spec.get("dtype") for spec in manifest.get("io", {}).get("inputs", [])}
+    if dtypes != {"int64"}:
+        raise UserError(f"{export_dir} has {sorted(map(str, dtypes))} inputs; the app feeds ONNX models int64 "
+                        "(prelnedge export --target onnx writes int64)")
+    return model

@@ -1,0 +1,58 @@
+"""Record what a real runtime gives for an Android bundle's golden inputs, for
+`android_demo/selftest.sh BUNDLE RECORDED`: the Java golden check then judges a real run's numbers
+on the JVM, where LiteRT's and ONNX Runtime's Java APIs cannot load.
+
+    python -m prelnedge.bundle.record BUNDLE RECORDED.json
+
+The bundle's own model file runs here (model.ort in onnxruntime, model.tflite in LiteRT). Models
+that only take unpadded rows (manifest quantization.unpadded_only) are recorded one unpadded row at
+a time, which is how the app's RowByRow will ask for them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def record_outputs(bundle_dir: Path) -> dict:
+    from prelnedge.artifact import read_json
+    from prelnedge.runtime import open_session
+
+    bundle_dir = Path(bundle_dir)
+    manifest = read_json(bundle_dir / "manifest.json")
+    facts = manifest["bundle"]
+    session = open_session(bundle_dir / facts["model_file"])
+    unpadded_only = bool((manifest.get("quantization") or {}).get("unpadded_only"))
+    examples = []
+    for example in read_json(bundle_dir / "golden.json")["examples"]:
+        ids, mask = np.array(example["input_ids"]), np.array(example["attention_mask"])
+        if unpadded_only and ids.ndim == 2:
+            inputs = [(row[None, :int(m.sum())], m[None, :int(m.sum())]) for row, m in zip(ids, mask)]
+        else:
+            inputs = [(ids, mask)]
+        for row_ids, row_mask in inputs:
+            out = session.run(row_ids, row_mask)
+            examples.append({"input_ids": row_ids.tolist(),
+                             "outputs": {name: {"shape": list(out[name].shape),
+                                                "values": out[name].astype(np.float64).ravel().tolist()}
+                                         for name in facts["outputs"]}})
+    return {"runtime": f"{facts.get('runtime', 'litert')} (Python)", "model_file": facts["model_file"],
+            "examples": examples}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from prelnedge.artifact import write_json
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m prelnedge.bundle.record BUNDLE RECORDED.json", file=sys.stderr)
+        return 2
+    write_json(Path(args[1]), record_outputs(Path(args[0])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

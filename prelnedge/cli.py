@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="replace OUT if it exists")
     export.add_argument("--keep-savedmodel", action="store_true",
                         help="flax path: keep the jax2tf SavedModel in OUT/savedmodel")
+    export.add_argument("--static-shape", type=int, metavar="LENGTH", dest="static_shape",
+                        help="tflite from tf: fixed input shape, batch 1 and LENGTH tokens (padded), for runtimes "
+                             "that cannot resize inputs such as LiteRT.js in web bundles")
     _add_quantize_options(export, required=False)
     export.set_defaults(run=_run_export)
 
@@ -238,7 +241,7 @@ def _run_export(args: argparse.Namespace) -> int:
 
     cfg = ExportConfig(task=args.task, target=args.target, model=args.model, framework=args.framework,
                        out=args.out, force=args.force, keep_savedmodel=args.keep_savedmodel,
-                       quantize=args.mode, calibration=args.calibration)
+                       quantize=args.mode, calibration=args.calibration, static_shape=args.static_shape)
     out = export(cfg)
     _print_validation(out)
     return 0

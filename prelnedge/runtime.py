@@ -62,11 +62,22 @@ class LiteRTSession:
         return {name: np.array(value) for name, value in out.items()}
 
 
-def open_session(model_file: Path, threads: int | None = None) -> Session:
+def open_session(model_file: Path, threads: int | None = None, static_length: int | None = None,
+                 task_name: str | None = None) -> Session:
+    """static_length: the model takes (1, static_length) only (io.static_shape in its manifest);
+    the session then runs any batch row by row, padded to that length (task_name says which
+    outputs have a sequence axis to cut back)."""
     if model_file.suffix in (".onnx", ".ort"):  # .ort: ONNX Runtime's own format (Android bundles)
         return OnnxSession(model_file, threads)
     if model_file.suffix == ".tflite":
-        return LiteRTSession(model_file, threads)
+        session = LiteRTSession(model_file, threads)
+        if static_length:
+            from prelnedge.static_shape import StaticShapeSession
+            from prelnedge.tasks import get_task
+
+            with_length = tuple(s.name for s in get_task(task_name).outputs if "L" in s.axes)
+            return StaticShapeSession(session, static_length, with_length)
+        return session
     raise UserError(f"cannot run {model_file}; allowed: .onnx, .ort, .tflite")
 
 
@@ -91,9 +102,11 @@ class ExportedModel:
         self.manifest = read_json(folder / "manifest.json")
         self.task = get_task(self.manifest["task"])
         self.config = PreLNConfig.from_json_file(folder / "config.json")
-        self.session = open_session(folder / self.manifest["model_file"], threads)
+        static = self.manifest["io"].get("static_shape") or {}
+        self.session = open_session(folder / self.manifest["model_file"], threads, static.get("length"), self.task.name)
         has_tokenizer = (folder / "tokenizer.json").exists() or (folder / "vocab.json").exists()
-        self.tokenizer = PreLNTokenizer.from_dir(folder, self.config.max_tokens) if has_tokenizer else None
+        max_tokens = static.get("length") or self.config.max_tokens
+        self.tokenizer = PreLNTokenizer.from_dir(folder, max_tokens) if has_tokenizer else None
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
         quantization = self.manifest.get("quantization") or {}

@@ -15,9 +15,11 @@ from prelnedge.tolerances import tolerance
 Forward = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
 
 
-def validation_batches(config: PreLNConfig, task: Task, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(batch, lengths) cases: a single token, a single sequence, and padded batches up to 64 tokens."""
-    longest = min(config.max_tokens, 64)
+def validation_batches(config: PreLNConfig, task: Task, seed: int = 0,
+                       max_tokens: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(batch, lengths) cases: a single token, a single sequence, and padded batches up to 64 tokens
+    (or max_tokens: a static-shape model's length)."""
+    longest = min(max_tokens or config.max_tokens, 64)
     cases = [[1], [min(9, longest)], [longest, 2, max(3, longest // 3)], [5, 1]]
     rng = np.random.default_rng(seed)
     batches = []
@@ -40,13 +42,13 @@ def validation_batches(config: PreLNConfig, task: Task, seed: int = 0) -> list[t
 
 
 def validate(run_artifact: Forward, run_reference: Forward, config: PreLNConfig, task: Task,
-             tolerance_name: str = "fp32-export") -> dict:
+             tolerance_name: str = "fp32-export", max_tokens: int | None = None) -> dict:
     """Compare on every case; raise ValidationError (naming output and statistics) on a miss.
     Returns the summary written to validation.json: worst statistics per output."""
     limit = tolerance(tolerance_name).peak_rel
     worst: dict[str, dict[str, float]] = {}
     cases = []
-    for ids, mask in validation_batches(config, task):
+    for ids, mask in validation_batches(config, task, max_tokens=max_tokens):
         shape = "x".join(map(str, ids.shape))
         stats = compare_outputs(run_artifact(ids, mask), run_reference(ids, mask), limit,
                                 label=f"artifact vs reference (inputs {shape})")

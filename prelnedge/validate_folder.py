@@ -39,7 +39,8 @@ def validate_folder(folder: Path, model: Path | None = None) -> dict:
     task = get_task(manifest["task"])
     if manifest.get("quantization"):  # judged by SQNR floors; it opens its own runtime session
         return _validate_quantized(folder, manifest, task, model)
-    session = open_session(folder / manifest["model_file"])
+    static = manifest["io"].get("static_shape") or {}
+    session = open_session(folder / manifest["model_file"], static_length=static.get("length"), task_name=task.name)
     limit = tolerance("fp32-export").peak_rel
     if (folder / "golden.json").exists():
         for i, example in enumerate(read_json(folder / "golden.json")["examples"]):
@@ -55,7 +56,8 @@ def validate_folder(folder: Path, model: Path | None = None) -> dict:
         raise UserError(f"checkpoint {checkpoint.source_path} is not the one this folder was exported from "
                         "(sha256 differs); pass --model with the original")
     reference = importlib.import_module(FRAMEWORK_MODULES[manifest["framework"]]).build_forward(checkpoint)
-    summary = validate(session.run, lambda i, m: reference(i, m, False), checkpoint.config, task)
+    summary = validate(session.run, lambda i, m: reference(i, m, False), checkpoint.config, task,
+                       max_tokens=static.get("length"))
     write_json(folder / "validation.json", summary)
     return {"golden": True, "full": True}
 

@@ -221,11 +221,12 @@ def test_classifier_form_gives_the_python_label(browser, reference):
     assert json.loads(result["json"])["score"] == pytest.approx(want["score"], abs=1e-5)
 
 
-def test_refuses_tflite_exports(tmp_path):
+def test_refuses_other_targets(tmp_path):
     from prelnedge.bundle.web import write_web_bundle
 
-    with pytest.raises(UserError, match="export with --target onnx"):
-        write_web_bundle(tmp_path, {"target": "tflite", "model_file": "model.tflite"}, tmp_path / "dest")
+    # (TFLite exports go to LiteRT.js: tests/test_web_litert.py)
+    with pytest.raises(UserError, match="web bundles run ONNX models"):
+        write_web_bundle(tmp_path, {"target": "coreml", "model_file": "model.mlmodel"}, tmp_path / "dest")
 
 
 def test_every_task_has_a_web_runner():

@@ -40,9 +40,13 @@ def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
     {"runtime", "backend", "model", "float_model", "entry", "selftest": {page, rule}, "files":
     {path: bytes}, "total_bytes"}."""
     export_dir, dest = Path(export_dir), Path(dest)
+    if manifest.get("target") == "tflite":  # run by LiteRT.js instead (static-shape exports)
+        from prelnedge.bundle.web_litert import write_litert_web_bundle
+
+        return write_litert_web_bundle(export_dir, manifest, dest)
     if manifest.get("target") != "onnx":
         raise UserError(f"{export_dir} is a {manifest.get('target')} export; web bundles run ONNX models "
-                        "(onnxruntime-web): export with --target onnx")
+                        "(onnxruntime-web) and static-shape TFLite models (LiteRT.js)")
     root = web_runtime.runtime_root()
     source = web_runtime.page_sources(root)
     model_file = export_dir / manifest["model_file"]

@@ -35,6 +35,7 @@ class ExportConfig:
     keep_savedmodel: bool = False
     quantize: str | None = None  # a mode from prelnedge.quantize.MODES
     calibration: Path | None = None
+    static_shape: int | None = None  # tflite from tf: batch 1 and this many tokens (prelnedge.static_shape)
 
     def __post_init__(self) -> None:
         from prelnedge.tasks import get_task
@@ -54,8 +55,14 @@ class ExportConfig:
             check_mode(self.target, self.resolved_framework, self.quantize, task.name)  # before any work
         elif self.calibration is not None:
             raise UserError("--calibration needs --quantize MODE")
+        if self.static_shape is not None:
+            _check_static_shape(self)
         if self.calibration is not None and not Path(self.calibration).is_file():
             raise UserError(f"calibration file {self.calibration} does not exist")
+
+    @property
+    def static_suffix(self) -> str:
+        return f"-static{self.static_shape}" if self.static_shape else ""
 
     @property
     def resolved_framework(self) -> str:
@@ -69,7 +76,18 @@ class ExportConfig:
 
         name = "default" if self.model is None else Path(self.model).resolve().name.removesuffix(".pt")
         suffix = f"-{self.quantize}" if self.quantize else ""
-        return Path("prelnedge-out") / f"{name}-{get_task(self.task).name}-{self.target}-{self.resolved_framework}{suffix}"
+        return Path("prelnedge-out") / (f"{name}-{get_task(self.task).name}-{self.target}-{self.resolved_framework}"
+                                         f"{self.static_suffix}{suffix}")
+
+
+def _check_static_shape(cfg: ExportConfig) -> None:
+    """A static shape is for runtimes that cannot resize inputs (LiteRT.js): float TFLite from TF."""
+    if cfg.target != "tflite" or cfg.resolved_framework != "tf":
+        raise UserError("--static-shape applies to --target tflite --framework tf only (ONNX runtimes resize inputs)")
+    if cfg.quantize is not None:
+        raise UserError("--static-shape makes float models only; quantized static-shape models are not supported yet")
+    if not 1 <= cfg.static_shape <= 4096:
+        raise UserError(f"--static-shape {cfg.static_shape}: give the model's fixed length in tokens, 1..4096")
 
 
 def export(cfg: ExportConfig, progress=None) -> Path:
@@ -117,30 +135,41 @@ def _export_float(cfg: ExportConfig, progress=None) -> Path:
     check_target(out, cfg.force)  # before any slow work
     with progress.stage("loading checkpoint"):
         checkpoint = load_checkpoint(cfg.model, task)
+        if cfg.static_shape and cfg.static_shape > checkpoint.config.max_tokens:
+            raise UserError(f"--static-shape {cfg.static_shape} is longer than the model's {checkpoint.config.max_tokens} "
+                            "tokens (max_position_embeddings - 2)")
         reference = importlib.import_module(FRAMEWORK_MODULES[cfg.resolved_framework]).build_forward(checkpoint)
+    # a static-shape model is tokenized, validated and golden-tested at its own length
+    max_tokens = cfg.static_shape or checkpoint.config.max_tokens
     module_name, function = EXPORTERS[(cfg.target, cfg.resolved_framework)].split(":")
     exporter = getattr(importlib.import_module(module_name), function)
 
     with atomic_folder(out, cfg.force) as work:
         with progress.stage(f"exporting {cfg.target} from {cfg.resolved_framework}"):
-            info = exporter(checkpoint, work, keep_savedmodel=cfg.keep_savedmodel) \
-                if cfg.resolved_framework == "flax" else exporter(checkpoint, work)
+            if cfg.resolved_framework == "flax":
+                info = exporter(checkpoint, work, keep_savedmodel=cfg.keep_savedmodel)
+            elif cfg.static_shape:
+                info = exporter(checkpoint, work, static_length=cfg.static_shape)
+            else:
+                info = exporter(checkpoint, work)
         checkpoint.config.save(work)
         if checkpoint.tokenizer_dir is not None:
             for name in TOKENIZER_FILES:
                 if (checkpoint.tokenizer_dir / name).exists():
                     shutil.copy(checkpoint.tokenizer_dir / name, work / name)
         with progress.stage("validating against the float reference"):
-            session = open_session(work / info["model_file"])
-            summary = validate(session.run, lambda i, m: reference(i, m, False), checkpoint.config, task)
+            session = open_session(work / info["model_file"], static_length=cfg.static_shape, task_name=task.name)
+            summary = validate(session.run, lambda i, m: reference(i, m, False), checkpoint.config, task,
+                               max_tokens=max_tokens)
             write_json(work / "validation.json", summary)
         with progress.stage("writing golden vectors and manifest"):
             float_forward = lambda i, m: reference(i, m, False)  # noqa: E731
             if checkpoint.tokenizer_dir is not None:
-                tok = PreLNTokenizer.from_dir(checkpoint.tokenizer_dir, checkpoint.config.max_tokens)
+                tok = PreLNTokenizer.from_dir(checkpoint.tokenizer_dir, max_tokens)
                 golden = build_golden(task, tok, float_forward, checkpoint.config.labels)
             else:
-                golden = build_golden_from_ids(task, validation_batches(checkpoint.config, task)[1:3], float_forward)
+                golden = build_golden_from_ids(task, validation_batches(checkpoint.config, task, max_tokens=max_tokens)[1:3],
+                                               float_forward)
             write_json(work / "golden.json", golden)
             write_json(work / "manifest.json", _manifest(cfg, checkpoint, task, info, summary,
                                                         file_hashes(work), tool_versions()))
@@ -148,7 +177,10 @@ def _export_float(cfg: ExportConfig, progress=None) -> Path:
 
 
 def _manifest(cfg: ExportConfig, checkpoint, task, info: dict, summary: dict, hashes: dict, versions: dict) -> dict:
+    from prelnedge.static_shape import static_shape_record
+
     input_dtype = info["input_dtype"]
+    static = static_shape_record(task.name, cfg.static_shape) if cfg.static_shape else None
     return {
         "format": "prelnedge-artifact/1",
         "task": task.name, "target": cfg.target, "framework": cfg.resolved_framework,
@@ -156,8 +188,9 @@ def _manifest(cfg: ExportConfig, checkpoint, task, info: dict, summary: dict, ha
         "io": {
             "inputs": [{"name": s.name, "dtype": input_dtype, "axes": list(s.axes)} for s in task.inputs],
             "outputs": [{"name": s.name, "dtype": s.dtype, "axes": list(s.axes)} for s in task.outputs],
-            "dynamic_axes": sorted({a for s in task.inputs for a in s.axes}),
-            "max_tokens": checkpoint.config.max_tokens,
+            "dynamic_axes": [] if static else sorted({a for s in task.inputs for a in s.axes}),
+            "max_tokens": cfg.static_shape or checkpoint.config.max_tokens,
+            "static_shape": static,
         },
         "export": {k: v for k, v in info.items() if k not in ("model_file", "input_dtype")},
         "source": {"path": str(checkpoint.source_path), "format": checkpoint.source_format,

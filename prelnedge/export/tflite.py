@@ -11,13 +11,17 @@ from pathlib import Path
 from prelnedge.checkpoint import LoadedCheckpoint
 
 
-def serving_function(call, task):
-    """A tf.function with int32 inputs named input_ids / attention_mask, dynamic on every axis,
-    returning a dict keyed by the registry's output names (the signature's output names)."""
+def serving_function(call, task, static_length: int | None = None):
+    """A tf.function with int32 inputs named input_ids / attention_mask, dynamic on every axis
+    (or, with static_length, of prelnedge.static_shape's fixed shape), returning a dict keyed by the
+    registry's output names (the signature's output names)."""
     import tensorflow as tf
 
+    from prelnedge.static_shape import static_input_shape
+
     rank = len(task.inputs[0].axes)
-    specs = [tf.TensorSpec([None] * rank, tf.int32, name=name) for name in task.input_names]
+    shape = static_input_shape(task.name, static_length) if static_length else [None] * rank
+    specs = [tf.TensorSpec(shape, tf.int32, name=name) for name in task.input_names]
 
     @tf.function(input_signature=specs, autograph=False)
     def serve(input_ids, attention_mask):
@@ -41,9 +45,9 @@ def convert_concrete(function, trackable, work: Path, converter_options=None) ->
             "ops": "TFLITE_BUILTINS", "exporter": "tf.lite.TFLiteConverter.from_concrete_functions"}
 
 
-def export_tflite(checkpoint: LoadedCheckpoint, work: Path) -> dict:
+def export_tflite(checkpoint: LoadedCheckpoint, work: Path, static_length: int | None = None) -> dict:
     from prelnedge.models.tf import build_tf_model
 
     model = build_tf_model(checkpoint)
-    serve = serving_function(lambda ids, mask: model(ids, mask), checkpoint.task)
+    serve = serving_function(lambda ids, mask: model(ids, mask), checkpoint.task, static_length)
     return convert_concrete(serve.get_concrete_function(), model, work)

@@ -2,7 +2,7 @@
 // shows the form for the bundle's task, and runs the self-test when the URL has ?selftest=1.
 
 import { Tokenizer } from './tokenizer.js';
-import { OnnxModel } from './model.js';
+import { loadModel, RUNTIME_NAMES } from './runner.js';
 import { runTask } from './postprocess.js';
 import { selfTest } from './selftest.js';
 
@@ -127,9 +127,9 @@ async function main() {
   const tok = new Tokenizer(tokenizerJson, golden.max_tokens ?? manifest.io?.max_tokens);
   $('task-name').textContent = task;
   $('model-info').textContent = `${modelFile}${quantized ? ` (${manifest.quantization.mode ?? 'quantized'})` : ''}, ` +
-    'run in this page by ONNX Runtime Web (WebAssembly, one thread). Nothing leaves the browser.';
+    `run in this page by ${RUNTIME_NAMES[manifest.target] ?? manifest.target}. Nothing leaves the browser.`;
 
-  const model = await OnnxModel.load(new URL(modelFile, root).href, new URL('ort/', root).href);
+  const model = await loadModel(manifest, new URL(modelFile, root).href, root);
 
   const formId = FORMS[task] ?? 'form-text';
   const form = $(formId);

@@ -1,0 +1,102 @@
+"""The web bundle for a TFLite export: the same page, tokenizer and post-processing as the ONNX
+bundle (runtimes/web/src), with the model run by LiteRT.js (`@litertjs/core`) instead of
+onnxruntime-web. Only for static-shape exports (`prelnedge export --target tflite --static-shape
+LENGTH`): LiteRT.js does not resize inputs, so the page pads every row to LENGTH and windows
+longer texts at it (runtimes/web/src/js/litert_model.js).
+
+Layout beside the page's files:
+
+    tflite/model.tflite                 the export's model
+    litert/index.js                     @litertjs/core's ES module, its one import of
+    litert/wasm-utils.js                @litertjs/wasm-utils pointed at the copy beside it
+    litert/litert_wasm_internal.{js,wasm}         the runtime (relaxed-SIMD WebAssembly), and
+    litert/litert_wasm_compat_internal.{js,wasm}  its build for browsers without relaxed SIMD
+
+The threaded and JSPI builds are left out: the page runs one thread and needs no cross-origin
+isolation. Nothing is fetched from a CDN.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from prelnedge.errors import UserError
+
+LITERT_PACKAGE = "@litertjs/core"
+WASM_UTILS_PACKAGE = "@litertjs/wasm-utils"
+WASM_FILES = ("litert_wasm_internal.js", "litert_wasm_internal.wasm",
+              "litert_wasm_compat_internal.js", "litert_wasm_compat_internal.wasm")
+# @litertjs/core's dist/index.js imports its helper package by name; a browser without an import
+# map cannot resolve a bare name, so the shipped copy imports the file beside it.
+BARE_IMPORT = 'from "@litertjs/wasm-utils"'
+LOCAL_IMPORT = 'from "./wasm-utils.js"'
+DEPS_HINT = "run `make web-deps` (or `npm ci --prefix runtimes/web`) in a prelnedge checkout"
+
+
+def write_litert_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
+    from prelnedge.bundle import web, web_runtime
+
+    export_dir, dest = Path(export_dir), Path(dest)
+    static = manifest.get("io", {}).get("static_shape")
+    if not static:
+        raise UserError(f"{export_dir} is a dynamic-shape TFLite export; LiteRT.js cannot resize inputs, so web "
+                        "bundles need one made with: prelnedge export --target tflite --static-shape LENGTH")
+    if manifest.get("quantization"):
+        raise UserError(f"{export_dir} is quantized; LiteRT.js web bundles take float static-shape TFLite exports "
+                        "(static-shape quantized exports are not supported yet)")
+    root = web_runtime.runtime_root()
+    source = web_runtime.page_sources(root)
+    core, version = _package_dir(root, LITERT_PACKAGE)
+    utils, _ = _package_dir(root, WASM_UTILS_PACKAGE)
+    model_file = export_dir / manifest["model_file"]
+    if not model_file.is_file():
+        raise UserError(f"{model_file} is missing; export again")
+
+    shutil.copytree(source, dest, dirs_exist_ok=True)
+    (dest / "litert").mkdir()
+    index = (core / "dist" / "index.js").read_text(encoding="utf-8")
+    if index.count(BARE_IMPORT) != 1:
+        raise UserError(f"{LITERT_PACKAGE} {version}'s dist/index.js does not import {WASM_UTILS_PACKAGE} once as "
+                        f"expected; runtimes/web/package.json pins the version prelnedge was tested with")
+    (dest / "litert" / "index.js").write_text(index.replace(BARE_IMPORT, LOCAL_IMPORT), encoding="utf-8")
+    shutil.copy(utils / "dist" / "index.js", dest / "litert" / "wasm-utils.js")
+    for name in WASM_FILES:
+        shutil.copy(core / "wasm" / name, dest / "litert" / name)
+    (dest / "tflite").mkdir()
+    shutil.copy(model_file, dest / "tflite" / "model.tflite")
+    for name in (*web.EXPORT_FILES, "config.json"):  # the page reads config.json's labels
+        if (export_dir / name).is_file():
+            shutil.copy(export_dir / name, dest / name)
+    web._ensure_tokenizer_json(export_dir, dest)
+    web._check_golden(dest / "golden.json", export_dir)
+
+    files = {p.relative_to(dest).as_posix(): p.stat().st_size for p in sorted(dest.rglob("*")) if p.is_file()}
+    return {
+        "runtime": f"{LITERT_PACKAGE} {version}",
+        "backend": "wasm (XNNPACK, 1 thread)",
+        "model": "tflite/model.tflite",
+        "float_model": "tflite/model.tflite",
+        "static_shape": static,
+        "entry": "index.html",
+        "selftest": {"page": "index.html?selftest=1", **web._selftest_rule(manifest)},
+        "files": files,
+        "total_bytes": sum(files.values()),
+    }
+
+
+def _package_dir(root: Path, name: str) -> tuple[Path, str]:
+    """An installed npm package of runtimes/web (a checkout after `make web-deps`), at the version
+    package-lock.json pins. Unlike onnxruntime-web (web_runtime.py), LiteRT.js is not fetched into
+    a cache by prelnedge itself."""
+    package = root / "node_modules" / name
+    if not (package / "package.json").is_file():
+        raise UserError(f"{package} is missing: the web bundle copies LiteRT.js from it; {DEPS_HINT}")
+    installed = json.loads((package / "package.json").read_text())["version"]
+    lock = json.loads((root / "package-lock.json").read_text())
+    pinned = lock.get("packages", {}).get(f"node_modules/{name}", {}).get("version")
+    if installed != pinned:
+        raise UserError(f"{name} {installed} is installed but runtimes/web/package-lock.json pins {pinned}; "
+                        f"{DEPS_HINT}")
+    return package, installed

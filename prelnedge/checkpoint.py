@@ -5,8 +5,8 @@ The canonical layout is described in `prelnedge.weights`. Every framework builds
 
 Formats:
 - HF directory: config.json + model.safetensors | model.safetensors.index.json (shards) |
-  pytorch_model.bin (| pytorch_model.bin.index.json). Old files may lack the tied decoder and
-  carry a stale `position_ids` buffer.
+  pytorch_model.bin (| pytorch_model.bin.index.json) | tf_model.h5 (Keras 2, `prelnedge.h5`).
+  Old files may lack the tied decoder and carry a stale `position_ids` buffer.
 - DinkyTrain HF directory: `roberta.` prefix and unused `attention.self.LayerNorm` parameters.
 - fairseq `model.pt` trained with --encoder-normalize-before (modern TransformerEncoder): see
   `prelnedge.fairseq`.
@@ -142,13 +142,11 @@ def _read_hf_weights(path: Path) -> tuple[StateDict, list[Path]]:
         ("model.safetensors.index.json", _read_sharded(_read_safetensors)),
         ("pytorch_model.bin", _read_torch_bin),
         ("pytorch_model.bin.index.json", _read_sharded(_read_torch_bin)),
+        ("tf_model.h5", _read_tf_h5),  # Keras 2, as HF's TF classes write it
     ]
     for name, reader in candidates:
         if (path / name).exists():
             return reader(path / name)
-    if (path / "tf_model.h5").exists():
-        raise CheckpointError(f"{path} has only tf_model.h5; Keras .h5 loading is not supported yet "
-                              "(allowed: model.safetensors, sharded safetensors, pytorch_model.bin)")
     raise CheckpointError(f"{path} has no weights; expected one of: "
                           + ", ".join(name for name, _ in candidates))
 
@@ -186,6 +184,12 @@ def _read_torch_bin(file: Path) -> tuple[StateDict, list[Path]]:
         raise CheckpointError(f"{file} holds a {type(raw).__name__}, not a state dict")
     return {k: v.to(torch.float32).numpy() if v.is_floating_point() else v.numpy()
             for k, v in raw.items() if isinstance(v, torch.Tensor)}, [file]
+
+
+def _read_tf_h5(file: Path) -> tuple[StateDict, list[Path]]:
+    from prelnedge.h5 import read_tf_h5
+
+    return read_tf_h5(file)
 
 
 def _read_sharded(read_one):

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-heavy clean-venv web-deps
+.PHONY: demo test test-heavy clean-venv web-deps fairseq-venv optimum-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,16 @@ $(TJS_STAMP): $(TJS)/package-lock.json
 
 web-deps: $(CHROMIUM) $(WEB_STAMP) $(TJS_STAMP)
 
-test: $(STAMP) web-deps
+# Clients the tests drive in a subprocess, each in its own venv under .venvs/: fairseq 0.12.2
+# (Python 3.8, torch 1.13.1) writes real fairseq checkpoints; optimum-onnx (transformers<4.58) loads
+# our ONNX folders. See the script for why each pin. A failed set-up leaves a log and those tests skip.
+.venvs/%/.installed: scripts/make_client_venv.sh
+	bash scripts/make_client_venv.sh $* .venvs/$* $(PYTHON)
+
+fairseq-venv: .venvs/fairseq/.installed
+optimum-venv: .venvs/optimum/.installed
+
+test: $(STAMP) web-deps fairseq-venv optimum-venv
 	$(BIN)/python -m pytest -m "not heavy"
 
 test-heavy: $(STAMP) web-deps

@@ -1,16 +1,37 @@
-"""Shared fixtures: HF checkpoints written by `transformers` for each task, once per session."""
+"""Shared fixtures: HF checkpoints written by `transformers` for each task, and their exports, once per session."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from hf_factory import TEST_CONFIG, save_hf_checkpoint
+from prelnedge.export import ExportConfig, export
 from prelnedge.tasks import TASKS
 
 
 def config_for(task_name: str):
     # HF's QA head has config.num_labels outputs and splits them into start/end: it needs 2.
     return TEST_CONFIG.replace(labels=("start", "end")) if task_name == "qa" else TEST_CONFIG
+
+
+@pytest.fixture(scope="session")
+def exports(hf_checkpoints, tmp_path_factory):
+    """(task, target, framework) -> OUT, exported once per session on first use
+    (shared by the export tests and the client tests that load the same folders)."""
+    cache: dict = {}
+    base = tmp_path_factory.mktemp("exports")
+
+    def get(task_name: str, target: str, framework: str) -> Path:
+        key = (task_name, target, framework)
+        if key not in cache:
+            folder, _ = hf_checkpoints[task_name]
+            cache[key] = export(ExportConfig(task=task_name, target=target, framework=framework, model=folder,
+                                             out=base / "-".join(key)))
+        return cache[key]
+
+    return get
 
 
 @pytest.fixture(scope="session")

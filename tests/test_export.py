@@ -27,23 +27,6 @@ PATHS = sorted(EXPORTERS)  # (target, framework)
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def exports(hf_checkpoints, tmp_path_factory):
-    """(task, target, framework) -> OUT, exported once per session on first use."""
-    cache: dict = {}
-    base = tmp_path_factory.mktemp("exports")
-
-    def get(task_name: str, target: str, framework: str) -> Path:
-        key = (task_name, target, framework)
-        if key not in cache:
-            folder, _ = hf_checkpoints[task_name]
-            cache[key] = export(ExportConfig(task=task_name, target=target, framework=framework, model=folder,
-                                             out=base / "-".join(key)))
-        return cache[key]
-
-    return get
-
-
 def test_every_registered_task_and_path_is_covered():
     assert {t for t in TASKS} == set(TASK_NAMES) and set(PATHS) == {("onnx", "torch"), ("tflite", "tf"), ("tflite", "flax")}
 

@@ -1,0 +1,92 @@
+"""Checkpoints written by fairseq 0.12.2 itself load, and our reference reproduces fairseq's own outputs.
+
+fairseq runs in its own venv (`make fairseq-venv`: Python 3.8, torch 1.13.1, fairseq 0.12.2 wheel), in a
+subprocess (tests/fairseq_writer.py): it builds a tiny RoBERTa with --encoder-normalize-before through
+its own option parser, task and Trainer, saves it, loads it back and saves it again (which fills the
+BetterTransformer fast-path copies), and dumps its features, per-layer states, LM and classification
+logits for a padded batch. Here prelnedge loads both files and must give the same numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import prelnedge
+from prelnedge.checkpoint import HeadInitializedWarning, load_checkpoint
+from prelnedge.errors import CheckpointError
+from prelnedge.tolerances import tolerance
+
+ROOT = Path(__file__).resolve().parent.parent
+FAIRSEQ_PYTHON = Path(os.environ.get("PRELNEDGE_FAIRSEQ_PYTHON", ROOT / ".venvs/fairseq/bin/python"))
+TOL = tolerance("fp32-reference").peak_rel
+
+
+@pytest.fixture(scope="module")
+def fairseq_dir(tmp_path_factory):
+    if not FAIRSEQ_PYTHON.exists():
+        log = ROOT / ".venvs/fairseq-install.log"
+        pytest.skip(f"no fairseq venv at {FAIRSEQ_PYTHON} (`make fairseq-venv` makes it"
+                    + (f"; its last attempt failed, see {log})" if log.exists() else ")"))
+    out = tmp_path_factory.mktemp("fairseq")
+    run = subprocess.run([str(FAIRSEQ_PYTHON), str(ROOT / "tests/fairseq_writer.py"), str(out / "w")],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, f"fairseq writer failed:\n{run.stderr[-3000:]}"
+    return out / "w"
+
+
+def peak_rel(got, want):
+    return np.abs(got - want).max() / np.abs(want).max()
+
+
+def load(file, task):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HeadInitializedWarning)  # no pooler in fairseq: base gets one
+        return prelnedge.load_reference(file, task=task, output_hidden_states=True)
+
+
+@pytest.mark.parametrize("name", ["fresh.pt", "reloaded.pt"])
+def test_fairseq_written_checkpoint_matches_fairseq(fairseq_dir, name):
+    file = fairseq_dir / name
+    copies = torch.load(file, map_location="cpu", weights_only=False)["model"][
+        "encoder.sentence_encoder.layers.1.in_proj_weight"]
+    assert bool(copies.any()) == (name == "reloaded.pt")  # the case this file stands for
+    loaded = load_checkpoint(file, "masked-lm")
+    assert loaded.source_format == "fairseq"
+    assert (loaded.config.num_hidden_layers, loaded.config.hidden_size, loaded.config.num_attention_heads,
+            loaded.config.vocab_size) == (2, 32, 4, 55)
+
+    ids = np.load(fairseq_dir / "ids.npy")
+    mask = (ids != 1).astype(np.int64)
+    real = mask.astype(bool)  # fairseq zeroes pad positions' embeddings; only real tokens are compared
+    lm = load(file, "masked-lm")(ids, mask)
+    assert peak_rel(lm["logits"][real], np.load(fairseq_dir / "lm_logits.npy")[real]) <= TOL
+    base = load(file, "base")(ids, mask)
+    assert peak_rel(base["last_hidden_state"][real], np.load(fairseq_dir / "features.npy")[real]) <= TOL
+    for i, state in enumerate(np.load(fairseq_dir / "inner_states.npy")):
+        assert peak_rel(base[f"hidden_states.{i}"][real], state[real]) <= TOL, f"hidden_states.{i}"
+    cls = load(file, "sequence-classification")(ids, mask)
+    assert peak_rel(cls["logits"], np.load(fairseq_dir / "cls_logits.npy")) <= TOL
+
+
+def test_fast_path_copy_that_differs_is_refused(fairseq_dir, tmp_path):
+    blob = torch.load(fairseq_dir / "reloaded.pt", map_location="cpu", weights_only=False)
+    blob["model"]["encoder.sentence_encoder.layers.1.fc2_weight"][3, 5] += 1e-3
+    torch.save(blob, tmp_path / "model.pt")
+    with pytest.raises(CheckpointError, match=r"layers\.1\.fc2_weight \(fairseq's fast-path copy\) differs "
+                                              r"from layer 1's fc2\.weight"):
+        load_checkpoint(tmp_path / "model.pt", "masked-lm")
+
+
+def test_cli_info_reads_a_fairseq_written_checkpoint(fairseq_dir):
+    run = subprocess.run([sys.executable, "-m", "prelnedge.cli", "info", "--model", str(fairseq_dir / "fresh.pt")],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "fairseq" in run.stdout

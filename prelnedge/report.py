@@ -94,10 +94,13 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
     task = get_task(cfg.task)
     cells = plan(cfg)
     baseline = _read_baseline(cfg.baseline) if cfg.baseline else None
+    if baseline is not None:
+        check_comparable(baseline, task.name, None)  # before any work; the model once the first export names it
     check_target(cfg.out, cfg.force)
     eval_examples = load_examples(cfg.eval_file, task, what="evaluation") if cfg.eval_file else None
     progress = progress or Progress(total=len(cells) + 1)
     results, folders = [], {}
+    model_sha256 = None
     with tempfile.TemporaryDirectory(prefix=".prelnedge-report-") as tmp:
         for target, mode in cells:
             key = f"{target}:{mode}"
@@ -117,6 +120,10 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
                     results.append(cell)
                     continue
                 folders[key] = folder
+                if model_sha256 is None:  # every cell is made from one checkpoint; its hash names the model
+                    model_sha256 = read_json(folder / "manifest.json")["source"]["sha256"]
+                    if baseline is not None:
+                        check_comparable(baseline, task.name, model_sha256)
                 cell.update(_cell_facts(folder, read_json))
                 results.append(cell)
         with progress.stage("timing every cell side by side"):
@@ -138,11 +145,15 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
                                                           models[key].config.labels)
         report = {"format": "prelnedge-report/1", "task": task.name,
                   "model": str(cfg.model) if cfg.model else "embedded default model",
+                  "model_sha256": model_sha256,
                   "eval_file": str(cfg.eval_file) if cfg.eval_file else None,
+                  "eval_examples": len(eval_examples) if eval_examples is not None else None,
                   "gate": {"sqnr_db": GATE_SQNR_DB, "agreement": GATE_AGREEMENT, "metric": GATE_METRIC},
                   "cells": results, "tool_versions": tool_versions()}
         regressions = gate(report, baseline) if baseline is not None else []
-        report["baseline"] = {"path": str(cfg.baseline), "regressions": regressions} if baseline is not None else None
+        report["baseline"] = ({"path": str(cfg.baseline), "model": baseline["model"],
+                               "model_sha256": baseline.get("model_sha256"), "regressions": regressions}
+                              if baseline is not None else None)
         with atomic_folder(cfg.out, cfg.force) as work:
             write_json(work / "report.json", report)
             write_outputs(report, work)
@@ -202,10 +213,28 @@ def _finite(value: float) -> float:
     return value if math.isfinite(value) else 1e9  # identical outputs: SQNR inf compares as very large
 
 
+def check_comparable(baseline: dict, task: str, model_sha256: str | None) -> None:
+    """Refuse (one line) a baseline of another task, or of another model (its checkpoint's sha256,
+    when known): the gate compares one model's cells against that same model's earlier report."""
+    if baseline.get("task") != task:
+        raise UserError(f"the baseline is a {baseline.get('task')} report and this one is {task}; "
+                        "give a baseline made for the same task")
+    if model_sha256 is None:
+        return
+    before = baseline.get("model_sha256")
+    if before is None:
+        raise UserError(f"the baseline ({baseline.get('model')}) does not record its model's sha256 (made by an "
+                        "older prelnedge); make the baseline again")
+    if before != model_sha256:
+        raise UserError(f"the baseline was made from another model ({baseline.get('model')}, checkpoint sha256 "
+                        f"{before[:12]}…) than this report (sha256 {model_sha256[:12]}…); give a baseline of the "
+                        "same model")
+
+
 def gate(report: dict, baseline: dict) -> list[str]:
-    """One line per cell that got worse than the baseline beyond the gate's tolerance."""
-    if baseline["task"] != report["task"]:
-        raise UserError(f"baseline is a {baseline['task']} report; this one is {report['task']}")
+    """One line per cell that got worse than the baseline beyond the gate's tolerance; a baseline of
+    another task or model is refused (UserError)."""
+    check_comparable(baseline, report["task"], report.get("model_sha256"))
     now = {f"{c['target']}:{c['mode']}": c for c in report["cells"]}
     problems = []
     for old in baseline["cells"]:

@@ -32,6 +32,11 @@ def baseline(tmp_path_factory):
 def test_report_files_cells_and_plots(baseline):
     out, report, _ = baseline
     assert [c["mode"] for c in report["cells"]] == list(CELLS)
+    # the gate's identity of the model: the checkpoint's hash, as every cell's export recorded it
+    from prelnedge.checkpoint import load_checkpoint
+
+    assert report["model_sha256"] == load_checkpoint(None, "qa").source_sha256
+    assert report["eval_examples"] == 2
     for cell in report["cells"]:
         assert cell["status"] == "ok"
         assert cell["size_bytes"] > 0 and cell["latency_ms"] > 0
@@ -49,6 +54,10 @@ def test_report_files_cells_and_plots(baseline):
     assert "| onnx | int8-dynamic | ok |" in (out / "report.md").read_text()
 
 
+# The gate's rules are tested on report dicts in test_report_render.py; these two rerun whole reports
+# (three cells each), so they sit in the heavy tier: reruns are deterministic enough for the gate, and a
+# real quantizer regression is caught end to end.
+@pytest.mark.heavy
 def test_gate_passes_on_an_unchanged_model(baseline, tmp_path):
     out, _, eval_file = baseline
     again = run_report(ReportConfig(task="qa", out=tmp_path / "again", targets=("onnx",), modes=CELLS,
@@ -57,6 +66,7 @@ def test_gate_passes_on_an_unchanged_model(baseline, tmp_path):
     assert "Gate: PASS" in (tmp_path / "again" / "report.md").read_text()
 
 
+@pytest.mark.heavy
 def test_gate_fails_on_an_injected_regression(baseline, tmp_path, monkeypatch):
     """int8-dynamic made worse (7-bit weights, as with reduce_range): the gate names the cell."""
     import prelnedge.quantize.onnx as onnx_modes

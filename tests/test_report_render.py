@@ -1,0 +1,167 @@
+"""The report's documents and plots, and the baseline gate, on report dicts written here (no model is
+exported: the gate and the renderer are pure functions of report.json's content)."""
+
+from __future__ import annotations
+
+import copy
+import html
+import itertools
+import subprocess
+import sys
+
+import pytest
+
+from prelnedge.errors import UserError
+from prelnedge.report import GATE_SQNR_DB, check_comparable, gate
+from prelnedge.report_render import facts, figure, write_outputs
+
+SHA = "4a6d7eb0e283" + "0" * 52
+OTHER_SHA = "9f00d2c1aa47" + "1" * 52
+
+
+def cell(target: str, mode: str, sqnr: float, latency: float, size_mib: float, outputs_reversed=False) -> dict:
+    outputs = {"start_logits": {"sqnr_db": sqnr}, "end_logits": {"sqnr_db": sqnr + 1.5}}
+    if outputs_reversed:  # quantized folders' validation lists the outputs in another order
+        outputs = dict(reversed(list(outputs.items())))
+    return {"target": target, "mode": mode, "status": "ok", "size_bytes": int(size_mib * 2**20),
+            "size_ratio": size_mib / 0.76, "latency_ms": latency, "outputs": outputs, "min_sqnr_db": sqnr,
+            "agreement": {"start_end": 0.98, "span_exact": 0.95} if mode != "fp32" else {},
+            "task_metric": {"exact_match": 0.5, "f1": 0.61, "examples": 40}}
+
+
+def report(cells: list[dict], sha: str = SHA, task: str = "qa") -> dict:
+    return {"format": "prelnedge-report/1", "task": task, "model": "runs/ckpt-7", "model_sha256": sha,
+            "eval_file": "data/qa-heldout.jsonl", "eval_examples": 40,
+            "gate": {"sqnr_db": GATE_SQNR_DB, "agreement": 0.02, "metric": 0.01}, "cells": cells,
+            "baseline": None}
+
+
+def matrix() -> list[dict]:
+    # int4 30x slower than the rest (an unfused kernel), and three cells close together
+    return [cell("onnx", "fp32", 128.0, 2.0, 0.76), cell("onnx", "fp16", 71.0, 2.1, 0.40, True),
+            cell("onnx", "int8-dynamic", 33.0, 1.9, 0.24, True), cell("onnx", "int4", 21.0, 60.0, 0.16, True),
+            cell("tflite", "fp32", 127.5, 2.2, 0.77), cell("tflite", "int8-dynamic", 33.4, 2.0, 0.25, True)]
+
+
+# --- the gate -------------------------------------------------------------------------------------
+
+def test_gate_passes_an_unchanged_report():
+    assert gate(report(matrix()), report(matrix())) == []
+
+
+def test_gate_names_the_cell_and_output_that_got_worse():
+    now = report(matrix())
+    now["cells"][2]["outputs"]["end_logits"]["sqnr_db"] -= GATE_SQNR_DB + 0.5
+    now["cells"][3]["outputs"]["start_logits"]["sqnr_db"] -= GATE_SQNR_DB - 0.1  # within tolerance
+    problems = gate(now, report(matrix()))
+    assert len(problems) == 1 and problems[0].startswith("onnx:int8-dynamic: end_logits SQNR"), problems
+
+
+def test_gate_flags_a_cell_that_no_longer_builds():
+    now = report(matrix())
+    now["cells"][1] = {"target": "onnx", "mode": "fp16", "status": "failed", "reason": "SQNR below floor"}
+    assert gate(now, report(matrix())) == ["onnx:fp16: passed in the baseline, now failed: SQNR below floor"]
+
+
+def test_gate_refuses_another_model():
+    with pytest.raises(UserError, match=r"another model \(runs/ckpt-7, checkpoint sha256 9f00d2c1aa47…\)"):
+        gate(report(matrix()), report(matrix(), sha=OTHER_SHA))
+
+
+def test_gate_refuses_another_task():
+    with pytest.raises(UserError, match="the baseline is a masked-lm report and this one is qa"):
+        gate(report(matrix()), report(matrix(), task="masked-lm"))
+
+
+def test_gate_refuses_a_baseline_that_does_not_name_its_model():
+    old = report(matrix())
+    del old["model_sha256"]
+    with pytest.raises(UserError, match="does not record its model's sha256"):
+        check_comparable(old, "qa", SHA)
+
+
+def test_cli_refuses_another_tasks_baseline_in_one_line_before_any_work(tmp_path):
+    import json
+
+    (tmp_path / "old.json").write_text(json.dumps(report(matrix(), task="masked-lm")))
+    result = subprocess.run([sys.executable, "-m", "prelnedge.cli", "report", "--task", "qa", "--out",
+                             str(tmp_path / "r"), "--baseline", str(tmp_path / "old.json")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "masked-lm report" in result.stderr and not (tmp_path / "r").exists()
+
+
+# --- the documents ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def written(tmp_path):
+    now = report(matrix())
+    now["cells"][3]["outputs"]["start_logits"]["sqnr_db"] -= 5
+    now["baseline"] = {"path": "ci/baseline/report.json", "model": "runs/ckpt-7", "model_sha256": SHA,
+                       "regressions": gate(now, report(matrix()))}
+    write_outputs(now, tmp_path)
+    return now, (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
+
+
+def test_html_says_what_the_markdown_says(written):
+    now, md, page = written
+    paragraphs = facts(now)
+    assert any(p.startswith("Method: ") for p in paragraphs)
+    assert "data/qa-heldout.jsonl (40 examples)" in " ".join(paragraphs)
+    assert "SQNR drop 1.0 dB" in " ".join(paragraphs)
+    for text in [*paragraphs, "Gate: FAIL against ci/baseline/report.json (same model: runs/ckpt-7, task qa)",
+                 *now["baseline"]["regressions"]]:
+        assert text in md, text
+        assert html.escape(text) in page, text
+
+
+def test_outputs_appear_in_one_order_in_every_row(written):
+    _, md, _ = written
+    rows = [line for line in md.splitlines() if line.startswith("| onnx |") or line.startswith("| tflite |")]
+    assert len(rows) == 6
+    for row in rows:
+        sqnr = row.split(" | ")[5]
+        assert sqnr.index("start_logits") < sqnr.index("end_logits"), row
+
+
+def test_latency_axis_turns_logarithmic_when_one_mode_is_30x_slower():
+    import matplotlib.pyplot as plt
+
+    slow = figure(report(matrix()), "median batch-1 latency (ms)", "latency_ms")
+    even = figure(report(matrix()[:3]), "median batch-1 latency (ms)", "latency_ms")
+    try:
+        assert slow.axes[0].get_xscale() == "log" and "log scale" in slow.axes[0].get_xlabel()
+        assert even.axes[0].get_xscale() == "linear"
+    finally:
+        plt.close(slow), plt.close(even)
+
+
+@pytest.mark.parametrize("field, xlabel", [("size_bytes", "size (MiB)"), ("latency_ms", "median batch-1 latency (ms)")])
+def test_plot_texts_do_not_overlap(field, xlabel):
+    """Every piece of text drawn (title, axis labels, tick labels, the legend's cell names) has its own
+    box, even with cells almost on top of one another."""
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    fig = figure(report(matrix()), xlabel, field)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        found = fig.findobj(match=Text)  # the drawn strings (a legend's TextArea wraps one of these)
+        texts = [t for t in dict.fromkeys(found) if t.get_visible() and t.get_text().strip()]
+        names = {t.get_text() for t in texts}
+        assert {"onnx:int8-dynamic", "tflite:int8-dynamic", "onnx:fp32", "tflite:fp32"} <= names
+        boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+        overlapping = [(a, b) for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2) if box_a.overlaps(box_b)]
+        assert not overlapping
+        assert all(0 <= box.x0 and box.x1 <= fig.bbox.width for _, box in boxes)  # nothing cut off
+    finally:
+        plt.close(fig)
+
+
+def test_a_report_without_eval_or_baseline_still_says_so(tmp_path):
+    plain = copy.deepcopy(report(matrix()))
+    plain.update(eval_file=None, eval_examples=None)
+    write_outputs(plain, tmp_path)
+    assert "Task metric: none (no --eval file given)." in (tmp_path / "report.html").read_text()
+    assert "Gate:" not in (tmp_path / "report.md").read_text()

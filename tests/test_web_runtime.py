@@ -31,33 +31,40 @@ from web_support import WEB
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSION, INTEGRITY = web_runtime.pinned(WEB)
-TARBALL_PATH = f"/{web_runtime.ORT_PACKAGE}/-/{web_runtime.ORT_PACKAGE}-{VERSION}.tgz"
+UTILS = "@litertjs/wasm-utils"  # a scoped package: its tarball's file name drops the scope
 
 
-def npm_cached_tarball() -> bytes:
+def tarball_path(name: str) -> str:
+    return f"/{name}/-/{name.split('/')[-1]}-{web_runtime.pinned(WEB, name)[0]}.tgz"
+
+
+TARBALL_PATH = tarball_path(web_runtime.ORT_PACKAGE)
+
+
+def npm_cached_tarball(name: str = web_runtime.ORT_PACKAGE) -> bytes:
     """The pinned tarball from npm's content-addressed cache (cacache: content-v2/sha512/aa/bb/rest)."""
     npm = shutil.which("npm")
     if npm is None:
         pytest.fail("npm is not installed; the web runtime tests need it (`make web-deps`)")
+    version, integrity = web_runtime.pinned(WEB, name)
     cache = Path(subprocess.run([npm, "config", "get", "cache"], capture_output=True, text=True,
                                 check=True).stdout.strip())
-    digest = base64.b64decode(INTEGRITY.removeprefix("sha512-")).hex()
+    digest = base64.b64decode(integrity.removeprefix("sha512-")).hex()
     path = cache / "_cacache" / "content-v2" / "sha512" / digest[:2] / digest[2:4] / digest[4:]
     if not path.is_file():
-        subprocess.run([npm, "cache", "add", f"{web_runtime.ORT_PACKAGE}@{VERSION}"], check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run([npm, "cache", "add", f"{name}@{version}"], check=True, capture_output=True, timeout=300)
     return path.read_bytes()
 
 
 @contextmanager
-def registry(tarball: bytes) -> Iterator[tuple[str, list[str]]]:
+def registry(tarball: bytes, path: str = TARBALL_PATH) -> Iterator[tuple[str, list[str]]]:
     """A one-file npm registry on 127.0.0.1: its URL and the paths requested from it."""
     requests: list[str] = []
 
     class Handler(SimpleHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - the base class's name
             requests.append(self.path)
-            if self.path != TARBALL_PATH:
+            if self.path != path:
                 self.send_error(404)
                 return
             self.send_response(200)
@@ -164,6 +171,15 @@ def test_an_unreachable_registry_says_what_to_do(bare_runtime, monkeypatch):
     monkeypatch.setenv("npm_config_registry", "http://127.0.0.1:9")  # discard port: refused
     with pytest.raises(UserError, match=r"cannot fetch onnxruntime-web .*npm_config_registry.*npm ci"):
         web_runtime.ort_files(bare_runtime)
+
+
+def test_a_scoped_package_is_fetched_by_its_registry_path(bare_runtime, monkeypatch):
+    """LiteRT.js bundles take their packages the same way (@litertjs/core and @litertjs/wasm-utils)."""
+    with registry(npm_cached_tarball(UTILS), tarball_path(UTILS)) as (url, requests):
+        monkeypatch.setenv("npm_config_registry", url)
+        folder, _, origin = web_runtime.package_files(bare_runtime, UTILS, ("dist/index.js",))
+    assert origin == "download" and requests == [tarball_path(UTILS)]
+    assert filecmp.cmp(folder / "dist" / "index.js", WEB / "node_modules" / UTILS / "dist" / "index.js", shallow=False)
 
 
 def test_a_checkout_uses_its_node_modules():

@@ -18,7 +18,6 @@ isolation. Nothing is fetched from a CDN.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -32,7 +31,6 @@ WASM_FILES = ("litert_wasm_internal.js", "litert_wasm_internal.wasm",
 # map cannot resolve a bare name, so the shipped copy imports the file beside it.
 BARE_IMPORT = 'from "@litertjs/wasm-utils"'
 LOCAL_IMPORT = 'from "./wasm-utils.js"'
-DEPS_HINT = "run `make web-deps` (or `npm ci --prefix runtimes/web`) in a prelnedge checkout"
 
 
 def write_litert_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
@@ -48,8 +46,10 @@ def write_litert_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dic
                         "(static-shape quantized exports are not supported yet)")
     root = web_runtime.runtime_root()
     source = web_runtime.page_sources(root)
-    core, version = _package_dir(root, LITERT_PACKAGE)
-    utils, _ = _package_dir(root, WASM_UTILS_PACKAGE)
+    # from node_modules, the cache or the npm registry, as onnxruntime-web is (web_runtime.py)
+    core, version, origin = web_runtime.package_files(root, LITERT_PACKAGE,
+                                                      ("dist/index.js", *(f"wasm/{n}" for n in WASM_FILES)))
+    utils, _, _ = web_runtime.package_files(root, WASM_UTILS_PACKAGE, ("dist/index.js",))
     model_file = export_dir / manifest["model_file"]
     if not model_file.is_file():
         raise UserError(f"{model_file} is missing; export again")
@@ -75,6 +75,7 @@ def write_litert_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dic
     files = {p.relative_to(dest).as_posix(): p.stat().st_size for p in sorted(dest.rglob("*")) if p.is_file()}
     return {
         "runtime": f"{LITERT_PACKAGE} {version}",
+        "runtime_from": origin,
         "backend": "wasm (XNNPACK, 1 thread)",
         "model": "tflite/model.tflite",
         "float_model": "tflite/model.tflite",
@@ -84,19 +85,3 @@ def write_litert_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dic
         "files": files,
         "total_bytes": sum(files.values()),
     }
-
-
-def _package_dir(root: Path, name: str) -> tuple[Path, str]:
-    """An installed npm package of runtimes/web (a checkout after `make web-deps`), at the version
-    package-lock.json pins. Unlike onnxruntime-web (web_runtime.py), LiteRT.js is not fetched into
-    a cache by prelnedge itself."""
-    package = root / "node_modules" / name
-    if not (package / "package.json").is_file():
-        raise UserError(f"{package} is missing: the web bundle copies LiteRT.js from it; {DEPS_HINT}")
-    installed = json.loads((package / "package.json").read_text())["version"]
-    lock = json.loads((root / "package-lock.json").read_text())
-    pinned = lock.get("packages", {}).get(f"node_modules/{name}", {}).get("version")
-    if installed != pinned:
-        raise UserError(f"{name} {installed} is installed but runtimes/web/package-lock.json pins {pinned}; "
-                        f"{DEPS_HINT}")
-    return package, installed

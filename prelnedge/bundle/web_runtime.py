@@ -1,14 +1,15 @@
-"""Where a web bundle's runtime comes from: the page's sources and three files of onnxruntime-web.
+"""Where a web bundle's runtime comes from: the page's sources and a few files of npm packages
+(three of onnxruntime-web for ONNX bundles; LiteRT.js's for TFLite ones).
 
 The page (runtimes/web/src, ~60 KB) travels with prelnedge: read from the checkout, or from
-prelnedge/web_runtime/ in an installed package (setup.py copies it into the wheel). ONNX Runtime Web
-(~14 MB, almost all one .wasm) does not: it is taken, in this order, from
+prelnedge/web_runtime/ in an installed package (setup.py copies it into the wheel). The packages'
+files (~14 MB for onnxruntime-web, almost all one .wasm) do not: each is taken, in this order, from
 
 1. runtimes/web/node_modules (a checkout after `make web-deps`), at the version package-lock.json pins;
 2. the user's cache (PRELNEDGE_CACHE, else $XDG_CACHE_HOME/prelnedge, else ~/.cache/prelnedge);
 3. the npm registry (npm_config_registry, else registry.npmjs.org): the pinned tarball, checked
-   against package-lock.json's sha512 integrity (the bytes `npm ci` would install), unpacked into the
-   cache once, with a progress line. No node or npm needed.
+   against package-lock.json's sha512 integrity (the bytes `npm ci` would install), the needed files
+   unpacked into the cache once, with a progress line. No node or npm needed.
 
 PRELNEDGE_WEB_RUNTIME names another runtimes/web folder (sources, package-lock.json, node_modules).
 """
@@ -20,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -57,14 +59,14 @@ def page_sources(root: Path) -> Path:
     return source
 
 
-def pinned(root: Path) -> tuple[str, str]:
-    """(version, sha512 integrity) of onnxruntime-web in root/package-lock.json."""
+def pinned(root: Path, name: str = ORT_PACKAGE) -> tuple[str, str]:
+    """(version, sha512 integrity) of npm package `name` in root/package-lock.json."""
     lock = root / "package-lock.json"
     try:
-        entry = json.loads(lock.read_text(encoding="utf-8"))["packages"][f"node_modules/{ORT_PACKAGE}"]
+        entry = json.loads(lock.read_text(encoding="utf-8"))["packages"][f"node_modules/{name}"]
         return entry["version"], entry["integrity"]
     except (OSError, KeyError, json.JSONDecodeError) as exc:
-        raise UserError(f"{lock} does not pin {ORT_PACKAGE} ({exc}); reinstall prelnedge") from None
+        raise UserError(f"{lock} does not pin {name} ({exc}); reinstall prelnedge") from None
 
 
 def cache_dir() -> Path:
@@ -83,19 +85,26 @@ def registry() -> str:
 
 def ort_files(root: Path, stream=None) -> tuple[Path, str, str]:
     """(folder holding ORT_FILES, version, where they came from: node_modules, cache or download)."""
-    version, integrity = pinned(root)
-    package = root / "node_modules" / ORT_PACKAGE
-    if _has_files(package / "dist") and _version(package) == version:
-        return package / "dist", version, "node_modules"
-    cached = cache_dir() / f"{ORT_PACKAGE}-{version}"
-    if _has_files(cached):
+    folder, version, origin = package_files(root, ORT_PACKAGE, tuple(f"dist/{n}" for n in ORT_FILES), stream)
+    return folder / "dist", version, origin
+
+
+def package_files(root: Path, name: str, files: tuple[str, ...], stream=None) -> tuple[Path, str, str]:
+    """(a folder laid out as npm package `name` that holds `files` (paths inside the package), its
+    version, and where it came from: node_modules, cache or download)."""
+    version, integrity = pinned(root, name)
+    package = root / "node_modules" / name
+    if _has_files(package, files) and _version(package) == version:
+        return package, version, "node_modules"
+    cached = cache_dir() / f"{name.replace('/', '+')}-{version}"
+    if _has_files(cached, files):
         return cached, version, "cache"
-    _download(version, integrity, cached, stream or sys.stderr)
+    _download(name, version, integrity, files, cached, stream or sys.stderr)
     return cached, version, "download"
 
 
-def _has_files(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in ORT_FILES)
+def _has_files(folder: Path, files: tuple[str, ...]) -> bool:
+    return all((folder / name).is_file() for name in files)
 
 
 def _version(package: Path) -> str | None:
@@ -105,37 +114,40 @@ def _version(package: Path) -> str | None:
         return None
 
 
-def _download(version: str, integrity: str, dest: Path, stream) -> None:
-    """Fetch the pinned tarball, check its integrity, and unpack ORT_FILES into dest atomically."""
-    url = f"{registry()}/{ORT_PACKAGE}/-/{ORT_PACKAGE}-{version}.tgz"
+def _download(name: str, version: str, integrity: str, files: tuple[str, ...], dest: Path, stream) -> None:
+    """Fetch the pinned tarball, check its integrity, and unpack `files` into dest atomically."""
+    url = f"{registry()}/{name}/-/{name.split('/')[-1]}-{version}.tgz"  # a scoped package's file drops the scope
     hint = (f"connect once (it is cached in {cache_dir()}), set npm_config_registry to a mirror, or "
             f"`npm ci --prefix runtimes/web` in a prelnedge checkout")
-    print(f"prelnedge: fetching {ORT_PACKAGE} {version} (the browser's ONNX Runtime; a ~32 MB download, once) from {url}",
+    print(f"prelnedge: fetching {name} {version} for the web bundle (once; it is cached) from {url}",
           file=stream, flush=True)
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             data = response.read()
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise UserError(f"cannot fetch {ORT_PACKAGE} {version} from {url} ({reason}); the web bundle needs it: "
+        raise UserError(f"cannot fetch {name} {version} from {url} ({reason}); the web bundle needs it: "
                         f"{hint}") from None
     algorithm, _, expected = integrity.partition("-")
     if algorithm != "sha512" or base64.b64encode(hashlib.sha512(data).digest()).decode() != expected:
-        raise UserError(f"{url} does not match package-lock.json's integrity for {ORT_PACKAGE} {version}; "
+        raise UserError(f"{url} does not match package-lock.json's integrity for {name} {version}; "
                         "refusing it (a wrong mirror or a damaged download)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        for name in ORT_FILES:  # read as bytes: no paths from the archive reach the disk
-            try:
-                (work / name).write_bytes(tar.extractfile(f"package/dist/{name}").read())
-            except KeyError:
-                raise UserError(f"{url} has no dist/{name}") from None
     try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for file in files:  # read as bytes: no paths from the archive reach the disk
+                try:
+                    member = tar.extractfile(f"package/{file}")
+                except KeyError:
+                    member = None
+                if member is None:
+                    raise UserError(f"{url} has no {file}")
+                (work / file).parent.mkdir(parents=True, exist_ok=True)
+                (work / file).write_bytes(member.read())
         os.replace(work, dest)
-    except OSError:  # another process cached it first
-        for name in ORT_FILES:
-            (work / name).unlink()
-        work.rmdir()
-    print(f"prelnedge: {ORT_PACKAGE} {version}: {len(data) / 2**20:.1f} MiB, integrity checked, cached in {dest}",
+    finally:
+        if work.exists():  # a failure, or another process cached it first
+            shutil.rmtree(work)
+    print(f"prelnedge: {name} {version}: {len(data) / 2**20:.1f} MiB, integrity checked, cached in {dest}",
           file=stream, flush=True)

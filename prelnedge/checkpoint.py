@@ -67,10 +67,20 @@ def load_checkpoint(path: str | Path | None, task: str | Task = "base",
 
     `path` is a folder or a fairseq `.pt` file; None means the embedded default model.
     `config` overrides the checkpoint's own (needed for a fairseq file without args)."""
+    loaded = _load(path, task, config)
+    check_tokenizer_fits(loaded)
+    return loaded
+
+
+def _load(path: str | Path | None, task: str | Task, config: PreLNConfig | None) -> LoadedCheckpoint:
     task = task if isinstance(task, Task) else get_task(task)
     path = default_model_dir() if path is None else Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint path {path} does not exist")
+    if path.is_file() and path.suffix != ".pt":
+        folder = f"pass its folder {path.parent}" if (path.parent / "config.json").exists() else \
+            "pass a checkpoint folder (config.json + weights)"
+        raise CheckpointError(f"--model {path} is a single file and not a fairseq .pt checkpoint; {folder}")
     if path.is_file() or _fairseq_file_in(path) is not None:
         from prelnedge.fairseq import read_fairseq  # torch is needed to unpickle it
 
@@ -96,6 +106,21 @@ def load_checkpoint(path: str | Path | None, task: str | Task = "base",
                            path if _has_tokenizer(path) else None)
     loaded.unused[:0] = notes
     return loaded
+
+
+def check_tokenizer_fits(loaded: LoadedCheckpoint) -> None:
+    """A tokenizer whose ids run past the model's vocabulary would crash (or read garbage) at the
+    embedding lookup, long after an export started: refuse the pair now."""
+    if loaded.tokenizer_dir is None:
+        return
+    from prelnedge.tokenizer import PreLNTokenizer
+
+    tok = PreLNTokenizer.from_dir(loaded.tokenizer_dir, loaded.config.max_tokens)
+    if tok.vocab_size > loaded.config.vocab_size:
+        raise CheckpointError(
+            f"the tokenizer in {loaded.tokenizer_dir} has {tok.vocab_size} tokens but the model's vocabulary "
+            f"(vocab_size in its config) has only {loaded.config.vocab_size}; use the tokenizer the model was "
+            "trained with")
 
 
 def _read_config_json(path: Path) -> dict | None:
@@ -175,11 +200,9 @@ def _read_safetensors(file: Path) -> tuple[StateDict, list[Path]]:
 def _read_torch_bin(file: Path) -> tuple[StateDict, list[Path]]:
     import torch
 
-    try:
-        # weights_only: never execute pickled code from a checkpoint.
-        raw = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"cannot read {file} as a PyTorch state dict: {exc}") from None
+    from prelnedge.safe_load import torch_load
+
+    raw = torch_load(file, "a PyTorch state dict")  # weights only: never execute pickled code
     if not isinstance(raw, dict):
         raise CheckpointError(f"{file} holds a {type(raw).__name__}, not a state dict")
     return {k: v.to(torch.float32).numpy() if v.is_floating_point() else v.numpy()

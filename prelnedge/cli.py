@@ -7,6 +7,7 @@ traceback instead. This module imports no framework: each command imports what i
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -18,7 +19,11 @@ from prelnedge.errors import UserError, ValidationError
 from prelnedge.tasks import all_task_names
 
 EXIT_USER_ERROR = 2
+DEBUG_HELP = "show tracebacks and the libraries' own log lines instead of one-line errors"
 EXIT_VALIDATION_FAILED = 1
+FRAMEWORKS = ["torch", "tf", "flax"]
+SOURCE_MODEL_HELP = ("the checkpoint the folder was exported from, when it is no longer at the path its "
+                     "manifest records (default: that path, or the embedded model)")
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -46,91 +51,96 @@ def build_parser() -> argparse.ArgumentParser:
         "RoBERTa-PreLayerNorm checkpoints to verified on-device models. Without --model, commands use "
         "the small untrained model embedded in the package."))
     parser.add_argument("--version", action="version", version=f"prelnedge {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    # Every subcommand also takes --debug after its name; SUPPRESS keeps a top-level --debug.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    command = functools.partial(sub.add_parser, parents=[common])
 
-    info = sub.add_parser("info", help="describe a checkpoint: format, config, heads, parameters")
+    info = command("info", help="describe a checkpoint: format, config, heads, parameters")
     _add_model(info)
-    info.add_argument("--task", default="base", choices=all_task_names(), metavar="TASK",
-                      help="load for this task (default: base). Tasks: " + ", ".join(all_task_names()))
+    _add_task(info, "load for this task (default: base)", default="base")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(run=_run_info)
 
-    predict = sub.add_parser("predict", help="answer a request with an exported folder, or with the float reference")
-    predict.add_argument("folder", type=Path, nargs="?", metavar="OUT",
+    predict = command("predict", help="answer a request with an exported folder, or with the float reference")
+    predict.add_argument("folder", type=Path, nargs="?", metavar="EXPORT",
                          help="exported folder to run (ONNX Runtime / LiteRT); without it, the float reference runs")
     _add_model(predict)
-    predict.add_argument("--task", choices=all_task_names(), metavar="TASK",
-                         help="one of: " + ", ".join(all_task_names()) + " (required without OUT; "
-                              "with OUT it must match the export)")
-    predict.add_argument("--framework", default="torch", choices=["torch", "tf", "flax"],
-                         help="reference framework (default torch)")
+    _add_task(predict, "the task (required without EXPORT; with EXPORT it must match the export)")
+    predict.add_argument("--framework", default=None, choices=FRAMEWORKS,
+                         help="reference framework without EXPORT: torch, tf or flax (default torch)")
     predict.add_argument("--text", action="append", default=[],
-                         help="input text (repeat for several); masked-lm needs <mask>; multiple-choice: the prompt")
+                         help="input text (repeat for several); masked-lm needs <mask>; multiple-choice: the "
+                              "prompt (once)")
     predict.add_argument("--question", help="qa: the question")
     predict.add_argument("--context", help="qa: the passage holding the answer")
     predict.add_argument("--choice", action="append", default=[], help="multiple-choice: a candidate (repeat)")
-    predict.add_argument("--top-k", type=int, default=5, help="masked/causal LM: candidates to show (default 5)")
+    predict.add_argument("--top-k", type=int, default=None,
+                         help="masked/causal LM: candidates to show (default 5)")
     predict.add_argument("--stride", type=int, default=None,
                          help="qa: tokens shared by consecutive context windows when the context is longer "
                               "than the model's limit (default: a quarter of the limit)")
     predict.add_argument("--json", action="store_true", help="print JSON")
     predict.set_defaults(run=_run_predict)
 
-    export = sub.add_parser("export", help="export a task model to ONNX or TFLite and validate it")
+    export = command("export", help="export a task model to ONNX or TFLite and validate it")
     _add_model(export)
-    export.add_argument("--task", required=True, choices=all_task_names(), metavar="TASK",
-                        help="one of: " + ", ".join(all_task_names()))
-    export.add_argument("--target", required=True, choices=["onnx", "tflite"])
-    export.add_argument("--framework", choices=["torch", "tf", "flax"],
+    _add_task(export, "the task head to export", required=True)
+    export.add_argument("--target", required=True, choices=["onnx", "tflite"],
+                        help="onnx (traced from torch) or tflite (converted from tf, or from flax through jax2tf)")
+    export.add_argument("--framework", choices=FRAMEWORKS,
                         help="reference to trace (default: torch for onnx, tf for tflite)")
     export.add_argument("--out", type=Path, metavar="OUT",
                         help="output folder (default: prelnedge-out/<model>-<task>-<target>-<framework>)")
-    export.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    export.add_argument("--force", action="store_true", help="replace OUT if it is an earlier prelnedge output")
     export.add_argument("--keep-savedmodel", action="store_true",
                         help="flax path: keep the jax2tf SavedModel in OUT/savedmodel")
     export.add_argument("--static-shape", type=int, metavar="LENGTH", dest="static_shape",
                         help="tflite from tf: fixed input shape, batch 1 and LENGTH tokens (padded), for runtimes "
                              "that cannot resize inputs such as LiteRT.js in web bundles")
-    _add_quantize_options(export, required=False)
+    _add_quantize_options(export, "also quantize the export with this mode (OUT then holds the quantized model)")
     export.set_defaults(run=_run_export)
 
-    quantize = sub.add_parser("quantize", help="quantize a float export folder and validate it against the float model")
-    quantize.add_argument("folder", type=Path, metavar="OUT", help="float export folder (from prelnedge export)")
-    _add_quantize_options(quantize, required=True)
-    quantize.add_argument("--out", type=Path, required=True, metavar="OUT2", help="quantized folder to write")
-    quantize.add_argument("--force", action="store_true", help="replace OUT2 if it exists")
-    _add_model(quantize)
+    quantize = command("quantize", help="quantize a float export folder and validate it against the float model")
+    quantize.add_argument("folder", type=Path, metavar="EXPORT", help="float export folder (from prelnedge export)")
+    _add_quantize_options(quantize, "the quantization mode (required)")
+    quantize.add_argument("--out", type=Path, required=True, metavar="OUT", help="quantized folder to write")
+    quantize.add_argument("--force", action="store_true", help="replace OUT if it is an earlier prelnedge output")
+    _add_model(quantize, SOURCE_MODEL_HELP)
     quantize.set_defaults(run=_run_quantize)
 
-    validate = sub.add_parser("validate", help="re-run validation on an exported folder")
-    validate.add_argument("folder", type=Path, metavar="OUT")
-    _add_model(validate)
+    validate = command("validate", help="re-check an exported folder: file hashes, golden vectors, and the full "
+                                         "validation against the checkpoint it was exported from")
+    validate.add_argument("folder", type=Path, metavar="EXPORT", help="exported or quantized folder to check")
+    _add_model(validate, SOURCE_MODEL_HELP)
     validate.set_defaults(run=_run_validate)
 
-    report = sub.add_parser("report", help="measure every quantization mode (size, fidelity, latency) and gate "
-                                           "against a baseline report")
+    report = command("report", help="measure every quantization mode (size, fidelity, latency) and gate "
+                                    "against a baseline report")
     _add_model(report)
-    report.add_argument("--task", required=True, choices=all_task_names(), metavar="TASK",
-                        help="one of: " + ", ".join(all_task_names()))
-    report.add_argument("--out", type=Path, required=True, metavar="R", help="report folder to write")
+    _add_task(report, "the task head to measure", required=True)
+    report.add_argument("--out", type=Path, required=True, metavar="OUT", help="report folder to write")
     report.add_argument("--targets", nargs="+", default=["onnx", "tflite"], metavar="TARGET",
-                        help="targets to include (default: onnx tflite)")
+                        help="targets to include: onnx, tflite (default: both)")
     report.add_argument("--modes", nargs="+", default=None, metavar="MODE",
                         help="modes to include (default: all of each target; fp32 is the float export)")
     report.add_argument("--eval", type=Path, dest="eval_file", metavar="FILE",
                         help="labelled evaluation file (JSONL with label/answers, or SQuAD JSON) for the task metric")
-    report.add_argument("--calibration", type=Path, metavar="FILE", help="calibration texts (see quantize)")
+    report.add_argument("--calibration", type=Path, metavar="FILE",
+                        help="calibration texts for the calibrated modes (see quantize --help)")
     report.add_argument("--baseline", type=Path, metavar="OLD/report.json",
                         help="fail (exit 1) when any cell's fidelity got worse than in this report")
-    report.add_argument("--force", action="store_true", help="replace R if it exists")
+    report.add_argument("--force", action="store_true", help="replace OUT if it is an earlier prelnedge output")
     report.set_defaults(run=_run_report)
 
-    bundle = sub.add_parser("bundle", help="package an exported folder as a web or Android runtime bundle")
-    bundle.add_argument("folder", type=Path, metavar="OUT", help="exported folder (from prelnedge export)")
-    bundle.add_argument("--platform", required=True, choices=list(_bundle_platforms()))
-    bundle.add_argument("--out", type=Path, required=True, metavar="DIR", help="bundle folder to write")
-    bundle.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    bundle = command("bundle", help="package an exported folder as a web or Android runtime bundle")
+    bundle.add_argument("folder", type=Path, metavar="EXPORT", help="exported folder (from prelnedge export)")
+    bundle.add_argument("--platform", required=True, choices=list(_bundle_platforms()),
+                        help="web (ONNX export, onnxruntime-web page) or android (TFLite export, LiteRT app assets)")
+    bundle.add_argument("--out", type=Path, required=True, metavar="OUT", help="bundle folder to write")
+    bundle.add_argument("--force", action="store_true", help="replace OUT if it is an earlier prelnedge output")
     bundle.set_defaults(run=_run_bundle)
     return parser
 
@@ -141,21 +151,30 @@ def _bundle_platforms() -> tuple[str, ...]:
     return tuple(PLATFORMS)
 
 
-def _add_quantize_options(parser: argparse.ArgumentParser, required: bool) -> None:
+def _add_quantize_options(parser: argparse.ArgumentParser, what: str) -> None:
     from prelnedge.quantize import mode_names
 
-    parser.add_argument("--quantize" if not required else "--mode", dest="mode", required=required,
-                        choices=mode_names(), metavar="MODE",
-                        help="quantization mode: onnx " + ", ".join(mode_names("onnx")) + "; tflite "
-                             + ", ".join(mode_names("tflite")))
+    help_text = (f"{what}: onnx " + ", ".join(mode_names("onnx")) + "; tflite " + ", ".join(mode_names("tflite")))
+    # One spelling in help (--quantize, on export and quantize alike); --mode is accepted too.
+    parser.add_argument("--quantize", dest="mode", choices=mode_names(), metavar="MODE", help=help_text)
+    parser.add_argument("--mode", dest="mode", choices=mode_names(), metavar="MODE", help=argparse.SUPPRESS)
     parser.add_argument("--calibration", type=Path, metavar="FILE",
-                        help="calibration texts: JSONL (strings, {text, pair}, {question, context}, {prompt, "
-                             "choices}) or SQuAD-style JSON for qa (default: the package's corpus)")
+                        help="calibration texts for int8-static and int16x8: JSONL (strings, {text, pair}, "
+                             "{question, context}, {prompt, choices}) or SQuAD-style JSON for qa (default: the "
+                             "package's corpus)")
 
 
-def _add_model(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, default=None, metavar="DIR",
-                        help="HF checkpoint folder or fairseq model.pt (default: the embedded model)")
+def _add_model(parser: argparse.ArgumentParser, help_text: str | None = None) -> None:
+    parser.add_argument("--model", type=Path, default=None, metavar="CKPT",
+                        help=help_text or "HF checkpoint folder or fairseq model.pt (default: the embedded model)")
+
+
+def _add_task(parser: argparse.ArgumentParser, what: str, **kwargs) -> None:
+    from prelnedge.tasks import TASKS
+
+    aliases = "; ".join(f"{alias} = {task.name}" for task in TASKS.values() for alias in task.aliases)
+    parser.add_argument("--task", choices=all_task_names(), metavar="TASK", **kwargs,
+                        help=f"{what}. Tasks: {', '.join(TASKS)} (aliases: {aliases})")
 
 
 def _run_info(args: argparse.Namespace) -> int:
@@ -194,46 +213,51 @@ def _run_info(args: argparse.Namespace) -> int:
 
 def _run_predict(args: argparse.Namespace) -> int:
     from prelnedge.postprocess import check_request, run_task
+    from prelnedge.progress import Progress
     from prelnedge.tasks import get_task
+
+    if args.top_k is not None and args.top_k < 1:
+        raise UserError(f"--top-k must be at least 1; got {args.top_k}")
+    if args.folder is not None and args.model is not None:
+        raise UserError("give either an exported folder EXPORT or --model, not both")
+    if args.folder is not None and args.framework is not None:
+        raise UserError("--framework chooses the float reference; an exported folder EXPORT runs its own model")
+    if args.folder is None and args.task is None:
+        raise UserError("predict needs --task TASK (or an exported folder EXPORT)")
+    request = {"texts": args.text, "question": args.question, "context": args.context, "choices": args.choice}
+    if args.task is not None:  # before the (slow) model load
+        check_request(get_task(args.task), **request)
+    progress = Progress(total=2)
+    with progress.stage("loading the model"):
+        model, tok = _predict_model(args)
+    with progress.stage("predicting"):
+        result = run_task(model.task, model, tok, model.config.labels, **request, top_k=args.top_k,
+                          stride=args.stride)
+    print(json.dumps(result, indent=None if args.json else 2, ensure_ascii=False))
+    return 0
+
+
+def _predict_model(args: argparse.Namespace):
+    """(model, tokenizer): the exported folder's runtime session, or the float reference."""
+    from prelnedge.tasks import get_task
+
+    if args.folder is not None:
+        from prelnedge.runtime import load_exported
+
+        model = load_exported(args.folder)
+        if args.task is not None and model.task.name != get_task(args.task).name:
+            raise UserError(f"{args.folder} is a {model.task.name} export; --task {args.task} does not match")
+        if model.tokenizer is None:
+            raise UserError(f"{args.folder} has no tokenizer files; predict needs one")
+        return model, model.tokenizer
     from prelnedge.reference import load_reference
     from prelnedge.tokenizer import PreLNTokenizer
 
-    if args.top_k < 1:
-        raise UserError(f"--top-k must be at least 1; got {args.top_k}")
-    if args.folder is not None:
-        return _predict_exported(args)
-    if args.task is None:
-        raise UserError("predict needs --task TASK (or an exported folder OUT)")
-    check_request(get_task(args.task), texts=args.text, question=args.question, context=args.context,
-                  choices=args.choice)  # before the (slow) model load
-    model = load_reference(args.model, task=args.task, framework=args.framework)
+    model = load_reference(args.model, task=args.task, framework=args.framework or "torch")
     if model.checkpoint.tokenizer_dir is None:
         raise UserError(f"{model.checkpoint.source_path} has no tokenizer files "
                         "(tokenizer.json or vocab.json + merges.txt); predict needs one")
-    tok = PreLNTokenizer.from_dir(model.checkpoint.tokenizer_dir, model.config.max_tokens)
-    result = run_task(model.task, model, tok, model.config.labels, texts=args.text, question=args.question,
-                      context=args.context, choices=args.choice, top_k=args.top_k, stride=args.stride)
-    print(json.dumps(result, indent=None if args.json else 2, ensure_ascii=False))
-    return 0
-
-
-def _predict_exported(args: argparse.Namespace) -> int:
-    from prelnedge.postprocess import check_request, run_task
-    from prelnedge.runtime import load_exported
-
-    if args.model is not None:
-        raise UserError("give either an exported folder OUT or --model, not both")
-    model = load_exported(args.folder)
-    if args.task is not None and model.task.name != args.task:
-        raise UserError(f"{args.folder} is a {model.task.name} export; --task {args.task} does not match")
-    check_request(model.task, texts=args.text, question=args.question, context=args.context, choices=args.choice)
-    if model.tokenizer is None:
-        raise UserError(f"{args.folder} has no tokenizer files; predict needs one")
-    result = run_task(model.task, model, model.tokenizer, model.config.labels, texts=args.text,
-                      question=args.question, context=args.context, choices=args.choice, top_k=args.top_k,
-                      stride=args.stride)
-    print(json.dumps(result, indent=None if args.json else 2, ensure_ascii=False))
-    return 0
+    return model, PreLNTokenizer.from_dir(model.checkpoint.tokenizer_dir, model.config.max_tokens)
 
 
 def _run_export(args: argparse.Namespace) -> int:
@@ -250,6 +274,8 @@ def _run_export(args: argparse.Namespace) -> int:
 def _run_quantize(args: argparse.Namespace) -> int:
     from prelnedge.quantize.stage import quantize_folder
 
+    if args.mode is None:
+        raise UserError("quantize needs --quantize MODE (see prelnedge quantize --help)")
     out = quantize_folder(args.folder, args.mode, args.out, calibration=args.calibration, force=args.force,
                           model=args.model)
     _print_validation(out)
@@ -259,7 +285,10 @@ def _run_quantize(args: argparse.Namespace) -> int:
 def _run_validate(args: argparse.Namespace) -> int:
     from prelnedge.validate_folder import validate_folder
 
-    validate_folder(args.folder, args.model)
+    from prelnedge.progress import Progress
+
+    with Progress(total=1).stage(f"validating {args.folder}"):
+        validate_folder(args.folder, args.model)
     _print_validation(args.folder)
     return 0
 
@@ -326,7 +355,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     warnings.showwarning = _show_warning
-    if not args.debug:
+    if args.debug:
+        from prelnedge import quiet
+
+        quiet.enabled = False  # the libraries' own log lines go straight to the terminal
+    else:
         # TensorFlow/XLA C++ logging (CUDA probes, oneDNN notes) is noise to a user; --debug keeps it.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
@@ -342,6 +375,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"prelnedge: validation failed: {exc}", file=sys.stderr)
         return EXIT_VALIDATION_FAILED
+    except OSError as exc:  # a path the checks above could not foresee (disk full, permissions changed)
+        if args.debug or not exc.filename:
+            raise
+        print(f"prelnedge: error: cannot access {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("prelnedge: interrupted", file=sys.stderr)
         return 130

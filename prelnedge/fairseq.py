@@ -81,14 +81,10 @@ def read_fairseq(file: Path, classification_head: str | None = None
 
 
 def _load(file: Path) -> dict[str, Any]:
-    import torch
+    from prelnedge.safe_load import torch_load
 
-    try:
-        # fairseq pickles its argparse Namespace; allow exactly that and nothing executable.
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            blob = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"cannot read {file} as a fairseq checkpoint: {exc}") from None
+    # fairseq pickles its argparse Namespace; allow exactly that and nothing executable.
+    blob = torch_load(file, "a fairseq checkpoint", allowed=(argparse.Namespace,))
     if not isinstance(blob, dict):
         raise CheckpointError(f"{file} holds a {type(blob).__name__}, not a fairseq checkpoint")
     return blob

@@ -6,15 +6,36 @@ reference and an exported artifact are always decoded the same way.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import numpy as np
 
 from prelnedge.errors import UserError
 from prelnedge.tasks import Task
-from prelnedge.tokenizer import PreLNTokenizer
+from prelnedge.tokenizer import MASK_TOKEN, Encoding, PreLNTokenizer
 
 Model = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
+DEFAULT_TOP_K = 5
+LM_TASKS = ("masked-lm", "causal-lm")
+
+
+class TruncationWarning(UserWarning):
+    """A text was longer than the model's limit: its tail was not read."""
+
+
+def _encode_all(tok: PreLNTokenizer, texts: list[str], what: str = "its first") -> list[Encoding]:
+    """Encode each text; say on stderr which ones lost their tail to the model's limit."""
+    encodings = [tok.encode(text) for text in texts]
+    names = [f"text {i + 1}" if len(texts) > 1 else "the text" for i, e in enumerate(encodings) if e.truncated]
+    _warn_truncated(tok, names, what)
+    return encodings
+
+
+def _warn_truncated(tok: PreLNTokenizer, names: list[str], what: str) -> None:
+    for name in names:
+        warnings.warn(f"{name} is longer than the model's limit of {tok.max_length} tokens; the answer is "
+                      f"based on {what} {tok.max_length} tokens only", TruncationWarning, stacklevel=3)
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -63,14 +84,14 @@ def answer_question(model: Model, tok: PreLNTokenizer, question: str, context: s
 
 
 def classify(model: Model, tok: PreLNTokenizer, texts: list[str], labels: tuple[str, ...]) -> list[dict[str, Any]]:
-    ids, mask = tok.encode_batch(texts)
+    ids, mask = tok.batch(_encode_all(tok, texts))
     probs = softmax(model(ids, mask)["logits"])
     return [{"text": text, "label": labels[int(p.argmax())], "score": float(p.max())}
             for text, p in zip(texts, probs)]
 
 
 def tag_tokens(model: Model, tok: PreLNTokenizer, text: str, labels: tuple[str, ...]) -> list[dict[str, Any]]:
-    enc = tok.encode(text)
+    enc, = _encode_all(tok, [text], what="tags for its first")
     ids, mask = tok.batch([enc])
     probs = softmax(model(ids, mask)["logits"][0])
     return [{"token": text[a:b], "start": a, "end": b, "label": labels[int(p.argmax())], "score": float(p.max())}
@@ -78,37 +99,46 @@ def tag_tokens(model: Model, tok: PreLNTokenizer, text: str, labels: tuple[str, 
 
 
 def fill_mask(model: Model, tok: PreLNTokenizer, text: str, top_k: int) -> list[dict[str, Any]]:
-    if tok.mask_id is None or "<mask>" not in text:
+    if tok.mask_id is None or MASK_TOKEN not in text:
         raise UserError("masked-lm needs a --text containing <mask>")
     enc = tok.encode(text)
+    if enc.ids.count(tok.mask_id) < text.count(MASK_TOKEN):
+        raise UserError(f"a <mask> lies past the model's limit of {tok.max_length} tokens; shorten the text "
+                        "before it")
+    _warn_truncated(tok, ["the text"] if enc.truncated else [], "its first")
     ids, mask = tok.batch([enc])
     probs = softmax(model(ids, mask)["logits"][0])
     results = []
     for position in np.flatnonzero(ids[0] == tok.mask_id):
         top = np.argsort(-probs[position])[:top_k]
         results.append({"position": int(position), "candidates": [
-            {"token": tok.decode([t]), "id": int(t), "score": float(probs[position, t])} for t in top]})
+            {"token": tok.readable_token(t), "id": int(t), "score": float(probs[position, t])} for t in top]})
     return results
 
 
 def next_tokens(model: Model, tok: PreLNTokenizer, text: str, top_k: int) -> list[dict[str, Any]]:
     """Causal LM: `<s> text` without `</s>`, and the distribution after its last token."""
-    ids, _ = tok.batch([tok.encode_causal(text)])
+    enc = tok.encode_causal(text)
+    _warn_truncated(tok, ["the text"] if enc.truncated else [], "what follows its first")
+    ids, _ = tok.batch([enc])
     probs = softmax(model(ids, np.ones_like(ids))["logits"][0, -1])
-    return [{"token": tok.decode([t]), "id": int(t), "score": float(probs[t])} for t in np.argsort(-probs)[:top_k]]
+    return [{"token": tok.readable_token(t), "id": int(t), "score": float(probs[t])} for t in np.argsort(-probs)[:top_k]]
 
 
 def choose(model: Model, tok: PreLNTokenizer, prompt: str, choices: list[str]) -> dict[str, Any]:
     if len(choices) < 2:
         raise UserError("multiple-choice needs at least two --choice options")
-    ids, mask = tok.batch([tok.encode(prompt, choice) for choice in choices])
+    encodings = [tok.encode(prompt, choice) for choice in choices]
+    _warn_truncated(tok, [f"the prompt with choice {i + 1}" for i, enc in enumerate(encodings) if enc.truncated],
+                    "its first")
+    ids, mask = tok.batch(encodings)
     probs = softmax(model(ids[None], mask[None])["logits"][0])
     best = int(probs.argmax())
     return {"choice": choices[best], "index": best, "scores": [float(p) for p in probs]}
 
 
 def features(model: Model, tok: PreLNTokenizer, texts: list[str]) -> list[dict[str, Any]]:
-    ids, mask = tok.encode_batch(texts)
+    ids, mask = tok.batch(_encode_all(tok, texts, what="the features of its first"))
     out = model(ids, mask)
     return [{"text": t, "tokens": int(m.sum()), "pooler_output_head": [round(float(v), 6) for v in pooled[:4]],
              "pooler_output_norm": float(np.linalg.norm(pooled))}
@@ -116,25 +146,43 @@ def features(model: Model, tok: PreLNTokenizer, texts: list[str]) -> list[dict[s
 
 
 def check_request(task: Task, *, texts: list[str], question: str | None, context: str | None,
-                  choices: list[str]) -> None:
-    """Say which inputs a task needs before any model is loaded."""
+                  choices: list[str], top_k: int | None = None, stride: int | None = None) -> None:
+    """Say which inputs a task needs, and refuse inputs it would ignore, before any model is loaded."""
+    unused = [option for option, given, used_by in (
+        ("--text", bool(texts), task.name != "qa"),
+        ("--question", question is not None, task.name == "qa"),
+        ("--context", context is not None, task.name == "qa"),
+        ("--choice", bool(choices), task.name == "multiple-choice"),
+    ) if given and not used_by]
+    if unused:  # input the task would never read: refuse rather than answer without it
+        raise UserError(f"task {task.name} does not read {', '.join(unused)}; leave "
+                        f"{'it' if len(unused) == 1 else 'them'} out")
+    for option, given, used_by in (("--stride", stride is not None, task.name == "qa"),
+                                   ("--top-k", top_k is not None, task.name in LM_TASKS)):
+        if given and not used_by:  # a setting with nothing to act on: say so, answer anyway
+            warnings.warn(f"{option} has no effect on task {task.name}", UserWarning, stacklevel=2)
     if task.name == "qa":
         if not question or not context or not question.strip() or not context.strip():
             raise UserError("task qa needs --question and --context (both non-empty)")
         return
     if not texts:
         raise UserError(f"task {task.name} needs --text")
-    if task.name == "masked-lm" and not all("<mask>" in text for text in texts):
+    if task.name == "masked-lm" and not all(MASK_TOKEN in text for text in texts):
         raise UserError("masked-lm needs a --text containing <mask>")
-    if task.name == "multiple-choice" and len(choices) < 2:
-        raise UserError("multiple-choice needs at least two --choice options")
+    if task.name == "multiple-choice":
+        if len(texts) > 1:
+            raise UserError(f"multiple-choice takes one --text (the prompt); got {len(texts)}")
+        if len(choices) < 2:
+            raise UserError("multiple-choice needs at least two --choice options")
 
 
 def run_task(task: Task, model: Model, tok: PreLNTokenizer, labels: tuple[str, ...], *, texts: list[str],
-             question: str | None, context: str | None, choices: list[str], top_k: int,
+             question: str | None, context: str | None, choices: list[str], top_k: int | None = None,
              stride: int | None = None) -> Any:
     """Dispatch one prediction request (see check_request for what each task needs)."""
-    check_request(task, texts=texts, question=question, context=context, choices=choices)
+    check_request(task, texts=texts, question=question, context=context, choices=choices, top_k=top_k,
+                  stride=stride)
+    top_k = DEFAULT_TOP_K if top_k is None else top_k
     if task.name == "qa":
         return answer_question(model, tok, question, context, stride)
     if task.name == "base":

@@ -6,6 +6,8 @@ import sys
 import time
 from contextlib import contextmanager
 
+from prelnedge.quiet import captured_stderr
+
 
 class Progress:
     """Prints `[2/5] converting to TFLite ... done (12.3 s)` to stderr when it is a terminal."""
@@ -22,12 +24,12 @@ class Progress:
         start = time.perf_counter()
         if self.enabled:
             print(f"[{self.done}/{self.total}] {label} ...", end="", file=self.stream, flush=True)
-        try:
-            yield
-        except BaseException:
+
+        def finish(raised: bool) -> None:  # runs before any captured warning is written back
+            if not raised:
+                self.timings[label] = time.perf_counter() - start
             if self.enabled:
-                print(" failed", file=self.stream, flush=True)
-            raise
-        self.timings[label] = time.perf_counter() - start
-        if self.enabled:
-            print(f" done ({self.timings[label]:.1f} s)", file=self.stream, flush=True)
+                print(" failed" if raised else f" done ({self.timings[label]:.1f} s)", file=self.stream, flush=True)
+
+        with captured_stderr(self.stream, finish):  # library chatter would break the progress line
+            yield

@@ -93,11 +93,13 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
 
     task = get_task(cfg.task)
     cells = plan(cfg)
+    # Every input is checked here, before the first cell's export starts.
     baseline = _read_baseline(cfg.baseline) if cfg.baseline else None
     if baseline is not None:
-        check_comparable(baseline, task.name, None)  # before any work; the model once the first export names it
+        check_comparable(baseline, task.name, None)  # the model once the checkpoint is read, below
     check_target(cfg.out, cfg.force)
     eval_examples = load_examples(cfg.eval_file, task, what="evaluation") if cfg.eval_file else None
+    _check_model_and_calibration(cfg, task, cells, baseline)
     progress = progress or Progress(total=len(cells) + 1)
     results, folders = [], {}
     model_sha256 = None
@@ -160,6 +162,28 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
     return report
 
 
+def _check_model_and_calibration(cfg: ReportConfig, task, cells: list[tuple[str, str]], baseline: dict | None) -> None:
+    """The checkpoint loads for this task (and its tokenizer fits it) and is the baseline's model; a
+    calibration file is read by some chosen mode and parses. A cell would otherwise record these as
+    its own refusal, or the gate refuse the baseline after all the work."""
+    import warnings
+
+    from prelnedge.checkpoint import load_checkpoint
+    from prelnedge.quantize import get_mode
+    from prelnedge.quantize.calibration import check_calibration_used, load_examples
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the cells' own exports report initialised heads
+        checkpoint = load_checkpoint(cfg.model, task)
+    if baseline is not None:
+        check_comparable(baseline, task.name, checkpoint.source_sha256)
+    if cfg.calibration is not None:
+        check_calibration_used(cfg.calibration, [get_mode(target, mode) for target, mode in cells if mode != FLOAT])
+        if checkpoint.tokenizer_dir is None:
+            raise UserError(f"{checkpoint.source_path} has no tokenizer, so --calibration text cannot be tokenized")
+        load_examples(cfg.calibration, task)
+
+
 class _Quiet:
     """A progress sink for the stages run inside one report cell (the report shows the cell)."""
 
@@ -206,7 +230,32 @@ def _read_baseline(path: Path) -> dict:
         raise UserError(f"baseline {path} is not JSON ({exc.msg})") from None
     if not isinstance(data, dict) or data.get("format") != "prelnedge-report/1":
         raise UserError(f"baseline {path} is not a prelnedge report.json")
+    problem = _baseline_problem(data)
+    if problem:
+        raise UserError(f"baseline {path} {problem}; make it with prelnedge report")
     return data
+
+
+def _baseline_problem(data: dict) -> str | None:
+    """What the gate would trip over in a baseline (missing keys, wrong types), or None."""
+    if not isinstance(data.get("task"), str):
+        return "lacks its task"
+    if not isinstance(data.get("cells"), list):
+        return "lacks its list of cells"
+    for i, cell in enumerate(data["cells"]):
+        if not isinstance(cell, dict) or not all(isinstance(cell.get(k), str) for k in ("target", "mode", "status")):
+            return f"cell {i} lacks target, mode or status"
+        if cell["status"] != "ok":
+            continue
+        outputs = cell.get("outputs")
+        if not isinstance(outputs, dict) or not all(
+                isinstance(stats, dict) and isinstance(stats.get("sqnr_db"), (int, float)) for stats in outputs.values()):
+            return f"cell {i} ({cell['target']}:{cell['mode']}) lacks its outputs' sqnr_db"
+        for key in ("agreement", "task_metric"):
+            values = cell.get(key) or {}
+            if not isinstance(values, dict) or not all(isinstance(v, (int, float)) for v in values.values()):
+                return f"cell {i} ({cell['target']}:{cell['mode']}) has a {key} that is not an object of numbers"
+    return None
 
 
 def _finite(value: float) -> float:

@@ -89,17 +89,14 @@ class ExportedModel:
     """
 
     def __init__(self, folder: Path, threads: int | None = None) -> None:
-        from prelnedge.artifact import read_json
+        from prelnedge.artifact import read_manifest
         from prelnedge.config import PreLNConfig
         from prelnedge.tasks import get_task
         from prelnedge.tokenizer import PreLNTokenizer
 
         folder = Path(folder)
-        if not (folder / "manifest.json").is_file():
-            raise UserError(f"{folder} is not an exported folder (no manifest.json); "
-                            "make one with `prelnedge export`")
         self.folder = folder
-        self.manifest = read_json(folder / "manifest.json")
+        self.manifest = read_manifest(folder)
         self.task = get_task(self.manifest["task"])
         self.config = PreLNConfig.from_json_file(folder / "config.json")
         static = self.manifest["io"].get("static_shape") or {}

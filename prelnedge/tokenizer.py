@@ -7,6 +7,8 @@ context with them. Inputs longer than the model's limit are truncated (pairs: th
 
 from __future__ import annotations
 
+import codecs
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ class Encoding:
     ids: tuple[int, ...]
     offsets: tuple[tuple[int, int], ...]  # (start, end) characters in the text the token came from
     sequence_ids: tuple[int | None, ...]  # 0 first text, 1 second text, None special token
+    truncated: bool = False  # the text was longer than the limit and lost its tail
 
 
 class PreLNTokenizer:
@@ -70,7 +73,7 @@ class PreLNTokenizer:
             raise UserError(f"cannot encode input within {limit} tokens: {exc}") from None
         finally:
             self._tok.no_truncation()
-        return Encoding(tuple(enc.ids), tuple(enc.offsets), tuple(enc.sequence_ids))
+        return Encoding(tuple(enc.ids), tuple(enc.offsets), tuple(enc.sequence_ids), bool(enc.overflowing))
 
     def encode_windows(self, question: str, context: str, stride: int | None = None) -> list[Encoding]:
         """QA input for a context of any length: `<s> question </s></s> window </s>` for consecutive
@@ -96,7 +99,7 @@ class PreLNTokenizer:
     def encode_causal(self, text: str) -> Encoding:
         """Causal LM input: `<s>` + the text's tokens, no `</s>` (the model predicts what follows)."""
         enc = self.encode(text, max_length=self.max_length - 1, add_special_tokens=False)
-        return Encoding((self.bos_id, *enc.ids), ((0, 0), *enc.offsets), (None, *enc.sequence_ids))
+        return Encoding((self.bos_id, *enc.ids), ((0, 0), *enc.offsets), (None, *enc.sequence_ids), enc.truncated)
 
     def batch(self, encodings: list[Encoding]) -> tuple[np.ndarray, np.ndarray]:
         """Right-pad to the longest: (input_ids, attention_mask), both int64 (B, L)."""
@@ -115,11 +118,37 @@ class PreLNTokenizer:
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)
 
+    def readable_token(self, token_id: int) -> str:
+        """One token as text a person can read: its UTF-8, with each byte that is only part of a
+        character (byte-level BPE splits them) shown as <0xHH> instead of a U+FFFD."""
+        token = self._tok.id_to_token(int(token_id))
+        if token is None or self._tok.decode([int(token_id)]) == "":  # special or unknown: no text
+            return ""
+        chars = _byte_level_chars()
+        raw = bytes(chars[c] for c in token) if all(c in chars for c in token) else token.encode("utf-8")
+        return raw.decode("utf-8", errors=_HEX_BYTES)
+
     def id_to_token(self, token_id: int) -> str | None:
         return self._tok.id_to_token(int(token_id))
 
     def token_to_id(self, token: str) -> int | None:
         return self._tok.token_to_id(token)
+
+
+_HEX_BYTES = "prelnedge-hex-bytes"
+codecs.register_error(_HEX_BYTES, lambda exc: ("".join(f"<0x{b:02X}>" for b in exc.object[exc.start:exc.end]),
+                                               exc.end))
+
+
+@functools.cache
+def _byte_level_chars() -> dict[str, int]:
+    """GPT-2's byte-level alphabet, character -> byte: printable Latin-1 bytes stand for themselves,
+    the other 68 bytes are moved to U+0100 onwards in byte order."""
+    printable = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    moved = [b for b in range(256) if b not in printable]
+    table = {chr(b): b for b in printable}
+    table.update({chr(256 + i): b for i, b in enumerate(moved)})
+    return table
 
 
 def _from_vocab_and_merges(path: Path):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prelnedge.artifact import read_json, write_json
+from prelnedge.artifact import read_json, read_manifest, write_json
 from prelnedge.compare import compare_outputs
 from prelnedge.errors import UserError, ValidationError
 from prelnedge.hashing import sha256_file
@@ -29,7 +29,7 @@ def validate_folder(folder: Path, model: Path | None = None) -> dict:
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder} is not an exported folder")
-    manifest = read_json(folder / "manifest.json")
+    manifest = read_manifest(folder)
     for name, digest in manifest["files"].items():
         if name == "validation.json":
             continue

@@ -21,15 +21,11 @@ PLATFORMS = {
 
 def read_export(export_dir: Path) -> dict:
     """The export's manifest, after checking the folder is one and its files are intact."""
-    from prelnedge.artifact import read_json
+    from prelnedge.artifact import read_manifest
     from prelnedge.hashing import sha256_file
 
     export_dir = Path(export_dir)
-    manifest_path = export_dir / "manifest.json"
-    if not manifest_path.is_file():
-        raise UserError(f"{export_dir} is not an export folder (no manifest.json); "
-                        "make one with `prelnedge export`")
-    manifest = read_json(manifest_path)
+    manifest = read_manifest(export_dir)
     for name, digest in manifest.get("files", {}).items():
         if name == "validation.json":
             continue  # rewritten by `prelnedge validate`

@@ -52,7 +52,10 @@ class ExportConfig:
         if self.quantize is not None:
             from prelnedge.quantize import check_mode
 
-            check_mode(self.target, self.resolved_framework, self.quantize, task.name)  # before any work
+            from prelnedge.quantize.calibration import check_calibration_used
+
+            mode = check_mode(self.target, self.resolved_framework, self.quantize, task.name)  # before any work
+            check_calibration_used(self.calibration, [mode])
         elif self.calibration is not None:
             raise UserError("--calibration needs --quantize MODE")
         if self.static_shape is not None:
@@ -109,6 +112,11 @@ def _export_quantized(cfg: ExportConfig, progress=None) -> Path:
 
     out = cfg.resolved_out
     check_target(out, cfg.force)
+    if cfg.calibration is not None:  # read it now, not after the float export
+        from prelnedge.quantize.calibration import load_examples
+        from prelnedge.tasks import get_task
+
+        load_examples(cfg.calibration, get_task(cfg.task))
     out.parent.mkdir(parents=True, exist_ok=True)
     progress = progress or Progress(total=8)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.float-", dir=out.parent) as tmp:

@@ -46,6 +46,17 @@ def default_examples(task: Task) -> list[Example]:
     return [Example(line) for line in lines]
 
 
+def check_calibration_used(calibration: Path | None, modes) -> None:
+    """Refuse a calibration file that no chosen mode would read (it would be ignored silently)."""
+    from prelnedge.quantize import MODES
+
+    if calibration is not None and not any(mode.needs_calibration for mode in modes):
+        calibrated = ", ".join(dict.fromkeys(m.name for m in MODES if m.needs_calibration))
+        chosen = ", ".join(dict.fromkeys(m.name for m in modes)) or "none"
+        raise UserError(f"--calibration is read only by the calibrated modes ({calibrated}); mode {chosen} "
+                        "does not calibrate: leave --calibration out")
+
+
 def load_examples(path: Path, task: Task, what: str = "calibration") -> list[Example]:
     path = Path(path)
     if not path.is_file():
@@ -92,20 +103,24 @@ def _example(path: Path, number: int, line: str, task: Task, what: str) -> Examp
             raise _bad(path, where, f"needs a non-empty string {key!r}", task, what)
         return value
 
+    label = item.get("label")
+    if label is not None and (isinstance(label, bool) or not isinstance(label, (int, str))):
+        raise _bad(path, where, f"'label' must be a label name or an integer, got {type(label).__name__}", task, what)
     if task.name == "qa":
-        answers = item.get("answers", ())
-        if isinstance(answers, str) or not all(isinstance(a, str) for a in answers):
-            raise _bad(path, where, "'answers' must be a list of strings", task, what)
+        answers = item.get("answers", [])
+        if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+            raise _bad(path, where, f"'answers' must be a list of strings, got {json.dumps(answers)[:40]}",
+                       task, what)
         return Example(text("question"), text("context"), answers=tuple(answers))
     if task.name == "multiple-choice":
         choices = item.get("choices")
         if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) and c for c in choices):
             raise _bad(path, where, "'choices' must list at least two non-empty strings", task, what)
-        return Example(text("prompt"), choices=tuple(choices), label=item.get("label"))
+        return Example(text("prompt"), choices=tuple(choices), label=label)
     pair = item.get("pair")
     if pair is not None and not isinstance(pair, str):
         raise _bad(path, where, "'pair' must be a string", task, what)
-    return Example(text("text"), pair, label=item.get("label"))
+    return Example(text("text"), pair, label=label)
 
 
 def _squad(path: Path, whole: dict, task: Task, what: str) -> list[Example]:
@@ -113,11 +128,15 @@ def _squad(path: Path, whole: dict, task: Task, what: str) -> list[Example]:
         raise _bad(path, "", "SQuAD-style JSON is for qa only", task, what)
     try:
         data = whole["data"]
-        return [Example(qa["question"], paragraph["context"],
-                        answers=tuple(a["text"] for a in qa.get("answers", [])))
-                for article in data for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
-    except (KeyError, TypeError) as exc:
+        examples = [Example(qa["question"], paragraph["context"],
+                            answers=tuple(a["text"] for a in qa.get("answers", [])))
+                    for article in data for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+    except (KeyError, TypeError, AttributeError) as exc:
         raise _bad(path, "", f"not SQuAD-style JSON ({type(exc).__name__}: {exc})", task, what) from None
+    for number, example in enumerate(examples, 1):
+        if not all(isinstance(value, str) for value in (example.text, example.pair, *example.answers)):
+            raise _bad(path, f" question {number}", "question, context and answer texts must be strings", task, what)
+    return examples
 
 
 def encode_example(tok, task: Task, example: Example) -> tuple[np.ndarray, np.ndarray]:

@@ -77,7 +77,8 @@ def quantize_folder(export_dir: Path, mode_name: str, out: Path, calibration: Pa
     from prelnedge.hashing import sha256_file
     from prelnedge.progress import Progress
     from prelnedge.quantize import check_mode
-    from prelnedge.quantize.calibration import calibration_batches, default_examples, load_examples
+    from prelnedge.quantize.calibration import (calibration_batches, check_calibration_used, default_examples,
+                                                load_examples)
     from prelnedge.reference import FRAMEWORK_MODULES
     from prelnedge.runtime import open_session
     from prelnedge.tasks import get_task
@@ -91,6 +92,7 @@ def quantize_folder(export_dir: Path, mode_name: str, out: Path, calibration: Pa
                         "quantize a float export")
     task = get_task(manifest["task"])
     mode = check_mode(manifest["target"], manifest["framework"], mode_name, task.name)
+    check_calibration_used(calibration, [mode])
     check_target(out, force)
     config = PreLNConfig.from_json_file(export_dir / "config.json")
     has_tokenizer = (export_dir / "tokenizer.json").exists() or (export_dir / "vocab.json").exists()

@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="reference to trace (default: torch for onnx, tf for tflite)")
     export.add_argument("--out", type=Path, metavar="OUT",
                         help="output folder (default: prelnedge-out/<model>-<task>-<target>-<framework>)")
-    export.add_argument("--force", action="store_true", help="replace OUT if it is an earlier prelnedge output")
+    export.add_argument("--force", action="store_true", help="replace OUT if it exists")
     export.add_argument("--keep-savedmodel", action="store_true",
                         help="flax path: keep the jax2tf SavedModel in OUT/savedmodel")
     export.add_argument("--static-shape", type=int, metavar="LENGTH", dest="static_shape",
@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("folder", type=Path, metavar="EXPORT", help="float export folder (from prelnedge export)")
     _add_quantize_options(quantize, "the quantization mode (required)")
     quantize.add_argument("--out", type=Path, required=True, metavar="OUT", help="quantized folder to write")
-    quantize.add_argument("--force", action="store_true", help="replace OUT if it is an earlier prelnedge output")
+    quantize.add_argument("--force", action="store_true", help="replace OUT if it exists")
     _add_model(quantize, SOURCE_MODEL_HELP)
     quantize.set_defaults(run=_run_quantize)
 
@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="calibration texts for the calibrated modes (see quantize --help)")
     report.add_argument("--baseline", type=Path, metavar="OLD/report.json",
                         help="fail (exit 1) when any cell's fidelity got worse than in this report")
-    report.add_argument("--force", action="store_true", help="replace OUT if it is an earlier prelnedge output")
+    report.add_argument("--force", action="store_true", help="replace OUT if it exists")
     report.set_defaults(run=_run_report)
 
     bundle = command("bundle", help="package an exported folder as a web or Android runtime bundle")
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--platform", required=True, choices=list(_bundle_platforms()),
                         help="web (ONNX export, onnxruntime-web page) or android (TFLite export, LiteRT app assets)")
     bundle.add_argument("--out", type=Path, required=True, metavar="OUT", help="bundle folder to write")
-    bundle.add_argument("--force", action="store_true", help="replace OUT if it is an earlier prelnedge output")
+    bundle.add_argument("--force", action="store_true", help="replace OUT if it exists")
     bundle.set_defaults(run=_run_bundle)
     return parser
 

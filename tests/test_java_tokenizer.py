@@ -200,7 +200,11 @@ def test_decode_single_ids_and_runs(default_tok):
     rng = random.Random(8)
     runs = [[i] for i in range(default_tok.vocab_size)]
     runs += [[rng.randrange(default_tok.vocab_size) for _ in range(rng.randint(2, 8))] for _ in range(300)]
-    got = java_batch(DEFAULT_MODEL, 128, [], decode=runs)["decoded"]
+    result = java_batch(DEFAULT_MODEL, 128, [], decode=runs)
     expected = [default_tok.decode(ids) for ids in runs]
-    differ = [(ids, e, g) for ids, e, g in zip(runs, expected, got) if e != g]
+    differ = [(ids, e, g) for ids, e, g in zip(runs, expected, result["decoded"]) if e != g]
     assert not differ, f"{len(differ)} decodes differ; first: {differ[0]!r}"
+    # fill-mask's candidate text: byte pieces as <0xHH>, as in Python
+    expected = [default_tok.readable_token(ids[0]) for ids in runs]
+    differ = [(ids, e, g) for ids, e, g in zip(runs, expected, result["readable"]) if e != g]
+    assert not differ, f"{len(differ)} readable tokens differ; first: {differ[0]!r}"

@@ -82,6 +82,8 @@ def python_result(tok: PreLNTokenizer, item: dict):
                     for e in tok.encode_windows(item["question"], item["context"], item["stride"])]
         if item["op"] == "causal":
             return plain(tok.encode_causal(item["text"]), item["text"])
+        if item["op"] == "readable":
+            return {"text": tok.readable_token(item["id"])}
         return {"text": tok.decode(item["ids"], skip_special_tokens=item.get("skip_special_tokens", True))}
     except UserError as exc:
         return {"error": str(exc)}
@@ -120,6 +122,7 @@ def test_random_strings_default_tokenizer(default_tok, tmp_path):
     items = requests(rng, 3000)
     # decoding single ids (fill-mask candidates) and random id runs, incl. bytes that are not UTF-8 alone
     items += [{"op": "decode", "ids": [i]} for i in range(default_tok.vocab_size)]
+    items += [{"op": "readable", "id": i} for i in range(default_tok.vocab_size)]  # fill-mask's token text
     items += [{"op": "decode", "ids": [rng.randrange(default_tok.vocab_size) for _ in range(rng.randint(1, 12))],
                "skip_special_tokens": rng.random() < 0.5} for _ in range(300)]
     assert_same(default_tok, items, run_js_tokenizer(default_model_dir() / "tokenizer.json", 128, items, tmp_path))

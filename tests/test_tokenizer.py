@@ -107,3 +107,17 @@ def test_vocab_merges_and_tokenizer_json_agree(tok, tmp_path):
 def test_missing_tokenizer_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="no tokenizer"):
         PreLNTokenizer.from_dir(tmp_path, 128)
+
+
+def test_readable_tokens_show_byte_pieces_as_hex(tok):
+    """fill-mask candidates: a token holding part of a UTF-8 character reads <0xHH>, never U+FFFD; whole
+    tokens read as the tokenizer decodes them; specials read as nothing."""
+    texts = [tok.readable_token(i) for i in range(tok.vocab_size)]
+    assert not any("\ufffd" in text for text in texts)
+    for i, text in enumerate(texts):
+        if "<0x" not in text:
+            assert text == tok.decode([i])
+    e_acute = tok.encode("é", add_special_tokens=False).ids  # two bytes, C3 A9
+    pieces = [tok.readable_token(i) for i in e_acute]
+    assert "".join(pieces) in ("é", "<0xC3><0xA9>") and (len(e_acute) == 1) == ("".join(pieces) == "é")
+    assert tok.readable_token(tok.mask_id) == "" and tok.readable_token(tok.bos_id) == ""

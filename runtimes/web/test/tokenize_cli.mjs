@@ -5,9 +5,10 @@
 //                      "add_special_tokens"?: bool}
 //                    | {"op": "windows", "question": "...", "context": "...", "stride"?: N}
 //                    | {"op": "causal", "text": "..."}
-//                    | {"op": "decode", "ids": [...], "skip_special_tokens"?: bool}]}
+//                    | {"op": "decode", "ids": [...], "skip_special_tokens"?: bool}
+//                    | {"op": "readable", "id": N}]}
 // RESULT: one entry per item: {"ids", "offsets" (UTF-16 code units), "sequence_ids"} (windows: a
-// list of those), {"text"} for decode, or {"error": message} when the tokenizer refused.
+// list of those), {"text"} for decode and readable, or {"error": message} when the tokenizer refused.
 import { readFileSync } from 'node:fs';
 import { Tokenizer, TokenizerError } from '../src/js/tokenizer.js';
 
@@ -34,6 +35,8 @@ const results = request.items.map((item) => {
         return plain(tok.encodeCausal(item.text));
       case 'decode':
         return { text: tok.decode(item.ids, { skipSpecialTokens: item.skip_special_tokens ?? true }) };
+      case 'readable':
+        return { text: tok.readableToken(item.id) };
       default:
         throw new Error(`unknown op ${item.op}`);
     }

@@ -113,7 +113,7 @@ export async function tagTokens(model, tok, text, labels) {
 
 function candidates(tok, logits, k) {
   const probs = softmax(logits);
-  return topK(probs, k).map((t) => ({ token: tok.decode([t]), id: t, score: probs[t] }));
+  return topK(probs, k).map((t) => ({ token: tok.readableToken(t), id: t, score: probs[t] }));
 }
 
 export async function fillMask(model, tok, text, k) {

@@ -51,6 +51,25 @@ const utf8 = new TextEncoder();
 // ignoreBOM keeps a decoded U+FEFF, as Rust's String::from_utf8_lossy does.
 const utf8Lossy = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+// Bytes in the UTF-8 sequence a lead byte starts; 0 when it cannot start one.
+function utf8SequenceLength(lead) {
+  if (lead < 0x80) return 1;
+  if (lead >= 0xc2 && lead <= 0xdf) return 2;
+  if (lead >= 0xe0 && lead <= 0xef) return 3;
+  return lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+}
+
+// The character the bytes encode, or null when they are not one well-formed UTF-8 character.
+function strictUtf8(bytes) {
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
 function isWhitespace(ch) {
   return IS_WS.test(ch);
 }
@@ -264,6 +283,32 @@ export class Tokenizer {
 
   /** Token ids back to text (byte-level decoding; special tokens dropped unless asked). */
   decode(ids, { skipSpecialTokens = true } = {}) {
+    return utf8Lossy.decode(this.bytesOf(ids, skipSpecialTokens));
+  }
+
+  /**
+   * One token as readable text: '' for a special token, and each byte that is only part of a
+   * character (byte-level BPE splits them) as '<0xHH>' instead of U+FFFD, as the Python runtime does.
+   */
+  readableToken(id) {
+    if (this.decode([id]) === '') return '';
+    const bytes = this.bytesOf([id], true);
+    let out = '';
+    for (let i = 0; i < bytes.length;) {
+      const n = utf8SequenceLength(bytes[i]);
+      const ch = n > 0 && i + n <= bytes.length ? strictUtf8(bytes.subarray(i, i + n)) : null;
+      if (ch !== null) {
+        out += ch;
+        i += n;
+      } else {
+        out += `<0x${bytes[i].toString(16).toUpperCase().padStart(2, '0')}>`;
+        i += 1;
+      }
+    }
+    return out;
+  }
+
+  bytesOf(ids, skipSpecialTokens) {
     const bytes = [];
     for (const id of ids) {
       const added = this.addedById.get(id);
@@ -280,7 +325,7 @@ export class Tokenizer {
       // tokenizers keeps a token's own UTF-8 when it is not made of byte characters
       bytes.push(...(ok ? mapped : utf8.encode(token)));
     }
-    return utf8Lossy.decode(new Uint8Array(bytes));
+    return new Uint8Array(bytes);
   }
 
   // ---- internals ---------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 package org.prelnedge.core;
 
 import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.List;
@@ -69,6 +72,32 @@ public final class ByteLevel {
      * token (an added token such as "<mask>") gives its own UTF-8. Invalid UTF-8 becomes U+FFFD.
      */
     public static String decode(List<String> tokens) {
+        return new String(toBytes(tokens), StandardCharsets.UTF_8);
+    }
+
+    /**
+     * Like decode, but a byte that is not part of a whole UTF-8 character (byte-level BPE splits
+     * characters) shows as "<0xHH>" instead of U+FFFD, as prelnedge's Python readable_token does.
+     */
+    public static String readable(List<String> tokens) {
+        byte[] bytes = toBytes(tokens);
+        StringBuilder out = new StringBuilder();
+        int i = 0;
+        while (i < bytes.length) {
+            int n = sequenceLength(bytes[i] & 0xFF);
+            String ch = n > 0 && i + n <= bytes.length ? strictUtf8(bytes, i, n) : null;
+            if (ch != null) {
+                out.append(ch);
+                i += n;
+            } else {
+                out.append(String.format("<0x%02X>", bytes[i] & 0xFF));
+                i++;
+            }
+        }
+        return out.toString();
+    }
+
+    private static byte[] toBytes(List<String> tokens) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         for (String token : tokens) {
             byte[] mapped = new byte[token.length()];
@@ -84,6 +113,32 @@ public final class ByteLevel {
             byte[] out = allBytes ? mapped : token.getBytes(StandardCharsets.UTF_8);
             bytes.write(out, 0, out.length);
         }
-        return new String(bytes.toByteArray(), StandardCharsets.UTF_8);
+        return bytes.toByteArray();
+    }
+
+    /** Bytes in the UTF-8 sequence a lead byte starts; 0 when it cannot start one. */
+    private static int sequenceLength(int lead) {
+        if (lead < 0x80) {
+            return 1;
+        }
+        if (lead >= 0xC2 && lead <= 0xDF) {
+            return 2;
+        }
+        if (lead >= 0xE0 && lead <= 0xEF) {
+            return 3;
+        }
+        return lead >= 0xF0 && lead <= 0xF4 ? 4 : 0;
+    }
+
+    /** The character the bytes encode, or null when they are not one well-formed UTF-8 character. */
+    private static String strictUtf8(byte[] bytes, int offset, int length) {
+        try {
+            return StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(bytes, offset, length)).toString();
+        } catch (CharacterCodingException e) {
+            return null;
+        }
     }
 }

@@ -275,7 +275,7 @@ public final class Pipeline {
         List<Object> out = new ArrayList<>();
         for (int id : Postprocess.topK(probs, topK)) {
             Map<String, Object> candidate = new LinkedHashMap<>();
-            candidate.put("token", tok.decode(new int[] {id}, true));
+            candidate.put("token", tok.readableToken(id));
             candidate.put("id", (long) id);
             candidate.put("score", probs[id]);
             out.add(candidate);

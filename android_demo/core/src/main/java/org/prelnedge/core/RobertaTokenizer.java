@@ -409,6 +409,15 @@ public final class RobertaTokenizer {
 
     // ---------------------------------------------------------------- decoding and lookup
 
+    /** One token as readable text: "" for a special token, "<0xHH>" for a byte that is part of a character. */
+    public String readableToken(int id) {
+        String token = idToToken.get(id);
+        if (token == null || decode(new int[] {id}, true).isEmpty()) {
+            return "";
+        }
+        return ByteLevel.readable(java.util.Collections.singletonList(token));
+    }
+
     /** Ids back to text; special tokens are left out when skipSpecial (Python's default). */
     public String decode(int[] ids, boolean skipSpecial) {
         List<String> tokens = new ArrayList<>();

@@ -15,7 +15,8 @@ import java.util.Map;
  * <p>stdin: {"dir": folder, "source": "auto" | "vocab", "max_length": n,
  * "items": [{"text": s, "pair": s or null, "special": bool} or {"question": q, "context": c, "stride": n}],
  * "decode": [[ids], ...]}. stdout: {"encodings": [{"ids", "offsets", "seq"} or {"error"}],
- * "windows": per item a list of encodings for window requests, "decoded": [text, ...]}.
+ * "windows": per item a list of encodings for window requests, "decoded": [text, ...],
+ * "readable": [readableToken(ids[0]) for each decode request]}.
  */
 public final class TokenizeBatch {
     private TokenizeBatch() {
@@ -56,6 +57,7 @@ public final class TokenizeBatch {
             }
         }
         List<Object> decoded = new ArrayList<>();
+        List<Object> readable = new ArrayList<>();
         Object decodeList = request.get("decode");
         if (decodeList != null) {
             for (Object ids : Json.array(decodeList, "decode")) {
@@ -65,11 +67,13 @@ public final class TokenizeBatch {
                     array[i] = Json.integer(list.get(i), "id");
                 }
                 decoded.add(tok.decode(array, true));
+                readable.add(array.length > 0 ? tok.readableToken(array[0]) : "");
             }
         }
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("encodings", results);
         out.put("decoded", decoded);
+        out.put("readable", readable);
         PrintStream stdout = new PrintStream(System.out, false, StandardCharsets.UTF_8.name());
         stdout.println(Json.write(out));
         stdout.flush();

@@ -25,8 +25,8 @@ NOISE = tuple(re.compile(pattern) for pattern in (
     r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",
     r"^fully_quantize: \d+, inference_type: \d+, input_inference_type: ",  # the TFLite converter's settings dump
     r"^(WARNING:root:)?Please consider (to run )?pre-processing before quantization",
-    r"onnxruntime\.quantization\.\S+ \[INFO\] - ",
-    r"onnxruntime\.quantization\.matmul_nbits_quantizer \[WARNING\] - The opset of the input model is under 21",
+    r"^INFO:onnxruntime\.quantization\.|onnxruntime\.quantization\.\S+ \[INFO\] - ",  # either log format
+    r"onnxruntime\.quantization\.matmul_nbits_quantizer.{1,14}The opset of the input model is under 21",
     r"^WARNING:absl:.*(compiled the loaded model|were not saved|Importing a function)",
     r"^\s*$",
 ))

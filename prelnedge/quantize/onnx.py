@@ -8,6 +8,8 @@ products of two activations, whose int8 error swamps the rest) and the fp16 stor
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,23 @@ import numpy as np
 Batches = list[tuple[np.ndarray, np.ndarray]]
 # Tensors smaller than this stay fp32 under fp16 storage: biases and LayerNorm vectors weigh nothing.
 FP16_MIN_ELEMENTS = 1024
+
+
+@contextmanager
+def _quiet_quantizer_logs():
+    """ONNX Runtime's quantizers log advice on every call: 'consider pre-processing' (root logger;
+    pre-processing only fuses shapes we already export clean) and, for int4, that the opset bump to
+    21 'may not be a valid model' plus one INFO line per node. Our fidelity check runs the result, so
+    these say nothing the user can act on; errors still show."""
+    loggers = [logging.getLogger(), logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def quantize_fp16(src: Path, dst: Path, calibration: Batches | None = None) -> dict:
@@ -52,8 +71,9 @@ def quantize_fp16(src: Path, dst: Path, calibration: Batches | None = None) -> d
 def quantize_int8_dynamic(src: Path, dst: Path, calibration: Batches | None = None) -> dict:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(src, dst, op_types_to_quantize=["MatMul", "Gather"], per_channel=False,
-                     weight_type=QuantType.QInt8, extra_options={"MatMulConstBOnly": True})
+    with _quiet_quantizer_logs():
+        quantize_dynamic(src, dst, op_types_to_quantize=["MatMul", "Gather"], per_channel=False,
+                         weight_type=QuantType.QInt8, extra_options={"MatMulConstBOnly": True})
     return {"tool": "onnxruntime.quantization.quantize_dynamic", "weight_type": "int8",
             "ops": ["MatMul (constant weights)", "Gather (embeddings)"]}
 
@@ -76,11 +96,12 @@ def quantize_int8_static(src: Path, dst: Path, calibration: Batches | None = Non
 
     if not calibration:
         raise ValueError("int8-static needs calibration batches")
-    quantize_static(src, dst, _Reader(calibration), quant_format=QuantFormat.QDQ,
-                    op_types_to_quantize=["MatMul", "Gather"], per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax,
-                    extra_options={"MatMulConstBOnly": True, "ActivationSymmetric": False})
+    with _quiet_quantizer_logs():
+        quantize_static(src, dst, _Reader(calibration), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=["MatMul", "Gather"], per_channel=True,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax,
+                        extra_options={"MatMulConstBOnly": True, "ActivationSymmetric": False})
     return {"tool": "onnxruntime.quantization.quantize_static (QDQ, MinMax)", "weight_type": "int8 per channel",
             "activation_type": "int8", "ops": ["MatMul (constant weights)", "Gather (embeddings)"],
             "calibration_examples": sum(ids.shape[0] for ids, _ in calibration)}
@@ -98,7 +119,8 @@ def quantize_int4(src: Path, dst: Path, calibration: Batches | None = None) -> d
                                           op_types_to_quantize=("MatMul", "Gather"),
                                           quant_axes=(("MatMul", 0), ("Gather", 1)))
     quantizer = MatMulNBitsQuantizer(onnx.load(str(src)), algo_config=config)
-    quantizer.process()
+    with _quiet_quantizer_logs():
+        quantizer.process()
     quantizer.model.save_model_to_file(str(dst), use_external_data_format=False)
     return {"tool": "onnxruntime MatMulNBitsQuantizer (DEFAULT, symmetric)", "bits": 4, "block_size": INT4_BLOCK,
             "ops": ["MatMul -> MatMulNBits", "Gather -> GatherBlockQuantized"]}

@@ -54,7 +54,7 @@ def check_writable(folder: Path) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise UserError(f"cannot write under {existing}: it is a file, not a folder")
-    if os.statvfs(existing).f_flag & os.ST_RDONLY:
+    if hasattr(os, "statvfs") and os.statvfs(existing).f_flag & os.ST_RDONLY:  # POSIX only
         raise UserError(f"cannot write under {existing}: the file system is read-only")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"cannot write under {existing}: permission denied")

@@ -14,7 +14,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from prelnedge import __version__
+from prelnedge import __version__, quiet
 from prelnedge.errors import UserError, ValidationError
 from prelnedge.tasks import all_task_names
 
@@ -355,11 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     warnings.showwarning = _show_warning
-    if args.debug:
-        from prelnedge import quiet
-
-        quiet.enabled = False  # the libraries' own log lines go straight to the terminal
-    else:
+    quiet.enabled = not args.debug  # with --debug the libraries' own log lines go straight to the terminal
+    if not args.debug:
         # TensorFlow/XLA C++ logging (CUDA probes, oneDNN notes) is noise to a user; --debug keeps it.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         os.environ.setdefault("GRPC_VERBOSITY", "ERROR")

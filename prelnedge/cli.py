@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     bundle = command("bundle", help="package an exported folder as a web or Android runtime bundle")
     bundle.add_argument("folder", type=Path, metavar="EXPORT", help="exported folder (from prelnedge export)")
     bundle.add_argument("--platform", required=True, choices=list(_bundle_platforms()),
-                        help="web (ONNX export, onnxruntime-web page) or android (TFLite export, LiteRT app assets)")
+                        help="web (a browser page: ONNX export, or TFLite exported with --static-shape) or android "
+                             "(app assets: TFLite export, or ONNX converted to .ort)")
     bundle.add_argument("--out", type=Path, required=True, metavar="OUT", help="bundle folder to write")
     bundle.add_argument("--force", action="store_true", help="replace OUT if it exists")
     bundle.set_defaults(run=_run_bundle)

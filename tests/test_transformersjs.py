@@ -29,7 +29,8 @@ CONTEXT = ("The lighthouse on Kestrel Point was built in 1874. Its keeper, Marta
            "every ship that passed during the winter storms. The lamp was electrified in 1931.")
 TEXT = "A calm, bright morning on the harbour, and Marta kept the logbook."
 MASKED = "The keeper kept a <mask> of every ship that passed."
-SCORE_TOL = 1e-5  # both sides run the same fp32 graph in ONNX Runtime (Node binding vs Python)
+SCORE_TOL = 1e-5
+QUANTIZED = {"int8-dynamic": "q8", "fp16": "fp16", "int4": "q4"}  # mode -> the dtype transformers.js loads  # both sides run the same fp32 graph in ONNX Runtime (Node binding vs Python)
 
 
 def predict(folder: Path, *args: str):
@@ -63,9 +64,10 @@ def exports(default_onnx_export, tmp_path_factory) -> dict[str, Path]:
 
     made = {task: default_onnx_export(task) for task in
             ("qa", "sequence-classification", "token-classification", "masked-lm", "base")}
-    made["sequence-classification-q8"] = quantize_folder(
-        made["sequence-classification"], "int8-dynamic",
-        tmp_path_factory.mktemp("tjs-quant") / "sequence-classification-q8")
+    quantized = tmp_path_factory.mktemp("tjs-quant")
+    for mode, dtype in QUANTIZED.items():
+        made[f"sequence-classification-{dtype}"] = quantize_folder(
+            made["sequence-classification"], mode, quantized / f"sequence-classification-{dtype}")
     return made
 
 
@@ -76,6 +78,8 @@ def answers(exports, tmp_path_factory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("tjs-bundles")
     for name, folder in exports.items():
         bundle(folder, "web", root / name)
+    for dtype in ("fp16", "q4"):  # as from `export --quantize` (no float parent left): only the dtype's file
+        (root / f"sequence-classification-{dtype}" / "onnx" / "model.onnx").unlink()
     runs = {
         "qa": {"pipeline": "question-answering", "model": "qa", "args": [QUESTION, CONTEXT]},
         "sequence-classification": {"pipeline": "text-classification", "model": "sequence-classification",
@@ -84,6 +88,8 @@ def answers(exports, tmp_path_factory) -> dict[str, object]:
         "q8-default": {"pipeline": "text-classification", "model": "sequence-classification-q8", "args": [TEXT]},
         "q8-as-fp32": {"pipeline": "text-classification", "model": "sequence-classification-q8", "args": [TEXT],
                        "load": {"dtype": "fp32"}},
+        **{f"{dtype}-default": {"pipeline": "text-classification", "model": f"sequence-classification-{dtype}",
+                                "args": [TEXT]} for dtype in ("fp16", "q4")},
         "token-classification": {"pipeline": "token-classification", "model": "token-classification",
                                  "args": [TEXT], "options": {"ignore_labels": []}},
         "masked-lm": {"pipeline": "fill-mask", "model": "masked-lm", "args": [MASKED], "options": {"top_k": 5}},
@@ -114,6 +120,15 @@ def test_quantized_bundle_loads_its_own_file_by_default(answers, exports):
     assert abs(quantized["score"] - floating["score"]) > 10 * SCORE_TOL
     assert answers["q8-default"][0]["score"] == pytest.approx(quantized["score"], abs=SCORE_TOL)
     assert answers["q8-as-fp32"][0]["score"] == pytest.approx(floating["score"], abs=SCORE_TOL)
+
+
+@pytest.mark.parametrize("dtype", ["fp16", "q4"])
+def test_other_quantized_bundles_load_by_their_dtype(answers, exports, dtype):
+    """fp16 (model_fp16.onnx) and int4 (model_q4.onnx, MatMulNBits) bundles holding only that file:
+    the default load finds it by the config's dtype and answers as predict does on the export."""
+    want = predict(exports[f"sequence-classification-{dtype}"], "--text", TEXT)[0]
+    got = answers[f"{dtype}-default"][0]
+    assert got["label"] == want["label"] and got["score"] == pytest.approx(want["score"], abs=SCORE_TOL)
 
 
 def test_token_classification(answers, exports):

@@ -212,7 +212,6 @@ def write_outputs(out: Path, result: dict) -> None:
 
 
 def render_markdown(result: dict) -> str:
-    configs = list(result["configs"])
     lines = [f"# Latency, {result['model']}", "",
              f"Command: `{result['command']}`", "",
              f"{result['when']}; {result['machine']}; {result['threads']} threads per runtime; "
@@ -220,26 +219,22 @@ def render_markdown(result: dict) -> str:
              f"{result['load_before']} before, {result['load_after']} after; peak RSS of the timing process "
              f"{result['peak_rss_gib']:.1f} GiB.", "",
              "Cells: ratio to Hugging Face eager (median of per-round ratios, [min-max] over rounds), then the "
-             "median ms. Compare ratios within one run only; absolute ms move with the machine's load.", "",
-             "| runner | " + " | ".join(configs) + " |", "|---|" + "---|" * len(configs)]
-    for runner in result["runners"]:
-        cells = []
-        for config in configs:
-            row = result["configs"][config].get(runner)
-            cells.append("-" if row is None else
-                         f"{row['ratio']:.2f}x [{row['ratio_min']:.2f}-{row['ratio_max']:.2f}] "
-                         f"{row['median_ms']:.1f} ms" if "ratio" in row else f"{row['median_ms']:.1f} ms")
-        lines.append(f"| {runner} | " + " | ".join(cells) + " |")
-    lines += ["", "Spread of single calls (ms): median [p25-p75] (calls)", "",
-              "| runner | " + " | ".join(configs) + " |", "|---|" + "---|" * len(configs)]
-    for runner in result["runners"]:
-        cells = []
-        for config in configs:
-            row = result["configs"][config].get(runner)
-            cells.append("-" if row is None else
-                         f"{row['median_ms']:.1f} [{row['p25_ms']:.1f}-{row['p75_ms']:.1f}] ({row['samples']})")
-        lines.append(f"| {runner} | " + " | ".join(cells) + " |")
+             "median ms. Compare ratios within one run only; absolute ms move with the machine's load.", ""]
+    lines += _table(result, lambda row: f"{row['ratio']:.2f}x [{row['ratio_min']:.2f}-{row['ratio_max']:.2f}] "
+                                        f"{row['median_ms']:.1f} ms")
+    lines += ["", "Spread of single calls (ms): median [p25-p75] (calls)", ""]
+    lines += _table(result, lambda row: f"{row['median_ms']:.1f} [{row['p25_ms']:.1f}-{row['p75_ms']:.1f}] "
+                                        f"({row['samples']})")
     return "\n".join(lines) + "\n"
+
+
+def _table(result: dict, cell) -> list[str]:
+    configs = list(result["configs"])
+    lines = ["| runner | " + " | ".join(configs) + " |", "|---|" + "---|" * len(configs)]
+    for runner in result["runners"]:
+        rows = [result["configs"][config].get(runner) for config in configs]
+        lines.append(f"| {runner} | " + " | ".join("-" if row is None else cell(row) for row in rows) + " |")
+    return lines
 
 
 def plot(path: Path, result: dict) -> None:

@@ -106,6 +106,53 @@ def test_other_heads_report_their_own_agreement(float_exports, tmp_path, task, t
     assert all(0.0 <= v <= 1.0 + 1e-9 for v in agreement.values())
 
 
+# The integer kernels each ONNX mode must run as, after ONNX Runtime's own graph optimizations
+# (the QDQ and dynamic-quantization fusions happen at session load), and its fusion switch.
+INTEGER_MATMULS = {"int8-static": ({"MatMulIntegerToFloat", "QLinearMatMul"}, "STATIC_FUSES"),
+                   "int8-dynamic": ({"DynamicQuantizeMatMul", "MatMulIntegerToFloat", "MatMulInteger"}, "DYNAMIC_FUSES"),
+                   "int4": ({"MatMulNBits"}, "INT4_FUSES")}
+
+
+@pytest.mark.parametrize("mode,fuse", [(m, None) for m in sorted(INTEGER_MATMULS)] + [("int8-static", True)],
+                         ids=[*sorted(INTEGER_MATMULS), "int8-static-fused"])
+def test_onnx_integer_modes_run_every_linear_layer_as_an_integer_matmul(float_exports, tmp_path, monkeypatch,
+                                                                         mode, fuse):
+    import collections
+
+    import onnx
+    import onnxruntime as ort
+
+    import prelnedge.quantize.onnx as onnx_modes
+
+    integer_ops, switch = INTEGER_MATMULS[mode]
+    if fuse is not None:  # the fusion switch's other side, so neither path goes untested
+        monkeypatch.setattr(onnx_modes, switch, fuse)
+    out = quantize_folder(float_exports("qa", "onnx"), mode, tmp_path / "q")
+    settings = json.loads((out / "manifest.json").read_text())["quantization"]["settings"]
+    assert any(key.startswith("onnxruntime session") for key in settings["optimizations"])
+    fusions = settings["optimizations"].get("onnxscript optimize_for_ort")
+    if getattr(onnx_modes, switch):  # the manifest names every fusion that produced the validated file
+        assert fusions and {"skip_layer_normalization", "bias_gelu"} <= set(fusions), fusions
+    else:
+        assert fusions is None
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp_path / "as-run.onnx")
+    ort.InferenceSession(str(out / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    graph = onnx.load(str(tmp_path / "as-run.onnx")).graph
+    weights = {init.name for init in graph.initializer}
+    producer = {output: node for node in graph.node for output in node.output}
+    for node in graph.node:
+        if node.op_type in ("MatMul", "Gemm", "FusedMatMul"):
+            fed = [producer.get(name) for name in node.input]
+            assert not any(p is not None and p.op_type == "DequantizeLinear" and p.input[0] in weights for p in fed), \
+                f"{node.name} is a float MatMul over weights dequantized on every call"
+    counts = collections.Counter(node.op_type for node in graph.node)
+    layers = json.loads((out / "config.json").read_text())["num_hidden_layers"]
+    linear_layers = 6 * layers + 1  # q, k, v, attention out, FFN in, FFN out per layer; the QA head
+    assert sum(counts[op] for op in integer_ops) >= linear_layers, dict(counts)
+
+
 def test_checkpoint_without_tokenizer_is_judged_on_validation_ids(hf_checkpoints, tmp_path):
     folder, _ = hf_checkpoints["sequence-classification"]
     float_dir = export(ExportConfig(task="sequence-classification", target="onnx", model=folder, out=tmp_path / "f"))

@@ -1,15 +1,18 @@
 """ONNX quantization modes, each rewriting a validated float model.onnx into a new file.
 
 Every function takes (float model path, output path, calibration batches or None) and returns
-facts for the manifest. ONNX Runtime's own quantization tools do the work; what is ours is the
-choice of ops (linear layers and embedding tables; never LayerNorm, softmax or the attention
-products of two activations, whose int8 error swamps the rest) and the fp16 storage scheme.
+facts for the manifest (`optimizations` names every graph rewrite that ran, so a reader knows the
+validated file is not the exporter's graph). ONNX Runtime's own quantization tools do the work;
+what is ours is the choice of ops (linear layers and embedding tables; never LayerNorm, softmax or
+the attention products of two activations, whose int8 error swamps the rest), the settings that
+let ONNX Runtime's CPU kernels run them as integer GEMMs, and the fp16 storage scheme.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from contextlib import contextmanager
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +20,22 @@ import numpy as np
 Batches = list[tuple[np.ndarray, np.ndarray]]
 # Tensors smaller than this stay fp32 under fp16 storage: biases and LayerNorm vectors weigh nothing.
 FP16_MIN_ELEMENTS = 1024
+# Whether a mode runs onnxscript's ORT fusions (fuse_for_ort) before quantizing. Measured, not
+# assumed (issue 13, base size, b1 s128, CPU time per call, interleaved runs on a loaded 2-core
+# machine): fused vs unfused int8-dynamic 67-82 vs 61-78 ms, int8-static 67-73 vs 66-82 ms, int4
+# 308 vs 284 ms. The int8 GEMMs dominate and the fused glue bought nothing measurable, so the
+# exporter's graph is quantized as it is; ONNX Runtime still applies its own fusions at load.
+STATIC_FUSES = False
+DYNAMIC_FUSES = False
+INT4_FUSES = False
+# What ONNX Runtime itself does with these files when a session opens (every user's session, and
+# the validation's): recorded so the manifest says the validated graph is not the one that runs.
+RUNTIME_FUSIONS = {"onnxruntime session (graph_optimization_level ALL, at load)":
+                   "quantized-MatMul fusions (MatMulIntegerToFloat, DynamicQuantizeMatMul), LayerNorm and GELU "
+                   "fusions"}
 
 
-@contextmanager
+@contextlib.contextmanager
 def _quiet_quantizer_logs():
     """ONNX Runtime's quantizers log advice on every call: 'consider pre-processing' (root logger;
     pre-processing only fuses shapes we already export clean) and, for int4, that the opset bump to
@@ -68,14 +84,38 @@ def quantize_fp16(src: Path, dst: Path, calibration: Batches | None = None) -> d
     return {"tool": "onnx (fp16 initializers + Cast)", "fp16_tensors": converted}
 
 
+def fuse_for_ort(src: Path, dst: Path) -> dict:
+    """onnxscript's ORT fusions on the float graph: erf-GELU + bias -> BiasGelu, residual add + bias +
+    LayerNorm -> SkipLayerNormalization, the attention subgraph -> MultiHeadAttention. The fused
+    ops are ONNX Runtime contrib ops (CPU and wasm both have them). Returns the non-zero counts."""
+    import onnx_ir as ir
+    from onnxscript.rewriter.ort_fusions import optimize_for_ort
+
+    model, counts = optimize_for_ort(ir.load(str(src)))
+    ir.save(model, str(dst))
+    return {name: count for name, count in counts.items() if count}
+
+
+@contextlib.contextmanager
+def _graph_to_quantize(src: Path, fuse: bool):
+    """(the float graph to hand to the quantizer, the optimizations that made it)."""
+    if not fuse:
+        yield src, {}
+        return
+    with tempfile.TemporaryDirectory(prefix="prelnedge-fused-") as tmp:
+        fused = Path(tmp) / "fused.onnx"
+        yield fused, {"onnxscript optimize_for_ort": fuse_for_ort(src, fused)}
+
+
 def quantize_int8_dynamic(src: Path, dst: Path, calibration: Batches | None = None) -> dict:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with _quiet_quantizer_logs():
-        quantize_dynamic(src, dst, op_types_to_quantize=["MatMul", "Gather"], per_channel=False,
+    with _graph_to_quantize(src, DYNAMIC_FUSES) as (source, optimizations), _quiet_quantizer_logs():
+        quantize_dynamic(source, dst, op_types_to_quantize=["MatMul", "Gather"], per_channel=False,
                          weight_type=QuantType.QInt8, extra_options={"MatMulConstBOnly": True})
     return {"tool": "onnxruntime.quantization.quantize_dynamic", "weight_type": "int8",
-            "ops": ["MatMul (constant weights)", "Gather (embeddings)"]}
+            "ops": ["MatMul (constant weights)", "Gather (embeddings)"],
+            "optimizations": {**optimizations, **RUNTIME_FUSIONS}}
 
 
 class _Reader:
@@ -92,22 +132,37 @@ class _Reader:
 
 
 def quantize_int8_static(src: Path, dst: Path, calibration: Batches | None = None) -> dict:
+    """Static QDQ whose MatMuls ONNX Runtime's CPU provider turns into MatMulIntegerToFloat.
+
+    What the profile showed (issue 13): with int8 activations (S8S8) ORT fused only some MatMuls
+    (the three projections sharing one LayerNorm output stayed float MatMuls fed by a
+    DequantizeLinear of their weights, run on every call), and quantizing MatMul outputs added a
+    Q/DQ pair after each GEMM. So: uint8 activations (U8S8, the operand order x86 VNNI multiplies
+    natively; ORT's docs warn that U8S8 can saturate on AVX2/AVX512 CPUs without VNNI, which the
+    fidelity check sees only when it runs on such a CPU), int8 per-channel weights, and float
+    MatMul/Gather outputs: one QuantizeLinear per shared input, then an integer GEMM with a float
+    result for every linear layer. At base size this took the CPU time of a b1 s128 call from
+    224 ms to 66-73 ms, level with int8-dynamic.
+    """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if not calibration:
         raise ValueError("int8-static needs calibration batches")
-    with _quiet_quantizer_logs():
-        quantize_static(src, dst, _Reader(calibration), quant_format=QuantFormat.QDQ,
+    with _graph_to_quantize(src, STATIC_FUSES) as (source, optimizations), _quiet_quantizer_logs():
+        quantize_static(source, dst, _Reader(calibration), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=["MatMul", "Gather"], per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax,
-                        extra_options={"MatMulConstBOnly": True, "ActivationSymmetric": False})
+                        extra_options={"MatMulConstBOnly": True, "ActivationSymmetric": False,
+                                       "OpTypesToExcludeOutputQuantization": ["MatMul", "Gather"]})
     return {"tool": "onnxruntime.quantization.quantize_static (QDQ, MinMax)", "weight_type": "int8 per channel",
-            "activation_type": "int8", "ops": ["MatMul (constant weights)", "Gather (embeddings)"],
-            "calibration_examples": sum(ids.shape[0] for ids, _ in calibration)}
+            "activation_type": "uint8 (asymmetric)", "ops": ["MatMul (constant weights)", "Gather (embeddings)"],
+            "calibration_examples": sum(ids.shape[0] for ids, _ in calibration), "outputs": "float (MatMul, Gather)",
+            "optimizations": {**optimizations, **RUNTIME_FUSIONS}}
 
 
 INT4_BLOCK = 32
+INT4_ACCURACY_LEVEL = 4
 
 
 def quantize_int4(src: Path, dst: Path, calibration: Batches | None = None) -> dict:
@@ -115,12 +170,19 @@ def quantize_int4(src: Path, dst: Path, calibration: Batches | None = None) -> d
     from onnxruntime.quantization.matmul_nbits_quantizer import (DefaultWeightOnlyQuantConfig,
                                                                  MatMulNBitsQuantizer)
 
+    # accuracy_level 4: MatMulNBits quantizes its input to int8 per block and runs an int8 GEMM
+    # instead of dequantizing the 4-bit weights to fp32 on every call. Measured (issue 13): on this
+    # Zen 4 CPU at base size neither level beats fp32 (int4 is for size here, not speed).
     config = DefaultWeightOnlyQuantConfig(block_size=INT4_BLOCK, is_symmetric=True, bits=4,
+                                          accuracy_level=INT4_ACCURACY_LEVEL,
                                           op_types_to_quantize=("MatMul", "Gather"),
                                           quant_axes=(("MatMul", 0), ("Gather", 1)))
-    quantizer = MatMulNBitsQuantizer(onnx.load(str(src)), algo_config=config)
+    with _graph_to_quantize(src, INT4_FUSES) as (source, optimizations):
+        quantizer = MatMulNBitsQuantizer(onnx.load(str(source)), algo_config=config)
     with _quiet_quantizer_logs():
         quantizer.process()
     quantizer.model.save_model_to_file(str(dst), use_external_data_format=False)
     return {"tool": "onnxruntime MatMulNBitsQuantizer (DEFAULT, symmetric)", "bits": 4, "block_size": INT4_BLOCK,
-            "ops": ["MatMul -> MatMulNBits", "Gather -> GatherBlockQuantized"]}
+            "accuracy_level": INT4_ACCURACY_LEVEL,
+            "ops": ["MatMul -> MatMulNBits", "Gather -> GatherBlockQuantized"],
+            "optimizations": {**optimizations, **RUNTIME_FUSIONS}}

@@ -120,13 +120,15 @@ class PreLNTokenizer:
 
     def readable_token(self, token_id: int) -> str:
         """One token as text a person can read: its UTF-8, with each byte that is only part of a
-        character (byte-level BPE splits them) shown as <0xHH> instead of a U+FFFD."""
+        character (byte-level BPE splits them) shown as <0xHH> instead of a U+FFFD, and so is each
+        ASCII control character (a lone ESC or newline would garble the terminal)."""
         token = self._tok.id_to_token(int(token_id))
         if token is None or self._tok.decode([int(token_id)]) == "":  # special or unknown: no text
             return ""
         chars = _byte_level_chars()
         raw = bytes(chars[c] for c in token) if all(c in chars for c in token) else token.encode("utf-8")
-        return raw.decode("utf-8", errors=_HEX_BYTES)
+        text = raw.decode("utf-8", errors=_HEX_BYTES)
+        return "".join(f"<0x{ord(c):02X}>" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
 
     def id_to_token(self, token_id: int) -> str | None:
         return self._tok.id_to_token(int(token_id))

@@ -111,9 +111,10 @@ def test_missing_tokenizer_is_a_clear_error(tmp_path):
 
 def test_readable_tokens_show_byte_pieces_as_hex(tok):
     """fill-mask candidates: a token holding part of a UTF-8 character reads <0xHH>, never U+FFFD; whole
-    tokens read as the tokenizer decodes them; specials read as nothing."""
+    tokens read as the tokenizer decodes them (control characters as <0xHH> too); specials read as nothing."""
     texts = [tok.readable_token(i) for i in range(tok.vocab_size)]
     assert not any("\ufffd" in text for text in texts)
+    assert not any(ord(c) < 0x20 or ord(c) == 0x7F for text in texts for c in text)  # no raw control characters
     for i, text in enumerate(texts):
         if "<0x" not in text:
             assert text == tok.decode([i])

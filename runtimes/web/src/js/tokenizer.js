@@ -288,7 +288,8 @@ export class Tokenizer {
 
   /**
    * One token as readable text: '' for a special token, and each byte that is only part of a
-   * character (byte-level BPE splits them) as '<0xHH>' instead of U+FFFD, as the Python runtime does.
+   * character (byte-level BPE splits them), or an ASCII control character, as '<0xHH>' (not U+FFFD),
+   * as the Python runtime does.
    */
   readableToken(id) {
     if (this.decode([id]) === '') return '';
@@ -296,7 +297,8 @@ export class Tokenizer {
     let out = '';
     for (let i = 0; i < bytes.length;) {
       const n = utf8SequenceLength(bytes[i]);
-      const ch = n > 0 && i + n <= bytes.length ? strictUtf8(bytes.subarray(i, i + n)) : null;
+      const control = bytes[i] < 0x20 || bytes[i] === 0x7f; // shown as hex too: it would garble a terminal
+      const ch = n > 0 && !control && i + n <= bytes.length ? strictUtf8(bytes.subarray(i, i + n)) : null;
       if (ch !== null) {
         out += ch;
         i += n;

@@ -77,7 +77,8 @@ public final class ByteLevel {
 
     /**
      * Like decode, but a byte that is not part of a whole UTF-8 character (byte-level BPE splits
-     * characters) shows as "<0xHH>" instead of U+FFFD, as prelnedge's Python readable_token does.
+     * characters), or an ASCII control character, shows as "<0xHH>" instead of U+FFFD, as prelnedge's
+     * Python readable_token does.
      */
     public static String readable(List<String> tokens) {
         byte[] bytes = toBytes(tokens);
@@ -85,7 +86,8 @@ public final class ByteLevel {
         int i = 0;
         while (i < bytes.length) {
             int n = sequenceLength(bytes[i] & 0xFF);
-            String ch = n > 0 && i + n <= bytes.length ? strictUtf8(bytes, i, n) : null;
+            boolean control = (bytes[i] & 0xFF) < 0x20 || bytes[i] == 0x7F; // hex too: it would garble a terminal
+            String ch = n > 0 && !control && i + n <= bytes.length ? strictUtf8(bytes, i, n) : null;
             if (ch != null) {
                 out.append(ch);
                 i += n;

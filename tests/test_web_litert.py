@@ -21,6 +21,9 @@ from web_support import require_node_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 LENGTH = 48  # shorter than CONTEXT's tokens, so the QA form's context is windowed at the static length
+# Quantized exports measure fidelity on the corpus's QA pairs, whose questions alone outgrow 48 of
+# the embedded model's small-vocabulary tokens: they use its full length.
+QUANTIZED_LENGTH = 128
 
 
 def cli_bundle(export_dir: Path, out: Path) -> subprocess.CompletedProcess:
@@ -35,6 +38,9 @@ def exports(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("litert-exports")
     for task in ("qa", "sequence-classification"):
         export(ExportConfig(task=task, target="tflite", out=work / task, static_shape=LENGTH))
+    # dynamic-range int8: LiteRT's hybrid (int8 weight, float activation) kernels in the browser
+    export(ExportConfig(task="qa", target="tflite", out=work / "qa-int8", static_shape=QUANTIZED_LENGTH,
+                        quantize="int8-dynamic"))
     return work
 
 
@@ -42,7 +48,7 @@ def exports(tmp_path_factory) -> Path:
 def site(exports, tmp_path_factory) -> Path:
     require_node_modules("@litertjs/core", "@litertjs/wasm-utils", "playwright-core")
     root = tmp_path_factory.mktemp("litert-site")
-    for task in ("qa", "sequence-classification"):
+    for task in ("qa", "sequence-classification", "qa-int8"):
         done = cli_bundle(exports / task, root / task)
         assert done.returncode == 0, done.stderr
     return root
@@ -51,7 +57,8 @@ def site(exports, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def browser(site, tmp_path_factory) -> dict[str, dict]:
     pages = {"qa": {"form": {"question": QUESTION, "context": CONTEXT}},
-             "sequence-classification": {"form": {"text": CLASSIFY_TEXT}}}
+             "sequence-classification": {"form": {"text": CLASSIFY_TEXT}},
+             "qa-int8": {}}
     with serve(site) as base:
         return run_pages(base, pages, tmp_path_factory.mktemp("browser"))
 
@@ -120,6 +127,20 @@ def test_selftest_passes_in_chromium(browser, site, name):
     assert {p.removeprefix(f"/{name}/") for p in result["requests"]} <= files  # nothing from a CDN
 
 
+def test_quantized_selftest_passes_its_sqnr_floor(browser, site):
+    """golden.json holds the float model's outputs: the int8-dynamic model in LiteRT.js must clear
+    the mode's SQNR floor against them, as the Python golden replay demands."""
+    from prelnedge.tolerances import tolerance
+
+    facts = json.loads((site / "qa-int8" / "manifest.json").read_text())["bundle"]
+    floor = tolerance("int8-dynamic").min_sqnr_db
+    assert facts["selftest"]["min_sqnr_db"] == floor and facts["float_model"] is None
+    result = browser["qa-int8"]
+    assert not real_errors(result) and not result["failed_requests"], result
+    numbers = selftest_numbers(result.get("selftest", ""))
+    assert numbers["min_sqnr_db"] >= floor and numbers["examples"] == 2
+
+
 def test_qa_form_windows_a_long_context_like_python(browser, exports):
     """CONTEXT is longer than the static length: the page windows it at LENGTH tokens, runs each
     window padded, and must give the answer Python's post-processing gives with the static model."""
@@ -150,9 +171,31 @@ def test_dynamic_tflite_export_is_refused_with_the_fix(tmp_path):
         write_web_bundle(tmp_path, {"target": "tflite", "model_file": "model.tflite", "io": {}}, tmp_path / "dest")
 
 
+def test_integer_modes_refuse_a_static_shape(exports, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "prelnedge.cli", "quantize", str(exports / "qa"), "--mode",
+                           "int8-static", "--out", str(tmp_path / "q")], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and "a static-shape model pads every row" in done.stderr, done.stderr
+    assert not (tmp_path / "q").exists()
+
+
+@pytest.mark.heavy
+def test_fp16_static_selftest_in_chromium(tmp_path):
+    """Heavy tier: the other mode LiteRT.js runs (float16 weights), exported, bundled and self-tested."""
+    from prelnedge.export import ExportConfig, export
+    from prelnedge.tolerances import tolerance
+
+    export(ExportConfig(task="qa", target="tflite", out=tmp_path / "export", static_shape=QUANTIZED_LENGTH,
+                        quantize="fp16"))
+    assert cli_bundle(tmp_path / "export", tmp_path / "site" / "qa-fp16").returncode == 0
+    with serve(tmp_path / "site") as base:
+        result = run_pages(base, {"qa-fp16": {}}, tmp_path)["qa-fp16"]
+    assert selftest_numbers(result.get("selftest", ""))["min_sqnr_db"] >= tolerance("fp16").min_sqnr_db
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--target", "onnx", "--static-shape", "32"], "--static-shape applies to --target tflite --framework tf only"),
-    (["--target", "tflite", "--static-shape", "32", "--quantize", "fp16"], "float models only"),
+    (["--target", "tflite", "--static-shape", "32", "--quantize", "int8-static"],
+     "cannot be combined with --quantize int8-static"),
     (["--target", "tflite", "--static-shape", "0"], "1..4096"),
 ])
 def test_static_shape_option_errors(tmp_path, args, needle):

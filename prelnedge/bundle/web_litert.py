@@ -1,7 +1,8 @@
 """The web bundle for a TFLite export: the same page, tokenizer and post-processing as the ONNX
 bundle (runtimes/web/src), with the model run by LiteRT.js (`@litertjs/core`) instead of
 onnxruntime-web. Only for static-shape exports (`prelnedge export --target tflite --static-shape
-LENGTH`): LiteRT.js does not resize inputs, so the page pads every row to LENGTH and windows
+LENGTH`, float or quantized fp16 / int8-dynamic; the integer modes take unpadded rows only, which a
+static shape cannot give): LiteRT.js does not resize inputs, so the page pads every row to LENGTH and windows
 longer texts at it (runtimes/web/src/js/litert_model.js).
 
 Layout beside the page's files:
@@ -41,9 +42,6 @@ def write_litert_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dic
     if not static:
         raise UserError(f"{export_dir} is a dynamic-shape TFLite export; LiteRT.js cannot resize inputs, so web "
                         "bundles need one made with: prelnedge export --target tflite --static-shape LENGTH")
-    if manifest.get("quantization"):
-        raise UserError(f"{export_dir} is quantized; LiteRT.js web bundles take float static-shape TFLite exports "
-                        "(static-shape quantized exports are not supported yet)")
     root = web_runtime.runtime_root()
     source = web_runtime.page_sources(root)
     # from node_modules, the cache or the npm registry, as onnxruntime-web is (web_runtime.py)
@@ -78,7 +76,7 @@ def write_litert_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dic
         "runtime_from": origin,
         "backend": "wasm (XNNPACK, 1 thread)",
         "model": "tflite/model.tflite",
-        "float_model": "tflite/model.tflite",
+        "float_model": None if manifest.get("quantization") else "tflite/model.tflite",
         "static_shape": static,
         "entry": "index.html",
         "selftest": {"page": "index.html?selftest=1", **web._selftest_rule(manifest)},

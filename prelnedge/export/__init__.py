@@ -88,7 +88,11 @@ def _check_static_shape(cfg: ExportConfig) -> None:
     if cfg.target != "tflite" or cfg.resolved_framework != "tf":
         raise UserError("--static-shape applies to --target tflite --framework tf only (ONNX runtimes resize inputs)")
     if cfg.quantize is not None:
-        raise UserError("--static-shape makes float models only; quantized static-shape models are not supported yet")
+        from prelnedge.quantize import get_mode
+
+        if get_mode(cfg.target, cfg.quantize).unpadded_only:
+            raise UserError(f"--static-shape cannot be combined with --quantize {cfg.quantize}: that mode takes "
+                            "unpadded rows only, and a static-shape model pads every row; use fp16 or int8-dynamic")
     if not 1 <= cfg.static_shape <= 4096:
         raise UserError(f"--static-shape {cfg.static_shape}: give the model's fixed length in tokens, 1..4096")
 

@@ -6,9 +6,26 @@ enabled: a model that needs it fails here, at conversion, not on a phone.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Iterator
 
 from prelnedge.checkpoint import LoadedCheckpoint
+
+# The static length conversions inside `static_shape(n)` use: the quantize stage re-converts from
+# the reference through converter settings that know nothing of shapes (prelnedge.quantize.tflite),
+# so a static-shape float export's length reaches serving_function this way.
+_STATIC_LENGTH: ContextVar[int | None] = ContextVar("static_length", default=None)
+
+
+@contextmanager
+def static_shape(length: int | None) -> Iterator[None]:
+    token = _STATIC_LENGTH.set(length)
+    try:
+        yield
+    finally:
+        _STATIC_LENGTH.reset(token)
 
 
 def serving_function(call, task, static_length: int | None = None):
@@ -19,6 +36,7 @@ def serving_function(call, task, static_length: int | None = None):
 
     from prelnedge.static_shape import static_input_shape
 
+    static_length = static_length or _STATIC_LENGTH.get()
     rank = len(task.inputs[0].axes)
     shape = static_input_shape(task.name, static_length) if static_length else [None] * rank
     specs = [tf.TensorSpec(shape, tf.int32, name=name) for name in task.input_names]

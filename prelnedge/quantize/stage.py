@@ -93,10 +93,14 @@ def quantize_folder(export_dir: Path, mode_name: str, out: Path, calibration: Pa
     task = get_task(manifest["task"])
     mode = check_mode(manifest["target"], manifest["framework"], mode_name, task.name)
     check_calibration_used(calibration, [mode])
+    static = (manifest["io"].get("static_shape") or {}).get("length")  # prelnedge.static_shape
+    if static and mode.unpadded_only:
+        raise UserError(f"mode {mode.name} takes unpadded rows only, and a static-shape model pads every row; "
+                        "use fp16 or int8-dynamic for static-shape exports")
     check_target(out, force)
     config = PreLNConfig.from_json_file(export_dir / "config.json")
     has_tokenizer = (export_dir / "tokenizer.json").exists() or (export_dir / "vocab.json").exists()
-    tok = PreLNTokenizer.from_dir(export_dir, config.max_tokens) if has_tokenizer else None
+    tok = PreLNTokenizer.from_dir(export_dir, static or config.max_tokens) if has_tokenizer else None
     if calibration is not None and tok is None:
         raise UserError(f"{export_dir} has no tokenizer, so --calibration text cannot be tokenized")
     # Calibration and evaluation never share examples: the corpus's even lines calibrate, odd lines judge.
@@ -120,10 +124,13 @@ def quantize_folder(export_dir: Path, mode_name: str, out: Path, calibration: Pa
             if manifest["target"] == "onnx":
                 info = quantizer(export_dir / model_file, work / model_file, cal_batches)
             else:
-                info = quantizer(checkpoint, manifest["framework"], work, cal_batches)
+                from prelnedge.export.tflite import static_shape
+
+                with static_shape(static):
+                    info = quantizer(checkpoint, manifest["framework"], work, cal_batches)
                 info = {k: v for k, v in info.items() if k not in ("model_file", "input_dtype")}
         with progress.stage("measuring fidelity against the float reference"):
-            session = open_session(work / model_file)
+            session = open_session(work / model_file, static_length=static, task_name=task.name)
             fidelity = measure(task, session.run, lambda i, m: reference(i, m, False), eval_batches,
                                eos_id=config.eos_token_id, mask_id=tok.mask_id if tok else None)
             thresholds = judge(fidelity, mode.tolerance, f"{mode.name} {manifest['target']} vs float reference")

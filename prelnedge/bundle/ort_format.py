@@ -74,7 +74,10 @@ def verify_ort(ort_file: Path, export_dir: Path, manifest: dict) -> dict:
     from prelnedge.tolerances import tolerance
     from prelnedge.validate import validation_batches
 
-    ort_session = OnnxSession(ort_file)
+    try:
+        ort_session = OnnxSession(ort_file)
+    except Exception as exc:  # onnxruntime raises its own exception types for a file it cannot load
+        raise ValidationError(f"onnxruntime cannot load the converted {ort_file.name}: {exc}") from exc
     limit = tolerance("fp32-export").peak_rel
     golden = read_json(export_dir / "golden.json")
     golden_worst = _replay_golden(ort_session.run, golden, manifest)
@@ -142,4 +145,19 @@ def check_onnx_export(export_dir: Path, manifest: dict) -> Path:
     if dtypes != {"int64"}:
         raise UserError(f"{export_dir} has {sorted(map(str, dtypes))} inputs; the app feeds ONNX models int64 "
                         "(prelnedge export --target onnx writes int64)")
+    four_bit = _four_bit_tensors(model)
+    if four_bit:
+        mode = (manifest.get("quantization") or {}).get("mode", "this")
+        raise UserError(f"{export_dir} holds 4-bit tensors ({four_bit[0]}, ...) and ONNX Runtime's ORT format cannot "
+                        f"store them (onnxruntime rejects the converted file: 'Unsupported tensor data type'); "
+                        f"{mode} exports cannot become model.ort: use int8-dynamic, int8-static or fp16 for Android")
     return model
+
+
+def _four_bit_tensors(model: Path) -> list[str]:
+    """Initializers of type INT4/UINT4 (int4 mode's GatherBlockQuantized tables); weights stay on disk."""
+    import onnx
+
+    graph = onnx.load(str(model), load_external_data=False).graph
+    kinds = {onnx.TensorProto.INT4, onnx.TensorProto.UINT4}
+    return [t.name for t in graph.initializer if t.data_type in kinds]

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-heavy clean-venv web-deps fairseq-venv optimum-venv
+.PHONY: demo test test-heavy clean-venv web-deps client-venvs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,15 +51,15 @@ $(TJS_STAMP): $(TJS)/package-lock.json
 web-deps: $(CHROMIUM) $(WEB_STAMP) $(TJS_STAMP)
 
 # Clients the tests drive in a subprocess, each in its own venv under .venvs/: fairseq 0.12.2
-# (Python 3.8, torch 1.13.1) writes real fairseq checkpoints; optimum-onnx (transformers<4.58) loads
-# our ONNX folders. See the script for why each pin. A failed set-up leaves a log and those tests skip.
+# (Python 3.8, torch 1.13.1) writes real fairseq checkpoints; hf4 (transformers 4.57) holds optimum-onnx,
+# which loads our ONNX folders, and HF's TF classes, which write real tf_model.h5 files. See the script
+# for why each pin. A failed set-up leaves a log and those tests skip.
 .venvs/%/.installed: scripts/make_client_venv.sh
 	bash scripts/make_client_venv.sh $* .venvs/$* $(PYTHON)
 
-fairseq-venv: .venvs/fairseq/.installed
-optimum-venv: .venvs/optimum/.installed
+client-venvs: .venvs/fairseq/.installed .venvs/hf4/.installed
 
-test: $(STAMP) web-deps fairseq-venv optimum-venv
+test: $(STAMP) web-deps client-venvs
 	$(BIN)/python -m pytest -m "not heavy"
 
 test-heavy: $(STAMP) web-deps

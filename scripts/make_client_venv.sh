@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Makes the venv of a client the tests drive in a subprocess: `fairseq` (writes real fairseq checkpoints
-# for tests/test_fairseq_written.py) or `optimum` (loads our ONNX folders, tests/test_optimum_client.py).
-# Each needs versions that cannot share our venv. On success it writes VENV/.installed; on failure it
-# removes VENV and leaves VENV-install.log, and the tests that need it skip, naming the log.
+# Makes the venv of the clients the tests drive in a subprocess, each needing versions that cannot share
+# our venv: `fairseq` writes real fairseq checkpoints (tests/test_fairseq_written.py); `hf4` is
+# transformers 4.57 with optimum-onnx, which loads our ONNX folders (tests/test_optimum_client.py), and
+# with HF's TF classes, which write real tf_model.h5 files (tests/test_h5_checkpoint.py).
+# On success it writes VENV/.installed; on failure it removes VENV and leaves VENV-install.log, and
+# the tests that need it skip, naming the log.
 #
-# usage: make_client_venv.sh fairseq|optimum VENV [PYTHON3.11]
+# usage: make_client_venv.sh fairseq|hf4 VENV [PYTHON3.11]
 set -uo pipefail
 client=$1
 venv=$2
@@ -32,19 +34,23 @@ install_fairseq() {
     "$venv/bin/python" -c "import fairseq, torch; print('fairseq', fairseq.__version__, 'torch', torch.__version__)"
 }
 
-# optimum-onnx 0.1.0 pins transformers<4.58 (ours is 5.x). optimum itself requires torch, so
-# torch==2.13.0 goes in first: pinned exactly, it resolves to the local CPU wheel.
-install_optimum() {
+# hf4: optimum-onnx 0.1.0 pins transformers<4.58 (ours is 5.x, which also dropped the TF classes).
+# optimum requires torch, so torch==2.13.0 goes in first: pinned exactly, it resolves to the local CPU
+# wheel. HF's TF classes need Keras 2: tf-keras, with --no-deps since it asks for `tensorflow`, which
+# would pull a second TensorFlow beside tensorflow-cpu.
+install_hf4() {
     "$python311" -c "import sys; assert sys.version_info[:2] == (3, 11), sys.version"
     "$python311" -m venv "$venv"
     "$venv/bin/pip" install -q torch==2.13.0
-    "$venv/bin/pip" install -q "optimum-onnx[onnxruntime]==0.1.0" onnxruntime==1.32.0 "transformers>=4.57,<4.58"
-    "$venv/bin/python" -c "import optimum.onnxruntime, transformers; print('transformers', transformers.__version__)"
+    "$venv/bin/pip" install -q "optimum-onnx[onnxruntime]==0.1.0" onnxruntime==1.32.0 "transformers>=4.57,<4.58" \
+        tensorflow-cpu==2.21.0 h5py
+    "$venv/bin/pip" install -q --no-deps tf-keras==2.21.0
+    "$venv/bin/python" -c "import optimum.onnxruntime, tf_keras, transformers; print('transformers', transformers.__version__)"
 }
 
 case $client in
-    fairseq|optimum) ;;
-    *) echo "unknown client '$client'; allowed: fairseq, optimum"; exit 2 ;;
+    fairseq|hf4) ;;
+    *) echo "unknown client '$client'; allowed: fairseq, hf4"; exit 2 ;;
 esac
 mkdir -p "$(dirname "$venv")"
 rm -rf "$venv"

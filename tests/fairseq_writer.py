@@ -1,10 +1,11 @@
-"""Runs INSIDE the fairseq 0.12.2 venv (Python 3.10, torch 1.13), never under pytest.
+"""Runs INSIDE the fairseq 0.12.2 venv (Python 3.8, torch 1.13.1), never under pytest.
 
 Builds a tiny RoBERTa with --encoder-normalize-before through fairseq's own option parser, task and
 Trainer, randomises every parameter (LayerNorms included, so a misplaced LayerNorm shows), and writes:
   fresh.pt     saved by Trainer.save_checkpoint (fast-path copies are zeros)
   reloaded.pt  loaded by checkpoint_utils and saved again by a Trainer, as a resumed run would (fairseq
                fills the fast-path copies while loading, so they are non-zero here)
+  resaved_by_hand.pt  load_checkpoint_to_cpu's dict saved again (its cfg pickled as OmegaConf objects)
   ids.npy, features.npy, inner_states.npy, lm_logits.npy, cls_logits.npy: fairseq's own outputs
                for a padded batch, computed by the reloaded model.
 
@@ -65,6 +66,9 @@ def reload_and_run(out: Path):
         [str(out / "fresh.pt")], arg_overrides={"load_checkpoint_heads": True})
     model = models[0].eval()
     save(Trainer(cfg, task, model, task.build_criterion(cfg.criterion)), out / "reloaded.pt")
+    # what a hand-written script leaves: load_checkpoint_to_cpu turns cfg into an OmegaConf object
+    state = checkpoint_utils.load_checkpoint_to_cpu(str(out / "fresh.pt"))
+    checkpoint_utils.torch_persistent_save(state, str(out / "resaved_by_hand.pt"))
 
     rng = np.random.default_rng(9)
     lengths, width = [11, 4, 17], 17

@@ -1,7 +1,7 @@
 """Checkpoints written by fairseq 0.12.2 itself load, and our reference reproduces fairseq's own outputs.
 
-fairseq runs in its own venv (`make fairseq-venv`: Python 3.8, torch 1.13.1, fairseq 0.12.2 wheel), in a
-subprocess (tests/fairseq_writer.py): it builds a tiny RoBERTa with --encoder-normalize-before through
+fairseq runs in its own venv (.venvs/fairseq, see client_venvs.py: Python 3.8, torch 1.13.1, fairseq
+0.12.2), in a subprocess (tests/fairseq_writer.py): it builds a tiny RoBERTa with --encoder-normalize-before through
 its own option parser, task and Trainer, saves it, loads it back and saves it again (which fills the
 BetterTransformer fast-path copies), and dumps its features, per-layer states, LM and classification
 logits for a padded batch. Here prelnedge loads both files and must give the same numbers.
@@ -9,34 +9,28 @@ logits for a padded batch. Here prelnedge loads both files and must give the sam
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import prelnedge
+from client_venvs import ROOT, client_python
 from prelnedge.checkpoint import HeadInitializedWarning, load_checkpoint
 from prelnedge.errors import CheckpointError
 from prelnedge.tolerances import tolerance
 
-ROOT = Path(__file__).resolve().parent.parent
-FAIRSEQ_PYTHON = Path(os.environ.get("PRELNEDGE_FAIRSEQ_PYTHON", ROOT / ".venvs/fairseq/bin/python"))
 TOL = tolerance("fp32-reference").peak_rel
 
 
 @pytest.fixture(scope="module")
 def fairseq_dir(tmp_path_factory):
-    if not FAIRSEQ_PYTHON.exists():
-        log = ROOT / ".venvs/fairseq-install.log"
-        pytest.skip(f"no fairseq venv at {FAIRSEQ_PYTHON} (`make fairseq-venv` makes it"
-                    + (f"; its last attempt failed, see {log})" if log.exists() else ")"))
+    python = client_python("fairseq")
     out = tmp_path_factory.mktemp("fairseq")
-    run = subprocess.run([str(FAIRSEQ_PYTHON), str(ROOT / "tests/fairseq_writer.py"), str(out / "w")],
+    run = subprocess.run([str(python), str(ROOT / "tests/fairseq_writer.py"), str(out / "w")],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, f"fairseq writer failed:\n{run.stderr[-3000:]}"
     return out / "w"
@@ -83,6 +77,12 @@ def test_fast_path_copy_that_differs_is_refused(fairseq_dir, tmp_path):
     with pytest.raises(CheckpointError, match=r"layers\.1\.fc2_weight \(fairseq's fast-path copy\) differs "
                                               r"from layer 1's fc2\.weight"):
         load_checkpoint(tmp_path / "model.pt", "masked-lm")
+
+
+def test_omegaconf_pickle_is_refused_in_one_line(fairseq_dir):
+    with pytest.raises(CheckpointError, match=r"pickled omegaconf\.dictconfig\.DictConfig object") as err:
+        load_checkpoint(fairseq_dir / "resaved_by_hand.pt", "masked-lm")
+    assert "\n" not in str(err.value)
 
 
 def test_cli_info_reads_a_fairseq_written_checkpoint(fairseq_dir):

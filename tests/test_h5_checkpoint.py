@@ -1,23 +1,28 @@
 """Keras-2 `tf_model.h5` folders (config.json + tf_model.h5 only) load for every task and give
-transformers' PyTorch outputs for the same weights.
+transformers' outputs for the same weights.
 
-The h5 files are written here in the layout HF's TF classes produce through Keras 2 `save_weights`
-(root `layer_names`; one group per top-level layer with `weight_names`; TF variable names under the
-model's snake-case class name; `layer_._N`, `kernel` (in, out), `gamma`/`beta`, `word_embeddings/weight`,
-`embeddings`; the LM head lists the tied embeddings again). The names are derived from HF's TF module
-layout below, independently of prelnedge's reader.
+Files written by Hugging Face's own TF classes (transformers 4.57, in the hf4 client venv, see
+client_venvs.py) must reproduce those classes' outputs. The other files, for the PyTorch models of
+every task and for broken cases, are written here in the layout those classes produce through Keras 2
+`save_weights` (root `layer_names`; one group per top-level layer with `weight_names`; TF variable
+names under the model's snake-case class name; `layer_._N`, `kernel` (in, out), `gamma`/`beta`,
+`word_embeddings/weight`, `embeddings`; the LM head lists the tied embeddings again), with names
+derived from HF's TF module layout below, independently of prelnedge's reader.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 
 import h5py
 import numpy as np
 import pytest
 
 import prelnedge
+from client_venvs import ROOT, client_python
 from conftest import config_for
 from hf_factory import hf_outputs, random_batch
 from prelnedge.checkpoint import load_checkpoint
@@ -158,3 +163,29 @@ def test_h5_without_keras_layout_is_refused(hf_checkpoints, tmp_path):
     (tmp_path / "tf_model.h5").write_bytes(b"not hdf5")
     with pytest.raises(CheckpointError, match="cannot read .*tf_model.h5"):
         load_checkpoint(tmp_path, "qa")
+
+
+@pytest.fixture(scope="module")
+def tf_written(tmp_path_factory):
+    """task -> folder with config.json + tf_model.h5 written by HF's TF class, and its outputs."""
+    python = client_python("hf4")
+    out = tmp_path_factory.mktemp("hf-tf")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([str(python), str(ROOT / "tests/hf_tf_writer.py"), str(out)],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, f"HF TF writer failed:\n{run.stderr[-3000:]}"
+    return out
+
+
+@pytest.mark.parametrize("task_name", list(TASKS))
+def test_h5_written_by_transformers_tf_classes(tf_written, task_name):
+    folder = tf_written / task_name
+    loaded = load_checkpoint(folder, task_name)
+    assert not loaded.initialized and loaded.config.num_hidden_layers == 2
+    ids, mask = (np.load(folder / f"{name}.npy").astype(np.int64) for name in ("ids", "mask"))
+    got = prelnedge.load_reference(folder, task=task_name)(ids, mask)
+    wanted = {file.stem.removeprefix("out_"): np.load(file) for file in folder.glob("out_*.npy")}
+    assert set(wanted) == set(TASKS[task_name].output_names)
+    for name, want in wanted.items():
+        err = np.abs(got[name] - want).max() / np.abs(want).max()
+        assert err <= tolerance("fp32-reference").peak_rel, f"{name}: peak_rel {err:.3g}"

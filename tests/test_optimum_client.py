@@ -1,8 +1,8 @@
 """Our ONNX export folders load, unedited, in optimum-onnx's ORTModelFor* classes for the six encoder
 tasks and reproduce the export's own outputs.
 
-optimum-onnx pins transformers<4.58, so it lives in its own venv (`make optimum-venv`) and runs in a
-subprocess (tests/optimum_client.py). The batches: the export's golden example (real tokenized text)
+optimum-onnx pins transformers<4.58, so it lives in a venv of its own (.venvs/hf4, see client_venvs.py)
+and runs in a subprocess (tests/optimum_client.py). The batches: the export's golden example (real tokenized text)
 and random padded batches of several sizes and lengths.
 """
 
@@ -16,14 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from client_venvs import ROOT, client_python
 from conftest import config_for
 from hf_factory import random_batch
 from prelnedge.runtime import open_session
 from prelnedge.tasks import TASKS
 from prelnedge.tolerances import tolerance
 
-ROOT = Path(__file__).resolve().parent.parent
-OPTIMUM_PYTHON = Path(os.environ.get("PRELNEDGE_OPTIMUM_PYTHON", ROOT / ".venvs/optimum/bin/python"))
 ENCODER_TASKS = [name for name, task in TASKS.items() if not task.causal]
 
 
@@ -40,10 +39,7 @@ def batches(task_name: str, folder: Path) -> list[tuple[np.ndarray, np.ndarray]]
 @pytest.fixture(scope="module")
 def optimum_runs(exports, tmp_path_factory):
     """task -> (our runtime's outputs per batch, optimum's saved outputs), one subprocess for all tasks."""
-    if not OPTIMUM_PYTHON.exists():
-        log = ROOT / ".venvs/optimum-install.log"
-        pytest.skip(f"no optimum venv at {OPTIMUM_PYTHON} (`make optimum-venv` makes it"
-                    + (f"; its last attempt failed, see {log})" if log.exists() else ")"))
+    python = client_python("hf4")
     work = tmp_path_factory.mktemp("optimum")
     jobs, ours = [], {}
     for task_name in ENCODER_TASKS:
@@ -58,7 +54,7 @@ def optimum_runs(exports, tmp_path_factory):
     (work / "jobs.json").write_text(json.dumps(jobs))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     env.pop("PYTHONPATH", None)  # nothing of ours or of the main venv leaks into the client
-    run = subprocess.run([str(OPTIMUM_PYTHON), str(ROOT / "tests/optimum_client.py"), str(work / "jobs.json")],
+    run = subprocess.run([str(python), str(ROOT / "tests/optimum_client.py"), str(work / "jobs.json")],
                          capture_output=True, text=True, timeout=600, env=env)
     assert run.returncode == 0, f"optimum client failed:\n{run.stderr[-3000:]}"
     return {job["task"]: (ours[job["task"]], dict(np.load(job["outputs"]))) for job in jobs}

@@ -50,34 +50,53 @@ SLOW_RUNNERS = {"tflite int16x8"}
 
 # ----------------------------------------------------------------------------------------------- build
 
-def _run(command: list[str]) -> None:
+def _run(command: list[str]) -> str | None:
+    """Run one build step; None when it worked, else the last line it printed (the reason)."""
     print("+", " ".join(command), flush=True)
-    subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          stderr=subprocess.PIPE, text=True)
+    sys.stderr.write(done.stderr)
+    if done.returncode == 0:
+        return None
+    lines = [line for line in done.stderr.splitlines() if line.startswith("prelnedge:")] or done.stderr.splitlines()
+    return lines[-1] if lines else f"exit status {done.returncode}"
 
 
 def _folder(artifacts: Path, runner: str) -> Path:
     return artifacts / runner.replace(" ", "-")
 
 
-def build(artifacts: Path, size: str, runners: list[str], rebuild: bool) -> None:
+def build(artifacts: Path, size: str, runners: list[str], rebuild: bool) -> dict[str, str]:
+    """Make what the runners need; returns {runner: why it could not be built}. A failed export or
+    quantization (e.g. a validation failure) is reported in the table, never timed."""
     py = sys.executable
     checkpoint = artifacts / "checkpoint"
     if rebuild or not (checkpoint / "config.json").exists():
-        _run([py, str(Path(__file__)), "--_make", "checkpoint", "--size", size, "--out", str(artifacts)])
+        if error := _run([py, str(Path(__file__)), "--_make", "checkpoint", "--size", size, "--out", str(artifacts)]):
+            raise SystemExit(f"could not write the random checkpoint: {error}")
+    record = artifacts / "not_built.json"  # failures are remembered: a failed base export costs minutes
+    failed = {} if rebuild or not record.exists() else json.loads(record.read_text())
+    runners = [r for r in runners if r not in failed]
     if DIY in runners and (rebuild or not (artifacts / "diy" / "model_int8.onnx").exists()):
-        _run([py, str(Path(__file__)), "--_make", "diy", "--size", size, "--out", str(artifacts)])
+        if error := _run([py, str(Path(__file__)), "--_make", "diy", "--size", size, "--out", str(artifacts)]):
+            failed[DIY] = error
     for target in ("onnx", "tflite"):
         float_dir = _folder(artifacts, f"{target} fp32")
         needed = [r for r in runners if r.startswith(target + " ")]
         if needed and (rebuild or not (float_dir / "manifest.json").exists()):
-            _run([py, "-m", "prelnedge.cli", "export", "--model", str(checkpoint), "--task", "qa", "--target", target,
-                  "--out", str(float_dir), "--force"])
+            if error := _run([py, "-m", "prelnedge.cli", "export", "--model", str(checkpoint), "--task", "qa",
+                              "--target", target, "--out", str(float_dir), "--force"]):
+                failed.update({r: f"float export failed: {error}" for r in needed})
+                continue
         for runner in needed:
             mode = runner.split(" ", 1)[1]
             folder = _folder(artifacts, runner)
             if mode != "fp32" and (rebuild or not (folder / "manifest.json").exists()):
-                _run([py, "-m", "prelnedge.cli", "quantize", str(float_dir), "--mode", mode, "--out", str(folder),
-                      "--force"])
+                if error := _run([py, "-m", "prelnedge.cli", "quantize", str(float_dir), "--mode", mode,
+                                  "--out", str(folder), "--force"]):
+                    failed[runner] = error
+    record.write_text(json.dumps(failed, indent=2) + "\n")
+    return failed
 
 
 def make_checkpoint_step(artifacts: Path, size: str) -> None:
@@ -222,6 +241,9 @@ def render_markdown(result: dict) -> str:
              "median ms. Compare ratios within one run only; absolute ms move with the machine's load.", ""]
     lines += _table(result, lambda row: f"{row['ratio']:.2f}x [{row['ratio_min']:.2f}-{row['ratio_max']:.2f}] "
                                         f"{row['median_ms']:.1f} ms")
+    if result.get("not_built"):
+        lines += ["", "Not timed (the build step failed; prelnedge refuses an artifact that fails validation):", ""]
+        lines += [f"- {runner}: {why}" for runner, why in result["not_built"].items()]
     lines += ["", "Spread of single calls (ms): median [p25-p75] (calls)", ""]
     lines += _table(result, lambda row: f"{row['median_ms']:.1f} [{row['p25_ms']:.1f}-{row['p75_ms']:.1f}] "
                                         f"({row['samples']})")
@@ -288,9 +310,10 @@ def main() -> int:
     out = args.out or ROOT / "benchmarks" / "out" / f"latency-{args.size}"
     artifacts = out / "artifacts"
     runners = list(dict.fromkeys([EAGER] + args.runners))
-    build(artifacts, args.size, runners, args.rebuild)
+    failed = build(artifacts, args.size, runners, args.rebuild)
     if args.build_only:
         return 0
+    runners = [r for r in runners if r not in failed]
     load_before = os.getloadavg()
     loaded = load_runners(artifacts, runners, args.threads)
     configs = {}
@@ -309,7 +332,7 @@ def main() -> int:
         "load_before": " ".join(f"{x:.1f}" for x in load_before),
         "load_after": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-        "configs": configs,
+        "configs": configs, "not_built": failed,
     }
     write_outputs(out, result)
     print((out / "latency.md").read_text())

@@ -1,23 +1,19 @@
-"""Output folders that appear complete or not at all, and their manifests.
+"""Artifact folders' manifests: tool versions, file hashes, JSON in and out.
 
-A stage writes into a hidden sibling `.NAME.partial-PID`, and only a finished, validated folder is
-renamed to NAME. An existing NAME is replaced only with `force`. A run killed outright leaves just
-the hidden partial folder, which the next run into the same place removes.
+How a folder is written (atomically, never over a user's files or a stage's own input, one writer
+at a time) lives in prelnedge.output_folder; `atomic_folder` and `check_target` are re-exported here.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from prelnedge.errors import UserError
 from prelnedge.hashing import sha256_file
+from prelnedge.output_folder import atomic_folder, check_target, check_writable  # noqa: F401  (the stages' entry points)
 
 TOOLS = ("prelnedge", "numpy", "torch", "onnx", "onnxscript", "onnxruntime", "tensorflow", "jax",
          "flax", "ai-edge-litert", "tokenizers", "safetensors")
@@ -31,84 +27,6 @@ def tool_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
-
-
-def check_target(out: Path, force: bool) -> None:
-    """Fail before any work when OUT exists and may not be replaced, or cannot be written."""
-    out = Path(out)
-    here = Path.cwd().resolve()
-    if out.resolve() == here or out.resolve() in here.parents:
-        raise UserError(f"output folder {out} is the current folder or holds it; name a new folder to write")
-    if out.exists() and not force:
-        raise UserError(f"output folder {out} already exists; pass --force to replace it")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output path {out} exists and is not a folder")
-    check_writable(out.parent)
-
-
-def check_writable(folder: Path) -> None:
-    """The nearest existing folder at or above `folder` must take new entries (a read-only mount, or
-    a folder the user may not write, is refused here rather than after the slow work)."""
-    existing = Path(folder).absolute()
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserError(f"cannot write under {existing}: it is a file, not a folder")
-    if hasattr(os, "statvfs") and os.statvfs(existing).f_flag & os.ST_RDONLY:  # POSIX only
-        raise UserError(f"cannot write under {existing}: the file system is read-only")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write under {existing}: permission denied")
-
-
-def _remove_stale_partials(out: Path) -> None:
-    for stale in out.parent.glob(f".{out.name}.partial-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
-            continue
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextmanager
-def atomic_folder(out: Path, force: bool) -> Iterator[Path]:
-    """Yield a work folder; on success it becomes `out`, on any failure it is deleted."""
-    out = Path(out)
-    check_target(out, force)
-    work = out.parent / f".{out.name}.partial-{os.getpid()}"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_partials(out)
-        work.mkdir()
-    except OSError as exc:  # the checks above ran before the slow work; the file system may still refuse
-        raise UserError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def _terminate(signum, frame):  # turn SIGTERM into an exception so the cleanup below runs
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        yield work
-        if out.exists():
-            trash = out.parent / f".{out.name}.replaced-{os.getpid()}"
-            out.rename(trash)
-            work.rename(out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            work.rename(out)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
 
 
 MANIFEST_FIELDS = ("format", "task", "target", "framework", "model_file", "io", "source", "files")

@@ -80,9 +80,10 @@ def _latency(models: dict, ids: np.ndarray, mask: np.ndarray) -> dict[str, float
 
 
 def run_report(cfg: ReportConfig, progress=None) -> dict:
-    from prelnedge.artifact import atomic_folder, check_target, read_json, tool_versions, write_json
+    from prelnedge.artifact import atomic_folder, check_target, file_hashes, read_json, tool_versions, write_json
     from prelnedge.export import ExportConfig, export
     from prelnedge.fidelity import task_metric
+    from prelnedge.output_folder import output_lock, owned_temp_dir
     from prelnedge.progress import Progress
     from prelnedge.quantize import check_mode
     from prelnedge.quantize.calibration import encode_example, load_examples
@@ -97,13 +98,16 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
     baseline = _read_baseline(cfg.baseline) if cfg.baseline else None
     if baseline is not None:
         check_comparable(baseline, task.name, None)  # the model once the checkpoint is read, below
-    check_target(cfg.out, cfg.force)
+    inputs = (cfg.model, cfg.eval_file, cfg.calibration, cfg.baseline)  # OUT may not be, hold or lie inside them
+    check_target(cfg.out, cfg.force, inputs)
     eval_examples = load_examples(cfg.eval_file, task, what="evaluation") if cfg.eval_file else None
     _check_model_and_calibration(cfg, task, cells, baseline)
     progress = progress or Progress(total=len(cells) + 1)
     results, folders = [], {}
     model_sha256 = None
-    with tempfile.TemporaryDirectory(prefix=".prelnedge-report-") as tmp:
+    # OUT is claimed from the start; the cells' folders are named by this process, so that a later
+    # report removes them if this one is killed
+    with output_lock(cfg.out), owned_temp_dir(Path(tempfile.gettempdir()), ".prelnedge-report-") as tmp:
         for target, mode in cells:
             key = f"{target}:{mode}"
             cell = {"target": target, "mode": mode}
@@ -156,9 +160,12 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
         report["baseline"] = ({"path": str(cfg.baseline), "model": baseline["model"],
                                "model_sha256": baseline.get("model_sha256"), "regressions": regressions}
                               if baseline is not None else None)
-        with atomic_folder(cfg.out, cfg.force) as work:
+        with atomic_folder(cfg.out, cfg.force, inputs) as work:
             write_json(work / "report.json", report)
             write_outputs(report, work)
+            # a manifest like every prelnedge folder's, so that --force can tell the folder is ours
+            write_json(work / "manifest.json", {"format": report["format"], "task": task.name,
+                                                "files": file_hashes(work), "tool_versions": report["tool_versions"]})
     return report
 
 

@@ -40,13 +40,12 @@ def bundle(export_dir: Path, platform: str, out: Path, force: bool = False) -> P
 
     if platform not in PLATFORMS:
         raise UserError(f"unknown platform {platform!r}; allowed: {', '.join(PLATFORMS)}")
-    out = Path(out)
-    check_target(out, force)
-    export_dir = Path(export_dir)
+    out, export_dir = Path(out), Path(export_dir)
+    check_target(out, force, inputs=(export_dir,))
     manifest = read_export(export_dir)
     module_name, function = PLATFORMS[platform].split(":")
     writer = getattr(importlib.import_module(module_name), function)
-    with atomic_folder(out, force) as work:
+    with atomic_folder(out, force, inputs=(export_dir,)) as work:
         facts = writer(export_dir, manifest, work)
         write_json(work / "manifest.json", {
             "format": "prelnedge-bundle/1",

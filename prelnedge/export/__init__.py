@@ -72,6 +72,11 @@ class ExportConfig:
         return self.framework or DEFAULT_FRAMEWORK[self.target]
 
     @property
+    def inputs(self) -> tuple[Path | None, ...]:
+        """What the run reads: OUT may not be, hold or lie inside any of them."""
+        return (self.model, self.calibration)
+
+    @property
     def resolved_out(self) -> Path:
         if self.out is not None:
             return Path(self.out)
@@ -108,23 +113,22 @@ def export(cfg: ExportConfig, progress=None) -> Path:
 
 def _export_quantized(cfg: ExportConfig, progress=None) -> Path:
     import dataclasses
-    import tempfile
 
-    from prelnedge.artifact import check_target
+    from prelnedge.output_folder import check_target, output_lock, owned_temp_dir
     from prelnedge.progress import Progress
     from prelnedge.quantize.stage import quantize_folder
 
     out = cfg.resolved_out
-    check_target(out, cfg.force)
+    check_target(out, cfg.force, cfg.inputs)
     if cfg.calibration is not None:  # read it now, not after the float export
         from prelnedge.quantize.calibration import load_examples
         from prelnedge.tasks import get_task
 
         load_examples(cfg.calibration, get_task(cfg.task))
-    out.parent.mkdir(parents=True, exist_ok=True)
     progress = progress or Progress(total=8)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.float-", dir=out.parent) as tmp:
-        float_cfg = dataclasses.replace(cfg, quantize=None, calibration=None, out=Path(tmp) / "float", force=False)
+    # OUT is claimed for the whole run (the quantize stage's own claim nests inside this one)
+    with output_lock(out), owned_temp_dir(out.parent, f".{out.name}.float-") as tmp:
+        float_cfg = dataclasses.replace(cfg, quantize=None, calibration=None, out=tmp / "float", force=False)
         float_dir = _export_float(float_cfg, progress)
         return quantize_folder(float_dir, cfg.quantize, out, calibration=cfg.calibration, force=cfg.force,
                                model=cfg.model, progress=progress)
@@ -144,7 +148,7 @@ def _export_float(cfg: ExportConfig, progress=None) -> Path:
     progress = progress or Progress(total=4)
     task = get_task(cfg.task)
     out = cfg.resolved_out
-    check_target(out, cfg.force)  # before any slow work
+    check_target(out, cfg.force, cfg.inputs)  # before any slow work
     with progress.stage("loading checkpoint"):
         checkpoint = load_checkpoint(cfg.model, task)
         if cfg.static_shape and cfg.static_shape > checkpoint.config.max_tokens:
@@ -156,7 +160,7 @@ def _export_float(cfg: ExportConfig, progress=None) -> Path:
     module_name, function = EXPORTERS[(cfg.target, cfg.resolved_framework)].split(":")
     exporter = getattr(importlib.import_module(module_name), function)
 
-    with atomic_folder(out, cfg.force) as work:
+    with atomic_folder(out, cfg.force, cfg.inputs) as work:
         with progress.stage(f"exporting {cfg.target} from {cfg.resolved_framework}"):
             if cfg.resolved_framework == "flax":
                 info = exporter(checkpoint, work, keep_savedmodel=cfg.keep_savedmodel)
@@ -205,7 +209,7 @@ def _manifest(cfg: ExportConfig, checkpoint, task, info: dict, summary: dict, ha
             "static_shape": static,
         },
         "export": {k: v for k, v in info.items() if k not in ("model_file", "input_dtype")},
-        "source": {"path": str(checkpoint.source_path), "format": checkpoint.source_format,
+        "source": {"path": str(Path(checkpoint.source_path).resolve()), "format": checkpoint.source_format,
                    "sha256": checkpoint.source_sha256, "embedded_default": cfg.model is None,
                    "initialized_heads": checkpoint.initialized},
         "validation": {"passed": summary["passed"], "tolerance": summary["tolerance"], "worst": summary["worst"]},

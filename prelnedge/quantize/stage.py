@@ -97,7 +97,8 @@ def quantize_folder(export_dir: Path, mode_name: str, out: Path, calibration: Pa
     if static and mode.unpadded_only:
         raise UserError(f"mode {mode.name} takes unpadded rows only, and a static-shape model pads every row; "
                         "use fp16 or int8-dynamic for static-shape exports")
-    check_target(out, force)
+    inputs = (export_dir, model, calibration)  # OUT may not be, hold or lie inside any of them
+    check_target(out, force, inputs)
     config = PreLNConfig.from_json_file(export_dir / "config.json")
     has_tokenizer = (export_dir / "tokenizer.json").exists() or (export_dir / "vocab.json").exists()
     tok = PreLNTokenizer.from_dir(export_dir, static or config.max_tokens) if has_tokenizer else None
@@ -115,7 +116,7 @@ def quantize_folder(export_dir: Path, mode_name: str, out: Path, calibration: Pa
         reference = importlib.import_module(FRAMEWORK_MODULES[manifest["framework"]]).build_forward(checkpoint)
     module_name, function = mode.implementation.split(":")
     quantizer = getattr(importlib.import_module(module_name), function)
-    with atomic_folder(out, force) as work:
+    with atomic_folder(out, force, inputs) as work:
         with progress.stage(f"quantizing {manifest['target']} {mode.name}"):
             for name in COPIED:
                 if (export_dir / name).exists():

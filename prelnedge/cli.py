@@ -24,6 +24,7 @@ EXIT_VALIDATION_FAILED = 1
 FRAMEWORKS = ["torch", "tf", "flax"]
 SOURCE_MODEL_HELP = ("the checkpoint the folder was exported from, when it is no longer at the path its "
                      "manifest records (default: that path, or the embedded model)")
+EXIT_PARTIAL = 3  # validate: hashes and golden replay passed, the full re-validation could not run
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -112,7 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.set_defaults(run=_run_quantize)
 
     validate = command("validate", help="re-check an exported folder: file hashes, golden vectors, and the full "
-                                         "validation against the checkpoint it was exported from")
+                                         "validation against the checkpoint it was exported from", epilog=(
+        "Checks, each printed with its result: the files' sha256 against manifest.json, the golden replay, and "
+        "the full re-validation against the float reference rebuilt from the source checkpoint (the "
+        "manifest's path, or --model; its sha256 must match). Exit codes: 0 all three ran and passed; 3 partial: "
+        "hashes and golden replay passed but the full re-validation did not run (checkpoint not found); "
+        "1 a check failed; 2 bad input."))
     validate.add_argument("folder", type=Path, metavar="EXPORT", help="exported or quantized folder to check")
     _add_model(validate, SOURCE_MODEL_HELP)
     validate.set_defaults(run=_run_validate)
@@ -284,13 +290,17 @@ def _run_quantize(args: argparse.Namespace) -> int:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    from prelnedge.validate_folder import validate_folder
-
     from prelnedge.progress import Progress
+    from prelnedge.validate_folder import describe, validate_folder
 
     with Progress(total=1).stage(f"validating {args.folder}"):
-        validate_folder(args.folder, args.model)
-    _print_validation(args.folder)
+        check = validate_folder(args.folder, args.model)
+    print("\n".join(describe(check)))
+    if not check.full:
+        print(f"validation partial: hashes and golden replay passed; the full re-validation did not run "
+              f"(exit code {EXIT_PARTIAL})")
+        return EXIT_PARTIAL
+    print("validation passed: hashes, golden replay and full re-validation")
     return 0
 
 

@@ -1,5 +1,12 @@
 """golden.json: a few texts, their token ids and the float reference's outputs, so that every
-runtime (Python, browser, Android) can check itself against the float model."""
+runtime (Python, browser, Android) can check itself against the float model.
+
+Besides the short texts, every task carries an example filled to exactly the model's maximum
+length, and a padded batch of ids (that long example with a short one), so that the runtimes are
+checked at the last position and with padding too. Per-token outputs are stored as 0 at padded
+positions (listed in the example's `zeroed_at_padding`): they carry no answer, and an integer model
+run row by row without padding cannot produce them; every runtime zeroes its own the same way.
+"""
 
 from __future__ import annotations
 
@@ -16,21 +23,56 @@ MASKED = ["The lamp was <mask> in 1931.", "Honey keeps for <mask> because it hol
 QA = [("When was the lamp electrified?",
        "The lamp was first fuelled by whale oil, then by kerosene, and was finally electrified in 1931."),
       ("How long is the river?", "The river Ashby rises in the northern hills and flows for 140 kilometres.")]
-CHOICES = [("Bees carry", ["pollen from flower to flower", "granite from the quarry"])]
+CHOICES = [("Bees carry", ["pollen from flower to flower", "granite from the quarry"]),
+           ("The lamp was lit with", ["whale oil", "a handful of river stones from the northern hills"])]
+# Repeated until an example fills the model's maximum length exactly.
+FILLER = ("The river Ashby rises in the northern hills and flows for 140 kilometres past farms, mills and the old "
+          "lamp works, where whale oil gave way to kerosene and then, in 1931, to electric light.").split()
 # Beyond this many numbers, an output is stored as its argmax over the last axis plus a slice.
 FULL_LIMIT = 50_000
 TOP_K = 5  # fill-mask and next-token candidates kept in "decoded"
 
 
 def golden_examples(task: Task, tok: PreLNTokenizer) -> list[dict[str, Any]]:
+    """The task's text examples, the last one exactly `tok.max_length` tokens long."""
     if task.name == "qa":
-        return [{"question": q, "context": c, "encoding": tok.encode(q, c)} for q, c in QA]
+        question = QA[0][0]
+        pairs = [*QA, (question, fill_to_limit(lambda c: len(_untruncated(tok, question, c)), "", tok.max_length))]
+        return [{"question": q, "context": c, "encoding": tok.encode(q, c)} for q, c in pairs]
     if task.name == "multiple-choice":
-        return [{"prompt": p, "choices": cs, "encodings": [tok.encode(p, c) for c in cs]} for p, cs in CHOICES]
+        prompt = CHOICES[0][0]
+        long_choice = fill_to_limit(lambda c: len(_untruncated(tok, prompt, c)), "", tok.max_length)
+        items = [*CHOICES, (prompt, [CHOICES[0][1][0], long_choice])]  # rows of unequal length: padded
+        return [{"prompt": p, "choices": cs, "encodings": [tok.encode(p, c) for c in cs]} for p, cs in items]
     if task.name == "causal-lm":
-        return [{"text": t, "encoding": tok.encode_causal(t)} for t in TEXTS]
+        long_text = fill_to_limit(lambda t: 1 + len(_untruncated(tok, t, special=False)), "", tok.max_length)
+        return [{"text": t, "encoding": tok.encode_causal(t)} for t in [*TEXTS, long_text]]
+    head = "The lamp was <mask>" if task.name == "masked-lm" else ""
     texts = MASKED if task.name == "masked-lm" else TEXTS
-    return [{"text": t, "encoding": tok.encode(t)} for t in texts]
+    long_text = fill_to_limit(lambda t: len(_untruncated(tok, t)), head, tok.max_length)
+    return [{"text": t, "encoding": tok.encode(t)} for t in [*texts, long_text]]
+
+
+def _untruncated(tok: PreLNTokenizer, text: str, pair: str | None = None, special: bool = True) -> tuple:
+    return tok.encode(text, pair, max_length=1 << 30, add_special_tokens=special).ids
+
+
+def fill_to_limit(count: Callable[[str], int], head: str, limit: int) -> str:
+    """`head` followed by FILLER words (repeated), as long as `count(text) <= limit`, then topped up
+    with short pieces so that the text reaches `limit` tokens exactly where the vocabulary allows."""
+    def text_of(n: int) -> str:
+        words = [FILLER[i % len(FILLER)] for i in range(n)]
+        return " ".join(([head] if head else []) + words)
+
+    low, high = 0, limit  # every word is at least one token: `limit` words always overflow
+    while low < high:  # the most words that fit
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if count(text_of(middle)) <= limit else (low, middle - 1)
+    text = text_of(low)
+    for piece in (" a", " a", " a", "."):
+        if count(text) < limit and count(text + piece) <= limit:
+            text += piece
+    return text
 
 
 def decoded(task: Task, tok: PreLNTokenizer, forward: Callable, example: dict[str, Any],
@@ -56,33 +98,65 @@ def decoded(task: Task, tok: PreLNTokenizer, forward: Callable, example: dict[st
 
 
 def build_golden(task: Task, tok: PreLNTokenizer, forward: Callable, labels: tuple[str, ...] = ()) -> dict[str, Any]:
-    examples = []
+    examples, batches = [], []
     for example in golden_examples(task, tok):
         answer = decoded(task, tok, forward, example, labels)
         encodings = example.pop("encodings", None) or [example.pop("encoding")]
         ids, mask = tok.batch(encodings)
         if task.name == "multiple-choice":
             ids, mask = ids[None], mask[None]
-        outputs = forward(ids, mask)
-        example["input_ids"], example["attention_mask"] = ids.tolist(), mask.tolist()
+        batches.append(encodings)
+        example.update(_ids_and_outputs(task, forward, ids, mask))
         if task.name != "multiple-choice":
             example["offsets"] = [list(o) for o in encodings[0].offsets]
-        example["expected"] = {name: _stored(np.asarray(outputs[name])) for name in task.output_names}
         if answer is not None:
             example["decoded"] = answer
         examples.append(example)
+    # the longest example and the first one in one padded batch, ids only (no request to re-tokenize)
+    ids, mask = _padded_batch(task, tok, batches[-1], batches[0])
+    examples.append(_ids_and_outputs(task, forward, ids, mask))
     return {"task": task.name, "labels": list(labels), "max_tokens": tok.max_length, "top_k": TOP_K,
             "examples": examples}
 
 
+def _padded_batch(task: Task, tok: PreLNTokenizer, longest: list, short: list) -> tuple[np.ndarray, np.ndarray]:
+    if task.name != "multiple-choice":
+        return tok.batch([longest[0], short[0]])
+    ids, mask = tok.batch(longest + short)  # (2C, L): both items' choices padded to one length
+    choices = len(longest)
+    return ids.reshape(2, choices, -1), mask.reshape(2, choices, -1)
+
+
 def build_golden_from_ids(task: Task, batches: list, forward: Callable) -> dict[str, Any]:
     """For checkpoints without a tokenizer: token ids only, no texts."""
-    examples = []
-    for ids, mask in batches:
-        outputs = forward(ids, mask)
-        examples.append({"input_ids": ids.tolist(), "attention_mask": mask.tolist(),
-                         "expected": {name: _stored(np.asarray(outputs[name])) for name in task.output_names}})
+    examples = [_ids_and_outputs(task, forward, ids, mask) for ids, mask in batches]
     return {"task": task.name, "examples": examples, "note": "the checkpoint has no tokenizer: ids only"}
+
+
+def _ids_and_outputs(task: Task, forward: Callable, ids: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+    outputs = zero_padded_positions(task, forward(ids, mask), mask)
+    example: dict[str, Any] = {"input_ids": ids.tolist(), "attention_mask": mask.tolist()}
+    zeroed = [spec.name for spec in task.outputs if "L" in spec.axes] if mask.ndim == 2 and not mask.all() else []
+    if zeroed:
+        example["zeroed_at_padding"] = zeroed
+    example["expected"] = {name: _stored(np.asarray(outputs[name])) for name in task.output_names}
+    return example
+
+
+def zero_padded_positions(task: Task, outputs: dict, mask: np.ndarray) -> dict:
+    """Per-token outputs (axes (B, L, ...)) set to 0 where attention_mask is 0: padded positions
+    carry no answer. Other outputs, and batches without padding, are returned as they are."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.all():
+        return outputs
+    result = dict(outputs)
+    for spec in task.outputs:
+        if "L" in spec.axes and spec.name in outputs:
+            assert spec.axes.index("L") == 1, spec  # the registry puts the token axis second
+            value = np.array(outputs[spec.name], copy=True)
+            value[mask == 0] = 0
+            result[spec.name] = value
+    return result
 
 
 def _stored(value: np.ndarray) -> dict[str, Any]:

@@ -17,10 +17,11 @@ Forward = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
 
 def validation_batches(config: PreLNConfig, task: Task, seed: int = 0,
                        max_tokens: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(batch, lengths) cases: a single token, a single sequence, and padded batches up to 64 tokens
-    (or max_tokens: a static-shape model's length)."""
-    longest = min(max_tokens or config.max_tokens, 64)
-    cases = [[1], [min(9, longest)], [longest, 2, max(3, longest // 3)], [5, 1]]
+    """(batch, lengths) cases: a single token, a short sequence, padded batches, and the model's
+    maximum length (or max_tokens: a static-shape model's length) both in a padded batch and alone,
+    so that positions up to the last are checked."""
+    longest = max_tokens or config.max_tokens
+    cases = [[1], [min(9, longest)], [longest, 2, max(3, longest // 3)], [5, 1], [longest]]
     rng = np.random.default_rng(seed)
     batches = []
     for lengths in cases:

@@ -1,85 +1,148 @@
-"""`prelnedge validate OUT`: re-check an exported folder.
+"""`prelnedge validate OUT`: re-check an exported or quantized folder, and say exactly what was checked.
 
-Always: its files against the manifest's sha256s, and its model against golden.json. When the
-source checkpoint is reachable (the manifest's path, or --model), the full validation against the
-float reference runs again and validation.json is rewritten.
+Three checks, in order:
+1. hashes: every file against the manifest's sha256 (validation.json and golden.json included);
+2. golden replay: the model against golden.json's stored float outputs;
+3. full re-validation against the float reference, rebuilt from the source checkpoint (the
+   manifest's absolute path, or --model for a checkpoint that moved; its sha256 must match).
+The result says which ran. Only all three together are a full pass; when the checkpoint cannot be
+found, the third is reported as not run and the result is partial (the CLI's exit code 3). The
+folder itself is never rewritten: the figures printed are the ones measured now.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from prelnedge.artifact import read_json, read_manifest, write_json
+from prelnedge.artifact import read_json, read_manifest
 from prelnedge.compare import compare_outputs
 from prelnedge.errors import UserError, ValidationError
 from prelnedge.hashing import sha256_file
 from prelnedge.tolerances import tolerance
 
+# files whose hashes must be in the manifest: without them a check would rest on unchecked numbers
+COVERED = ("config.json", "validation.json", "golden.json")
 
-def validate_folder(folder: Path, model: Path | None = None) -> dict:
-    from prelnedge.checkpoint import load_checkpoint
-    from prelnedge.reference import FRAMEWORK_MODULES
-    from prelnedge.runtime import open_session
+
+@dataclass
+class FolderCheck:
+    """What `validate_folder` checked and found."""
+    folder: Path
+    manifest: dict
+    hashed_files: int = 0
+    golden_examples: int = 0
+    golden_rule: str = ""
+    full: bool = False  # the re-validation against the float reference ran (and passed)
+    full_not_run: str | None = None  # why it did not run
+    measured: dict = field(default_factory=dict)  # the re-validation's summary, measured now
+
+
+def validate_folder(folder: Path, model: Path | None = None) -> FolderCheck:
+    """Raise ValidationError on any mismatch, UserError on a folder or checkpoint that cannot be used."""
     from prelnedge.tasks import get_task
-    from prelnedge.validate import validate
 
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder} is not an exported folder")
-    manifest = read_manifest(folder)
-    for name, digest in manifest["files"].items():
-        if name == "validation.json":
-            continue
+    manifest = read_manifest(folder)  # one-line refusal when fields are missing
+    files = manifest["files"]
+    for name in (manifest["model_file"], *COVERED):
+        if name not in files:
+            raise ValidationError(f"manifest.json has no sha256 for {name}: its contents are not covered; export again")
+    for name, digest in files.items():
         path = folder / name
-        if not path.exists() or sha256_file(path) != digest:
+        if not path.is_file() or sha256_file(path) != digest:
             raise ValidationError(f"{name} is missing or changed since export (sha256 mismatch)")
+    check = FolderCheck(folder, manifest, hashed_files=len(files))
     task = get_task(manifest["task"])
-    if manifest.get("quantization"):  # judged by SQNR floors; it opens its own runtime session
-        return _validate_quantized(folder, manifest, task, model)
-    static = manifest["io"].get("static_shape") or {}
-    session = open_session(folder / manifest["model_file"], static_length=static.get("length"), task_name=task.name)
-    limit = tolerance("fp32-export").peak_rel
-    if (folder / "golden.json").exists():
-        for i, example in enumerate(read_json(folder / "golden.json")["examples"]):
-            got = session.run(np.array(example["input_ids"]), np.array(example["attention_mask"]))
-            want = {k: np.array(v["values"], np.float32) for k, v in example["expected"].items() if "values" in v}
-            # golden values are rounded to 6 decimals: compare at that resolution too
-            compare_outputs({k: got[k] for k in want}, want, max(limit, 1e-5), label=f"golden example {i}")
-    source = model or (None if manifest["source"]["embedded_default"] else Path(manifest["source"]["path"]))
+    source = _source(manifest, model)
     if source is not None and not Path(source).exists():
-        return {"golden": True, "full": False}
-    checkpoint = load_checkpoint(source, task)
+        check.full_not_run = (f"source checkpoint {source} not found; pass --model" if model is None
+                              else f"--model {source} does not exist")
+        if model is not None:
+            raise UserError(check.full_not_run)
+    if manifest.get("quantization"):  # judged by SQNR floors; it opens its own runtime session
+        _validate_quantized(check, task, model)
+    else:
+        _validate_float(check, task, model)
+    return check
+
+
+def _source(manifest: dict, model: Path | None) -> Path | None:
+    """The checkpoint to rebuild the float reference from (None: the embedded default model)."""
+    if model is not None:
+        return Path(model)
+    source = manifest.get("source") or {}
+    return None if source.get("embedded_default") else Path(source.get("path") or "(no path recorded)")
+
+
+def replay_golden(folder: Path, task, run, check_example) -> int:
+    """Run every golden example; `check_example(got, want, label)` judges one. Outputs at padded
+    positions are stored as 0 (they carry no answer, and an unpadded-only model cannot produce
+    them): the model's are zeroed the same way before the comparison."""
+    from prelnedge.golden import zero_padded_positions
+
+    examples = read_json(folder / "golden.json")["examples"]
+    for i, example in enumerate(examples):
+        ids, mask = np.array(example["input_ids"]), np.array(example["attention_mask"])
+        got = zero_padded_positions(task, run(ids, mask), mask)
+        want = {k: np.array(v["values"], np.float32) for k, v in example["expected"].items() if "values" in v}
+        check_example({k: np.asarray(got[k]) for k in want}, want, f"golden example {i}")
+    return len(examples)
+
+
+def _validate_float(check: FolderCheck, task, model: Path | None) -> None:
+    from prelnedge.checkpoint import load_checkpoint
+    from prelnedge.reference import FRAMEWORK_MODULES
+    from prelnedge.runtime import open_session
+    from prelnedge.validate import validate
+
+    folder, manifest = check.folder, check.manifest
+    static = (manifest.get("io") or {}).get("static_shape") or {}
+    session = open_session(folder / manifest["model_file"], static_length=static.get("length"), task_name=task.name)
+    # golden values are rounded to 6 decimals: compare at that resolution too
+    limit = max(tolerance("fp32-export").peak_rel, 1e-5)
+    check.golden_examples = replay_golden(folder, task, session.run,
+                                          lambda got, want, label: compare_outputs(got, want, limit, label=label))
+    check.golden_rule = f"peak_rel <= {limit:g}"
+    if check.full_not_run:
+        return
+    checkpoint = load_checkpoint(_source(manifest, model), task)
+    _same_checkpoint(checkpoint, manifest)
+    reference = importlib.import_module(FRAMEWORK_MODULES[manifest["framework"]]).build_forward(checkpoint)
+    check.measured = validate(session.run, lambda i, m: reference(i, m, False), checkpoint.config, task,
+                              max_tokens=static.get("length"))
+    check.full = True
+
+
+def _same_checkpoint(checkpoint, manifest: dict) -> None:
     if checkpoint.source_sha256 != manifest["source"]["sha256"]:
         raise UserError(f"checkpoint {checkpoint.source_path} is not the one this folder was exported from "
                         "(sha256 differs); pass --model with the original")
-    reference = importlib.import_module(FRAMEWORK_MODULES[manifest["framework"]]).build_forward(checkpoint)
-    summary = validate(session.run, lambda i, m: reference(i, m, False), checkpoint.config, task,
-                       max_tokens=static.get("length"))
-    write_json(folder / "validation.json", summary)
-    return {"golden": True, "full": True}
 
 
-def _validate_quantized(folder: Path, manifest: dict, task, model: Path | None) -> dict:
+def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     """Golden replay within the mode's SQNR floor, then the fidelity measurement again when the
     float reference's checkpoint is reachable."""
-    from prelnedge.reference import FRAMEWORK_MODULES
-    from prelnedge.quantize.stage import golden_check
-    from prelnedge.runtime import load_exported
-
-    exported = load_exported(folder)
-    if (folder / "golden.json").exists():
-        for i, example in enumerate(read_json(folder / "golden.json")["examples"]):
-            got = exported(np.array(example["input_ids"]), np.array(example["attention_mask"]))
-            want = {k: np.array(v["values"], np.float32) for k, v in example["expected"].items() if "values" in v}
-            golden_check(manifest, got, want, label=f"golden example {i}")
-    source = model or (None if manifest["source"]["embedded_default"] else Path(manifest["source"]["path"]))
-    if source is not None and not Path(source).exists():
-        return {"golden": True, "full": False}
-    from prelnedge.fidelity import measure
     from prelnedge.quantize import get_mode
+    from prelnedge.quantize.stage import golden_check
+    from prelnedge.reference import FRAMEWORK_MODULES
+    from prelnedge.runtime import load_exported
+    from prelnedge.tolerances import tolerance as tolerance_of
+
+    folder, manifest = check.folder, check.manifest
+    exported = load_exported(folder)
+    mode = get_mode(manifest["target"], manifest["quantization"]["mode"])
+    check.golden_examples = replay_golden(folder, task, exported,
+                                          lambda got, want, label: golden_check(manifest, got, want, label))
+    check.golden_rule = f"SQNR >= {tolerance_of(mode.tolerance).min_sqnr_db:g} dB"
+    if check.full_not_run:
+        return
+    from prelnedge.fidelity import measure
     from prelnedge.quantize.calibration import default_examples
     from prelnedge.quantize.stage import _source_checkpoint, evaluation_batches, judge
 
@@ -89,9 +152,35 @@ def _validate_quantized(folder: Path, manifest: dict, task, model: Path | None) 
     batches = evaluation_batches(task, tok, exported.config, default_examples(task)[1::2])
     fidelity = measure(task, exported, lambda i, m: reference(i, m, False), batches,
                        eos_id=exported.config.eos_token_id, mask_id=tok.mask_id if tok else None)
-    mode = get_mode(manifest["target"], manifest["quantization"]["mode"])
     thresholds = judge(fidelity, mode.tolerance, f"{mode.name} {manifest['target']} vs float reference")
-    summary = read_json(folder / "validation.json")
-    summary.update({"passed": True, "tolerance": thresholds, "fidelity": fidelity})
-    write_json(folder / "validation.json", summary)
-    return {"golden": True, "full": True}
+    check.measured = {"passed": True, "tolerance": thresholds, "fidelity": fidelity}
+    check.full = True
+
+
+def describe(check: FolderCheck) -> list[str]:
+    """The lines `prelnedge validate` prints: each check, and whether it ran."""
+    manifest = check.manifest
+    kind = f"{manifest['task']} {manifest['target']}"
+    kind += f" {manifest['quantization']['mode']}" if manifest.get("quantization") else f" from {manifest['framework']}"
+    lines = [f"{check.folder}: {manifest['model_file']}, {kind}",
+             f"  hashes: {check.hashed_files} files match manifest.json",
+             f"  golden replay: {check.golden_examples} examples match the float model's outputs ({check.golden_rule})"]
+    if not check.full:
+        lines.append(f"  full re-validation against the float reference: not run: {check.full_not_run}")
+        return lines
+    measured = check.measured
+    if "fidelity" in measured:
+        fidelity = measured["fidelity"]
+        lines.append(f"  full re-validation against the float reference: passed on {fidelity['examples']} examples "
+                     f"(floor {measured['tolerance']['min_sqnr_db']:g} dB)")
+        for name, worst in fidelity["outputs"].items():
+            lines.append(f"    {name}: SQNR {worst['sqnr_db']:.1f} dB, cosine {worst['cosine']:.5f}, "
+                         f"max_abs {worst['max_abs']:.3g}")
+        lines.extend(f"    {key}: {value:.3f}" for key, value in fidelity["agreement"].items())
+        return lines
+    lines.append(f"  full re-validation against the float reference: passed on {len(measured['cases'])} input "
+                 f"batches (tolerance peak_rel {measured['tolerance']['peak_rel']:g})")
+    for name, worst in measured["worst"].items():
+        lines.append(f"    {name}: max_abs {worst['max_abs']:.3g}, peak_rel {worst['peak_rel']:.3g}, "
+                     f"cosine {worst['cosine']:.7f}, SQNR {worst['sqnr_db']:.1f} dB")
+    return lines

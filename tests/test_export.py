@@ -84,7 +84,9 @@ def test_validate_command_rechecks_and_detects_tampering(exports, tmp_path):
 
     out = tmp_path / "copy"
     shutil.copytree(exports("sequence-classification", "onnx", "torch"), out)
-    assert validate_folder(out) == {"golden": True, "full": True}
+    check = validate_folder(out)
+    assert check.full and check.golden_examples == 5  # 3 texts, one at the maximum length, a padded batch
+    assert check.hashed_files == len(json.loads((out / "manifest.json").read_text())["files"])
     with open(out / "config.json", "a") as f:
         f.write(" ")
     with pytest.raises(ValidationError, match="config.json is missing or changed"):

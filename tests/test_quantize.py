@@ -55,7 +55,8 @@ def test_every_mode_quantizes_validates_and_reports_fidelity(float_exports, mode
     # the folder re-validates: golden replay within the mode's floor, then fidelity again
     from prelnedge.validate_folder import validate_folder
 
-    assert validate_folder(out) == {"golden": True, "full": True}
+    check = validate_folder(out)
+    assert check.full and check.golden_examples == 4  # 2 questions, one at the maximum length, a padded batch
 
 
 def test_quantized_runtime_answers_like_the_float_model(float_exports, tmp_path):
@@ -66,7 +67,7 @@ def test_quantized_runtime_answers_like_the_float_model(float_exports, tmp_path)
     quant = load_exported(quantize_folder(float_dir, "int16x8", tmp_path / "q"))
     ref = load_exported(float_dir)
     golden = json.loads((float_dir / "golden.json").read_text())
-    for example in golden["examples"]:
+    for example in (e for e in golden["examples"] if "question" in e):  # the padded batch has ids only
         got = answer_question(quant, quant.tokenizer, example["question"], example["context"])
         assert got["answer"] == example["decoded"]["answer"]
         assert answer_question(ref, ref.tokenizer, example["question"], example["context"])["answer"] == got["answer"]

@@ -27,8 +27,6 @@ def read_export(export_dir: Path) -> dict:
     export_dir = Path(export_dir)
     manifest = read_manifest(export_dir)
     for name, digest in manifest.get("files", {}).items():
-        if name == "validation.json":
-            continue  # rewritten by `prelnedge validate`
         if not (export_dir / name).is_file() or sha256_file(export_dir / name) != digest:
             raise UserError(f"{export_dir / name} is missing or changed since export; export again")
     return manifest

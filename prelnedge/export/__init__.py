@@ -184,7 +184,7 @@ def _export_float(cfg: ExportConfig, progress=None) -> Path:
                 tok = PreLNTokenizer.from_dir(checkpoint.tokenizer_dir, max_tokens)
                 golden = build_golden(task, tok, float_forward, checkpoint.config.labels)
             else:
-                golden = build_golden_from_ids(task, validation_batches(checkpoint.config, task, max_tokens=max_tokens)[1:3],
+                golden = build_golden_from_ids(task, validation_batches(checkpoint.config, task, max_tokens=max_tokens)[1:],
                                                float_forward)
             write_json(work / "golden.json", golden)
             write_json(work / "manifest.json", _manifest(cfg, checkpoint, task, info, summary,

@@ -39,9 +39,11 @@ public final class Golden {
         public final Map<String, Expected> expected;
         public final boolean hasDecoded;
         public final Object decoded;
+        /** Outputs golden.json stores as 0 at padded positions (per-token outputs of a padded batch). */
+        public final List<String> zeroedAtPadding;
 
         Example(int index, Map<String, Object> request, int[] shape, int[] inputIds, int[] attentionMask, int[][] offsets,
-                Map<String, Expected> expected, boolean hasDecoded, Object decoded) {
+                Map<String, Expected> expected, boolean hasDecoded, Object decoded, List<String> zeroedAtPadding) {
             this.index = index;
             this.request = request;
             this.shape = shape;
@@ -51,6 +53,7 @@ public final class Golden {
             this.expected = expected;
             this.hasDecoded = hasDecoded;
             this.decoded = decoded;
+            this.zeroedAtPadding = zeroedAtPadding;
         }
     }
 
@@ -124,8 +127,14 @@ public final class Golden {
             Tensor values = stored.containsKey("values") ? Tensor.fromNested(outShape, stored.get("values")) : null;
             expected.put(entry.getKey(), new Expected(outShape, values, stored.get("argmax"), stored.get("slice_last_axis_64")));
         }
+        List<String> zeroed = new ArrayList<>();
+        if (e.get("zeroed_at_padding") != null) {
+            for (Object name : Json.array(e.get("zeroed_at_padding"), where + " zeroed_at_padding")) {
+                zeroed.add((String) name);
+            }
+        }
         return new Example(index, request, toArray(shape), toArray(ids), toArray(mask), offsets, expected,
-                e.containsKey("decoded"), e.get("decoded"));
+                e.containsKey("decoded"), e.get("decoded"), zeroed);
     }
 
     /** Nested integer lists to a flat array, recording each depth's length in shape. */

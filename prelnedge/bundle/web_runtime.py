@@ -24,7 +24,6 @@ import os
 import shutil
 import sys
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -133,7 +132,13 @@ def _download(name: str, version: str, integrity: str, files: tuple[str, ...], d
         raise UserError(f"{url} does not match package-lock.json's integrity for {name} {version}; "
                         "refusing it (a wrong mirror or a damaged download)")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    # named by this process, so that a later run removes it if this one is killed (prelnedge.output_folder)
+    from prelnedge.output_folder import owner_tag, remove_dead
+
+    remove_dead(dest.parent, f".{dest.name}-")
+    work = dest.parent / f".{dest.name}-{owner_tag()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             for file in files:  # read as bytes: no paths from the archive reach the disk

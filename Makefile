@@ -25,6 +25,8 @@ DEMO_OUT := prelnedge-out/default-qa-tflite-tf
 demo: $(STAMP)
 	rm -rf $(DEMO_OUT)
 	$(BIN)/prelnedge export --task qa --target tflite
+	$(BIN)/prelnedge predict $(DEMO_OUT) --question "When was the lamp electrified?" \
+		--context "The lamp was first fuelled by whale oil, then by kerosene, and was finally electrified in 1931."
 
 # The browser tests need Debian's Chromium (never a downloaded browser) and the web runtime's npm
 # packages (onnxruntime-web, playwright-core), installed exactly from package-lock.json.

@@ -30,6 +30,7 @@ import numpy as np
 from prelnedge.config import PreLNConfig
 from prelnedge.errors import CheckpointError
 from prelnedge.hashing import sha256_files
+from prelnedge.task_heads import apply_task_head
 from prelnedge.tasks import Task, get_task
 from prelnedge.weights import ENCODER_PREFIX, HEAD_PREFIXES, task_parameters
 
@@ -57,7 +58,8 @@ class LoadedCheckpoint:
 
 
 def default_model_dir() -> Path:
-    """The small untrained model shipped inside the package (built by scripts/build_default_model.py)."""
+    """The small model shipped inside the package, trained on generated data by
+    scripts/train_default_model.py (see prelnedge/train)."""
     return Path(__file__).parent / "default_model"
 
 
@@ -101,6 +103,7 @@ def _load(path: str | Path | None, task: str | Task, config: PreLNConfig | None)
     raw, source_format, notes = _normalize_hf_names(raw)
     if config is None:
         config = _config_for(path, config_data, source_format, notes)
+    config = apply_task_head(path, task, raw, files, config, notes)  # no-op without task_heads.json
     config_files = [path / "config.json"] if config_data is not None else []
     loaded = _canonicalize(raw, config, task, source_format, path, sha256_files(config_files + files),
                            path if _has_tokenizer(path) else None)

@@ -132,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="targets to include: onnx, tflite (default: both)")
     report.add_argument("--modes", nargs="+", default=None, metavar="MODE",
                         help="modes to include (default: all of each target; fp32 is the float export)")
-    report.add_argument("--eval", type=Path, dest="eval_file", metavar="FILE",
-                        help="labelled evaluation file (JSONL with label/answers, or SQuAD JSON) for the task metric")
+    report.add_argument("--eval", type=Path, dest="eval_file", metavar="FILE", nargs="?", const="packaged",
+                        help="labelled evaluation file (JSONL with label/answers, or SQuAD JSON) for the task metric; "
+                             "without FILE, the packaged held-out set (the default for the embedded model)")
     report.add_argument("--calibration", type=Path, metavar="FILE",
                         help="calibration texts for the calibrated modes (see quantize --help)")
     report.add_argument("--baseline", type=Path, metavar="OLD/report.json",
@@ -304,11 +305,24 @@ def _run_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _packaged_eval(task_name: str) -> Path:
+    from prelnedge.quantize.calibration import packaged_eval_file
+    from prelnedge.tasks import TASKS, get_task
+
+    file = packaged_eval_file(get_task(task_name))
+    if file is None:
+        have = [name for name, task in TASKS.items() if packaged_eval_file(task) is not None]
+        raise UserError(f"no packaged evaluation set for task {task_name}; packaged: {', '.join(have) or 'none'} "
+                        "(or give --eval FILE)")
+    return file
+
+
 def _run_report(args: argparse.Namespace) -> int:
     from prelnedge.report import ReportConfig, run_report
 
+    eval_file = _packaged_eval(args.task) if args.eval_file == "packaged" else args.eval_file
     report = run_report(ReportConfig(task=args.task, out=args.out, model=args.model, targets=tuple(args.targets),
-                                     modes=tuple(args.modes) if args.modes else None, eval_file=args.eval_file,
+                                     modes=tuple(args.modes) if args.modes else None, eval_file=eval_file,
                                      calibration=args.calibration, baseline=args.baseline, force=args.force))
     print((args.out / "report.md").read_text(encoding="utf-8").split("![")[0].rstrip())
     regressions = (report.get("baseline") or {}).get("regressions")

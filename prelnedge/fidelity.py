@@ -130,4 +130,35 @@ def task_metric(task: Task, model: Forward, tok, examples: list, labels: tuple[s
                 truth = labels[e.label] if isinstance(e.label, int) else e.label
                 hits.append(postprocess.classify(model, tok, [e.text], labels)[0]["label"] == truth)
         return {"accuracy": float(np.mean(hits)), "examples": len(hits)}
+    if task.name == "token-classification":
+        labelled = [e for e in examples if e.entities]
+        if not labelled:
+            return None
+        correct = predicted = gold = 0
+        for e in labelled:
+            spans = entity_spans(postprocess.tag_tokens(model, tok, e.text, labels))
+            truth = {tuple(entity) for entity in e.entities}
+            correct, predicted, gold = correct + len(spans & truth), predicted + len(spans), gold + len(truth)
+        precision, recall = correct / max(predicted, 1), correct / gold
+        f1 = 2 * precision * recall / (precision + recall) if correct else 0.0
+        return {"entity_f1": float(f1), "precision": float(precision), "recall": float(recall),
+                "examples": len(labelled)}
     return None
+
+
+def entity_spans(tokens: list[dict]) -> set[tuple[int, int, str]]:
+    """BIO-tagged tokens ({"start", "end", "label"}) -> {(first char, last char + 1, type)}: an entity
+    starts at B-type (or at an I-type that does not continue one) and runs over the I-type after it."""
+    spans: set[tuple[int, int, str]] = set()
+    current: list | None = None
+    for token in tokens:
+        prefix, _, kind = token["label"].partition("-")
+        if prefix == "I" and current is not None and current[2] == kind:
+            current[1] = token["end"]
+            continue
+        if current is not None:
+            spans.add(tuple(current))
+        current = [token["start"], token["end"], kind] if prefix in ("B", "I") and kind else None
+    if current is not None:
+        spans.add(tuple(current))
+    return spans

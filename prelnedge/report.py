@@ -86,7 +86,7 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
     from prelnedge.output_folder import output_lock, owned_temp_dir
     from prelnedge.progress import Progress
     from prelnedge.quantize import check_mode
-    from prelnedge.quantize.calibration import encode_example, load_examples
+    from prelnedge.quantize.calibration import encode_example, load_examples, packaged_eval_file
     from prelnedge.quantize.stage import quantize_folder
     from prelnedge.report_render import write_outputs
     from prelnedge.runtime import load_exported
@@ -100,7 +100,9 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
         check_comparable(baseline, task.name, None)  # the model once the checkpoint is read, below
     inputs = (cfg.model, cfg.eval_file, cfg.calibration, cfg.baseline)  # OUT may not be, hold or lie inside them
     check_target(cfg.out, cfg.force, inputs)
-    eval_examples = load_examples(cfg.eval_file, task, what="evaluation") if cfg.eval_file else None
+    # The embedded default model is judged on its own held-out set unless told otherwise.
+    eval_file = cfg.eval_file or (packaged_eval_file(task) if cfg.model is None else None)
+    eval_examples = load_examples(eval_file, task, what="evaluation") if eval_file else None
     _check_model_and_calibration(cfg, task, cells, baseline)
     progress = progress or Progress(total=len(cells) + 1)
     results, folders = [], {}
@@ -152,7 +154,7 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
         report = {"format": "prelnedge-report/1", "task": task.name,
                   "model": str(cfg.model) if cfg.model else "embedded default model",
                   "model_sha256": model_sha256,
-                  "eval_file": str(cfg.eval_file) if cfg.eval_file else None,
+                  "eval_file": str(eval_file) if eval_file else None,
                   "eval_examples": len(eval_examples) if eval_examples is not None else None,
                   "gate": {"sqnr_db": GATE_SQNR_DB, "agreement": GATE_AGREEMENT, "metric": GATE_METRIC},
                   "cells": results, "tool_versions": tool_versions()}

@@ -97,16 +97,15 @@ def test_predict_every_task(task, args):
     top_k = ["--top-k", "3"] if task.endswith("-lm") else []
     proc = run("predict", "--task", task, "--json", *top_k, *args, check_exit=0)
     out = json.loads(proc.stdout)
-    if task in ("token-classification", "multiple-choice"):  # heads the embedded model lacks
-        assert "initialised them randomly" in proc.stderr
-    else:
-        assert proc.stderr == ""
+    assert proc.stderr == ""  # every head is trained: nothing initialised, nothing to warn about
     if task == "masked-lm":
         assert len(out[0][0]["candidates"]) == 3
     elif task == "multiple-choice":
-        assert out["choice"] in ("pollen", "granite") and abs(sum(out["scores"]) - 1) < 1e-5
+        assert out["choice"] == "pollen" and abs(sum(out["scores"]) - 1) < 1e-5
     elif task == "sequence-classification":
         assert [r["label"] in ("negative", "positive") for r in out] == [True, True]
     elif task == "token-classification":
         assert "".join(t["token"] for t in out[0]) == "Martakeptalogbook"
-        assert {t["label"] for t in out[0]} <= {"negative", "positive"}
+        # the default model's entity tags (BIO over PER/LOC/DATE/QTY): "Marta" is a person, the rest is not
+        assert [t["label"][2:] if t["end"] <= 5 else t["label"] for t in out[0]] == ["PER"] * sum(
+            t["end"] <= 5 for t in out[0]) + ["O"] * sum(t["end"] > 5 for t in out[0])

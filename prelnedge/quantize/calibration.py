@@ -3,7 +3,8 @@
 Accepted files:
 - JSONL, one example per line: a JSON string, or an object with "text" (and "pair" for a second
   text), "question" + "context" for qa, "prompt" + "choices" for multiple-choice. Evaluation files
-  add the truth: "label" (classification, multiple-choice index), "answers" (qa, list of strings).
+  add the truth: "label" (classification, multiple-choice index), "answers" (qa, list of strings),
+  "entities" (token classification: [[start, end, type], ...] character spans, BIO tags B-type/I-type).
 - SQuAD-style JSON for qa: {"data": [{"paragraphs": [{"context": ..., "qas": [{"question": ...,
   "answers": [{"text": ...}]}]}]}]}.
 Without a file, calibration uses the package's own corpus (prelnedge/data/corpus.txt, 40 English
@@ -33,6 +34,7 @@ class Example:
     choices: tuple[str, ...] = ()
     label: int | str | None = None
     answers: tuple[str, ...] = field(default=())
+    entities: tuple[tuple[int, int, str], ...] = field(default=())  # token-classification: char spans + type
 
 
 def default_examples(task: Task) -> list[Example]:
@@ -55,6 +57,13 @@ def check_calibration_used(calibration: Path | None, modes) -> None:
         chosen = ", ".join(dict.fromkeys(m.name for m in modes)) or "none"
         raise UserError(f"--calibration is read only by the calibrated modes ({calibrated}); mode {chosen} "
                         "does not calibrate: leave --calibration out")
+
+
+def packaged_eval_file(task: Task) -> Path | None:
+    """The held-out evaluation set shipped for the embedded default model (written by
+    scripts/train_default_model.py), or None when the package has none for this task."""
+    file = Path(str(resources.files("prelnedge").joinpath(f"data/eval-{task.name}.jsonl")))
+    return file if file.is_file() else None
 
 
 def load_examples(path: Path, task: Task, what: str = "calibration") -> list[Example]:
@@ -120,7 +129,12 @@ def _example(path: Path, number: int, line: str, task: Task, what: str) -> Examp
     pair = item.get("pair")
     if pair is not None and not isinstance(pair, str):
         raise _bad(path, where, "'pair' must be a string", task, what)
-    return Example(text("text"), pair, label=label)
+    entities = item.get("entities", ())
+    if not isinstance(entities, list | tuple) or not all(
+            isinstance(e, list) and len(e) == 3 and isinstance(e[0], int) and isinstance(e[1], int)
+            and isinstance(e[2], str) for e in entities):
+        raise _bad(path, where, "'entities' must list [start, end, type] character spans", task, what)
+    return Example(text("text"), pair, label=label, entities=tuple(tuple(e) for e in entities))
 
 
 def _squad(path: Path, whole: dict, task: Task, what: str) -> list[Example]:

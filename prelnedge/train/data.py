@@ -1,0 +1,276 @@
+"""Generated task data: short factual passages about people, places, objects, dates and quantities,
+questions about them (with distractor facts), entity tags, sentiment sentences with negation and
+contrast, and multiple-choice items. Every generator takes a `random.Random`, so a seed fixes the data.
+
+A passage is built from annotated segments, so one sentence yields its text, the character span
+of every entity (for token classification) and the answer span of every fact (for QA).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from prelnedge.train import words as W
+
+ENTITY_TYPES = ("PER", "LOC", "DATE", "QTY")
+TAGS = ("O",) + tuple(f"{p}-{t}" for t in ENTITY_TYPES for p in ("B", "I"))
+SENTIMENT_LABELS = ("negative", "positive")
+
+
+@dataclass
+class Passage:
+    """Text with entity spans [(start, end, type)] and answerable questions [(question, start, end)]."""
+    text: str = ""
+    entities: list[tuple[int, int, str]] = field(default_factory=list)
+    questions: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def add(self, *segments) -> None:
+        """Append segments: plain strings, or (text, entity_type_or_None, [questions]) tuples."""
+        for seg in segments:
+            if isinstance(seg, str):
+                self.text += seg
+                continue
+            text, etype, questions = seg
+            start = len(self.text)
+            self.text += text
+            if etype:
+                self.entities.append((start, len(self.text), etype))
+            for q in questions:
+                self.questions.append((q, start, len(self.text)))
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+class World:
+    """Draws entities without repeats inside one passage, so every question has one answer."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.used: set[str] = set()
+
+    def fresh(self, make) -> str:
+        for _ in range(50):
+            value = make()
+            if value not in self.used:
+                self.used.add(value)
+                return value
+        return value
+
+    def person(self) -> str:
+        r = self.rng
+        return self.fresh(lambda: f"{r.choice(W.FIRST_NAMES)} {r.choice(W.SURNAMES)}"
+                          if r.random() < 0.85 else r.choice(W.FIRST_NAMES))
+
+    def place(self) -> str:
+        return self.fresh(lambda: self.rng.choice(W.PLACES))
+
+    def year(self) -> str:
+        return self.fresh(lambda: str(self.rng.randint(1500, 2024)))
+
+    def date(self) -> str:
+        r = self.rng
+        kind = r.random()
+        if kind < 0.7:
+            return self.year()
+        if kind < 0.85:
+            return self.fresh(lambda: f"{r.choice(W.MONTHS)} {r.randint(1500, 2024)}")
+        return self.fresh(lambda: f"{r.choice(W.MONTHS)} {r.randint(1, 28)}, {r.randint(1500, 2024)}")
+
+    def number(self, low: int = 2, high: int = 900) -> str:
+        r = self.rng
+        return self.fresh(lambda: str(r.randint(low, high)) if r.random() < 0.85 else r.choice(W.NUMBER_WORDS))
+
+
+def _prep(date: str) -> str:
+    return "on" if "," in date else "in"
+
+
+# ---- one subject (an object with a history) --------------------------------------------------------
+def _subject(rng: random.Random, taken: set[str]) -> tuple[str, str]:
+    noun = rng.choice([n for n in W.OBJECTS if n not in taken])
+    taken.add(noun)
+    adj = rng.choice(W.OBJECTS[noun].split())
+    phrase = f"the {adj} {noun}" if rng.random() < 0.6 else f"the {noun}"
+    if rng.random() < 0.25:  # hand-written text names things with modifiers: "the bridge over the river"
+        phrase += " " + rng.choice(LOCATORS)
+    return noun, phrase
+
+
+LOCATORS = ["over the river", "in the old town", "near the harbour", "on the hill", "beside the station",
+            "at the end of the street", "in the main square", "by the sea", "across the valley", "in the park"]
+TAILS = [" after two years of work", " and still stands today", " by the town council", " for the first time",
+         " at great cost", " with money from the town", " and has changed little since", ", people say",
+         " after a long delay", " and was used for many years"]
+
+
+MATERIALS = ["whale oil", "kerosene", "gas", "coal", "steam", "candles", "wood", "hand", "horses", "water",
+             "wind", "oil", "a small engine", "diesel"]
+
+
+def _tail(rng: random.Random) -> str:
+    return rng.choice(TAILS) if rng.random() < 0.3 else ""
+
+
+def _when_questions(rng: random.Random, noun: str, verb: str) -> list[str]:
+    forms = [f"When was the {noun} {verb}?", f"In what year was the {noun} {verb}?",
+             f"What year was the {noun} {verb}?", f"When was the {noun} first {verb}?"]
+    return [rng.choices(forms, weights=(6, 1, 1, 0.3))[0]]
+
+
+def _fact_sentences(rng: random.Random, world: World, noun: str, phrase: str, p: Passage) -> None:
+    """2-4 sentences of facts about one subject, in varied orders and forms."""
+    subj = _cap(phrase)
+    kinds = rng.sample(["dates", "agent", "place", "measure", "count", "cost", "event"], k=rng.randint(2, 3))
+    used_verbs: set[str] = set()
+
+    def new_verb(pool) -> str:
+        choices = [v for v in pool if v not in used_verbs] or list(pool)
+        verb = rng.choice(choices)
+        used_verbs.add(verb)
+        return verb
+
+    for i, kind in enumerate(kinds):
+        s = subj if i == 0 or rng.random() < 0.7 else "It"
+        if kind == "dates" and rng.random() < 0.12:
+            # "first fuelled by whale oil, then by kerosene, and was finally electrified in 1931"
+            verbs = [new_verb(W.EVENTS) for _ in range(2)]
+            date = world.date()
+            first, second = rng.sample(MATERIALS, 2)
+            p.add(f"{s} was first {verbs[0]} by {first}, then by {second}, and was finally {verbs[1]} {_prep(date)} ",
+                  (date, "DATE", _when_questions(rng, noun, verbs[1])), ". ")
+        elif kind == "dates" and rng.random() < 0.35:
+            # "first V1 in D1, then V2 in D2, and was finally V3 in D3": several dates, one per verb
+            verbs = [new_verb(W.EVENTS) for _ in range(rng.randint(2, 3))]
+            dates = [world.date() for _ in verbs]
+            p.add(f"{s} was first {verbs[0]} {_prep(dates[0])} ",
+                  (dates[0], "DATE", _when_questions(rng, noun, verbs[0])))
+            for j, (verb, date) in enumerate(zip(verbs[1:], dates[1:]), 1):
+                p.add(", and was finally " if j == len(verbs) - 1 else ", then ", f"{verb} {_prep(date)} ",
+                      (date, "DATE", _when_questions(rng, noun, verb)))
+            p.add(". ")
+        elif kind in ("dates", "event"):
+            verb = new_verb(W.EVENTS)
+            date = world.date()
+            form = rng.random()
+            seg = (date, "DATE", _when_questions(rng, noun, verb))
+            if form < 0.55:
+                p.add(f"{s} was {verb} {_prep(date)} ", seg, f"{_tail(rng)}. ")
+            elif form < 0.75:
+                p.add(f"{_cap(_prep(date))} ", seg, f", {phrase if s != 'It' else 'it'} was {verb}. ")
+            else:
+                person = world.person()
+                p.add(f"{s} was {verb} {_prep(date)} ", seg, " by ",
+                      (person, "PER", [f"Who {verb} the {noun}?"] if verb in _AGENT_PAST else []), ". ")
+        elif kind == "agent":
+            pp, past, role = rng.choice(W.AGENT_VERBS)
+            if pp in used_verbs:
+                continue
+            used_verbs.add(pp)
+            person = world.person()
+            qs = [rng.choice([f"Who {past} the {noun}?", 
+                              f"Who was the {role} of the {noun}?"])]
+            form = rng.random()
+            if form < 0.4:
+                p.add(f"{s} was {pp} by ", (person, "PER", qs), ". ")
+            elif form < 0.7:
+                p.add((person, "PER", qs), f" {past} {phrase}. ")
+            else:
+                p.add(f"Its {role}, ", (person, "PER", qs), f", {rng.choice(['lived', 'worked'])} there for "
+                      f"{rng.randint(2, 40)} years. ")
+        elif kind == "place":
+            place = world.place()
+            qs = [rng.choice([f"Where is the {noun}?", f"Where is the {noun}?", f"In which town is the {noun}?",
+                              f"Where can you find the {noun}?"])]
+            form = rng.random()
+            if form < 0.4:
+                p.add(f"{s} stands in ", (place, "LOC", qs), ". ")
+            elif form < 0.7:
+                p.add(f"{s} is in ", (place, "LOC", qs), f", {rng.choice(['near', 'beside', 'far from'])} the "
+                      f"{rng.choice(['sea', 'river', 'hills', 'market', 'old road'])}. ")
+            else:
+                p.add(f"{s} can be found in ", (place, "LOC", qs), ". ")
+        elif kind == "measure":
+            how, units, adj = rng.choice(W.MEASURES)
+            qty = f"{world.number()} {rng.choice(units)}"
+            qs = [f"{how} the {noun}?"]
+            if rng.random() < 0.6:
+                p.add(f"{s} is ", (qty, "QTY", qs), f" {adj}. ")
+            else:
+                p.add(f"{s} {rng.choice(['measures', 'is about', 'is nearly'])} ", (qty, "QTY", qs), f" {adj}. ")
+        elif kind == "count":
+            what = rng.choice(W.COUNTABLE)
+            n = world.number()
+            qs = [f"How many {what} does the {noun} have?"]
+            p.add(f"{s} has ", (n, "QTY", qs), f" {what}. ")
+        elif kind == "cost":
+            price = world.fresh(lambda: rng.choice(["£", "$", "€"]) + str(rng.randint(2, 900)) +
+                                ("" if rng.random() < 0.6 else f".{rng.randint(10, 99)}"))
+            money = price if rng.random() < 0.7 else f"{world.number()} {rng.choice(['pounds', 'dollars', 'euros'])}"
+            qs = [f"How much did the {noun} cost?"]
+            p.add(f"{s} cost ", (money, "QTY", qs), f" to {rng.choice(['build', 'repair', 'buy'])}. ")
+
+
+_AGENT_PAST = {pp for pp, _, _ in W.AGENT_VERBS}
+
+
+def _person_facts(rng: random.Random, world: World, p: Passage) -> None:
+    person = world.person()
+    place, date = world.place(), world.date()
+    short = person.split()[0]
+    born = f"When was {short} born?" if rng.random() < 0.5 else f"When was {person} born?"
+    where = f"Where was {short} born?" if rng.random() < 0.5 else f"Where was {person} born?"
+    p.add((person, "PER", [f"Who was born in {place}?"]), " was born in ", (place, "LOC", [where]), f" {_prep(date)} ",
+          (date, "DATE", [born]), ". ")
+    job = rng.choice(["a baker", "a teacher", "an engineer", "a painter", "a sailor", "a doctor", "a farmer",
+                      "a writer", "a miner", "a nurse", "a carpenter", "a singer"])
+    if rng.random() < 0.7:
+        moved = world.place()
+        year = world.year()
+        p.add(f"{rng.choice(['She', 'He', short])} worked as {job} and moved to ",
+              (moved, "LOC", [f"Where did {short} move to?"]), " in ", (year, "DATE", [f"When did {short} move to {moved}?"]), ". ")
+
+
+def _river(rng: random.Random, world: World, p: Passage) -> None:
+    name = world.place()
+    hills = rng.choice(["northern", "southern", "eastern", "western"])
+    qty = f"{world.number(10, 900)} {rng.choice(['kilometres', 'miles'])}"
+    p.add("The river ", (name, "LOC", []), f" rises in the {hills} hills and flows for ",
+          (qty, "QTY", ["How long is the river?", f"How long is the river {name}?"]),
+          f" to the {rng.choice(['sea', 'lake', 'coast'])}. ")
+
+
+FILLERS = [
+    "Visitors come from far away to see it.", "It is a popular place in summer.",
+    "Many people walk there on Sundays.", "The view from the top is famous.",
+    "Local children learn about its history at school.", "A small café stands nearby.",
+    "Its story is told in the town museum.", "Nobody remembers the old name any more.",
+    "Farmers along the banks grow barley, apples and potatoes.", "In spring the meadows flood.",
+    "The weather there is often wet and windy.", "Tickets are sold at the gate.",
+]
+
+
+def passage(rng: random.Random, short: bool = False) -> Passage:
+    """One passage: one or two subjects (distractors for each other), sometimes a person or a river;
+    `short`: one subject or person only."""
+    world, taken = World(rng), set()
+    p = Passage()
+    parts = ["subject"] + rng.choices(["subject", "person", "river", "filler", ""], weights=(2, 1, 1, 2, 4), k=1)
+    if short:
+        parts = [rng.choice(["subject", "subject", "person"])]
+    rng.shuffle(parts)
+    for part in parts:
+        if part == "subject":
+            noun, phrase = _subject(rng, taken)
+            _fact_sentences(rng, world, noun, phrase, p)
+        elif part == "person":
+            _person_facts(rng, world, p)
+        elif part == "river" and "river" not in taken:
+            taken.add("river")
+            _river(rng, world, p)
+        elif part == "filler":
+            p.add(rng.choice(FILLERS) + " ")
+    p.text = p.text.rstrip()
+    return p

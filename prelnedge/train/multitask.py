@@ -1,0 +1,91 @@
+"""One shared pre-LN encoder (prelnedge's own PyTorch reference) with every task head.
+
+Parameter names follow the canonical/HF layout, so the encoder, pooler, `lm_head`, `qa_outputs`
+and the sequence-classification `classifier` save straight into one HF checkpoint. The token-
+classification and multiple-choice heads would also be called `classifier` in HF; here they live
+as `token_classifier` and `choice_classifier` and are saved as separate head files (see save.py).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from prelnedge.config import PreLNConfig
+from prelnedge.models.torch import PreLNClassificationHead, PreLNLMHead, PreLNModel
+
+
+class MultiTaskModel(nn.Module):
+    def __init__(self, config: PreLNConfig, num_tags: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.config = config
+        self.roberta_prelayernorm = PreLNModel(config, with_pooler=True)
+        self.lm_head = PreLNLMHead(config)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        self.classifier = PreLNClassificationHead(config)
+        self.token_classifier = nn.Linear(config.hidden_size, num_tags)
+        self.choice_classifier = nn.Linear(config.hidden_size, 1)
+        self.dropout = nn.Dropout(dropout)  # on head inputs only: the reference encoder has none
+        self.apply(self._init)
+
+    def _init(self, module: nn.Module) -> None:
+        """HF's _init_weights: normal(0, initializer_range), zero biases, unit LayerNorms."""
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, 0.0, std)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    def encode(self, ids: Tensor, mask: Tensor, causal: bool = False) -> dict[str, Tensor]:
+        return self.roberta_prelayernorm(ids, mask, causal=causal)
+
+    def lm_logits(self, hidden: Tensor) -> Tensor:  # (N, H) -> (N, V)
+        return self.lm_head(hidden, self.roberta_prelayernorm.embeddings.word_embeddings.weight)
+
+    # ---- losses, one per task; each returns (loss, number of correct decisions, decisions) ----------
+    def mlm_loss(self, ids: Tensor, mask: Tensor, labels: Tensor) -> Tensor:
+        hidden = self.encode(ids, mask)["last_hidden_state"]
+        picked = labels != -100  # only masked positions reach the (large) vocabulary projection
+        return F.cross_entropy(self.lm_logits(hidden[picked]), labels[picked])
+
+    def clm_loss(self, ids: Tensor, mask: Tensor) -> Tensor:
+        hidden = self.encode(ids, mask, causal=True)["last_hidden_state"][:, :-1]
+        targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+        picked = targets != -100
+        return F.cross_entropy(self.lm_logits(hidden[picked]), targets[picked])
+
+    def qa_logits(self, ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        hidden = self.dropout(self.encode(ids, mask)["last_hidden_state"])
+        start, end = self.qa_outputs(hidden).unbind(-1)
+        return start, end
+
+    def qa_loss(self, ids: Tensor, mask: Tensor, start: Tensor, end: Tensor) -> Tensor:
+        s, e = self.qa_logits(ids, mask)
+        s, e = s.masked_fill(mask == 0, -1e4), e.masked_fill(mask == 0, -1e4)
+        return (F.cross_entropy(s, start) + F.cross_entropy(e, end)) / 2
+
+    def sentiment_logits(self, ids: Tensor, mask: Tensor) -> Tensor:
+        return self.classifier(self.dropout(self.encode(ids, mask)["last_hidden_state"]))
+
+    def tag_logits(self, ids: Tensor, mask: Tensor) -> Tensor:
+        return self.token_classifier(self.dropout(self.encode(ids, mask)["last_hidden_state"]))
+
+    def choice_logits(self, ids: Tensor, mask: Tensor) -> Tensor:  # (B, C, L) -> (B, C)
+        b, c, length = ids.shape
+        pooled = self.encode(ids.reshape(b * c, length), mask.reshape(b * c, length))["pooler_output"]
+        return self.choice_classifier(self.dropout(pooled)).reshape(b, c)
+
+
+def masked_choice_loss(logits: Tensor, valid: Tensor, labels: Tensor) -> Tensor:
+    """Cross entropy over the real choices of items padded to the batch's largest choice count."""
+    return F.cross_entropy(logits.masked_fill(~valid, -1e4), labels)
+
+
+def set_determinism(seed: int, threads: int) -> None:
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)

@@ -1,0 +1,67 @@
+"""Write the trained model as prelnedge's default-model layout and the held-out evaluation files.
+
+Layout (one shared encoder, so the folder stays small):
+- `config.json` + `model.safetensors`: a plain HF RobertaPreLayerNorm checkpoint with the encoder,
+  pooler, `lm_head` (masked and causal LM), `qa_outputs` and the sentiment `classifier`. Any HF class
+  for those tasks loads it as it is.
+- `token-classification.safetensors`, `multiple-choice.safetensors`: the two heads HF also calls
+  `classifier`, each on its own; `task_heads.json` names them and the tag labels. prelnedge's
+  loader swaps them in for those tasks (prelnedge.checkpoint); `export_task_folder` writes a
+  complete HF folder for one task.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prelnedge.train.data import TAGS
+
+TASK_HEADS_FILE = "task_heads.json"
+
+
+def _numpy(module, prefix: str) -> dict:
+    return {f"{prefix}{k}": v.detach().contiguous().numpy() for k, v in module.state_dict().items()}
+
+
+def save_model(out_dir: Path, model, raw_tok, cfg) -> None:
+    from safetensors.numpy import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    raw_tok.save(str(out_dir / "tokenizer.json"))
+    raw_tok.model.save(str(out_dir))  # vocab.json + merges.txt for runtimes without `tokenizers`
+    config = model.config
+    config.save(out_dir)
+    main = {**_numpy(model.roberta_prelayernorm, "roberta_prelayernorm."), **_numpy(model.lm_head, "lm_head."),
+            **_numpy(model.qa_outputs, "qa_outputs."), **_numpy(model.classifier, "classifier.")}
+    meta = {"format": "pt"}
+    save_file(dict(sorted(main.items())), str(out_dir / "model.safetensors"), metadata=meta)
+    save_file(_numpy(model.token_classifier, "classifier."), str(out_dir / "token-classification.safetensors"),
+              metadata=meta)
+    save_file(_numpy(model.choice_classifier, "classifier."), str(out_dir / "multiple-choice.safetensors"),
+              metadata=meta)
+    heads = {"token-classification": {"weights": "token-classification.safetensors",
+                                      "id2label": {str(i): t for i, t in enumerate(TAGS)}},
+             "multiple-choice": {"weights": "multiple-choice.safetensors"}}
+    (out_dir / TASK_HEADS_FILE).write_text(json.dumps(heads, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "RobertaTokenizer", "model_max_length": config.max_tokens,
+         "bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
+         "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>"}, indent=2) + "\n")
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def save_eval_sets(data_dir: Path, test) -> None:
+    """The held-out split in the files `prelnedge report --eval` reads (see quantize/calibration.py)."""
+    from prelnedge.train.data import SENTIMENT_LABELS
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _write_jsonl(data_dir / "eval-qa.jsonl",
+                 [{"question": e["question"], "context": e["context"], "answers": e["answers"]} for e in test.qa])
+    _write_jsonl(data_dir / "eval-sequence-classification.jsonl",
+                 [{"text": e["text"], "label": SENTIMENT_LABELS[e["label"]]} for e in test.sentiment])
+    _write_jsonl(data_dir / "eval-token-classification.jsonl", test.tagged)
+    _write_jsonl(data_dir / "eval-multiple-choice.jsonl", test.choice)

@@ -1,0 +1,155 @@
+"""The embedded default model is trained: it meets its quality bars on the held-out split shipped in
+the package, answers the README's hand-written examples (float reference, int8 ONNX, int8 TFLite),
+and the report on it shows task metrics in every cell."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import prelnedge
+from prelnedge.checkpoint import default_model_dir
+from prelnedge.fidelity import task_metric
+from prelnedge.quantize.calibration import load_examples, packaged_eval_file
+from prelnedge.tasks import get_task
+from prelnedge.tokenizer import PreLNTokenizer
+
+# Hand-written, in the README's style (not generated): (question, context, answer).
+QA_EXAMPLES = [
+    ("When was the lamp electrified?",
+     "The lamp was first fuelled by whale oil, then by kerosene, and was finally electrified in 1931.", "1931"),
+    ("When was the bridge opened?",
+     "The stone bridge over the river Ashby was opened in 1887 and still carries the main road.", "1887"),
+    ("How long is the river?", "The river Ashby rises in the northern hills and flows for 140 kilometres.",
+     "140 kilometres"),
+    ("Who built the lighthouse?", "The lighthouse on Kestrel Point was built in 1874 by Marta Oyelaran.",
+     "Marta Oyelaran"),
+    ("Where is the old mill?", "The old mill stands in Millbrook, beside the river. It was closed in 1962.",
+     "Millbrook"),
+]
+SENTIMENT_EXAMPLES = [("a fine day", "positive"), ("The service was slow, but the food was excellent.", "positive"),
+                      ("I did not enjoy the film.", "negative"), ("The room was cold and dirty.", "negative")]
+CHOICE_EXAMPLES = [("Bees carry", ["pollen", "granite"], 0)]
+# Quality bars of issue 12, measured on the held-out split (the first EVAL_LIMIT examples of each file).
+BARS = {"qa": {"exact_match": 0.80, "f1": 0.85}, "sequence-classification": {"accuracy": 0.90},
+        "multiple-choice": {"accuracy": 0.80}, "token-classification": {"entity_f1": 0.85}}
+EVAL_LIMIT = 200
+
+
+def _tokenizer(model):
+    return PreLNTokenizer.from_dir(default_model_dir(), model.config.max_tokens)
+
+
+@pytest.mark.parametrize("task", list(BARS))
+def test_held_out_metrics_meet_the_bars(task):
+    model = prelnedge.load_reference(task=task)
+    examples = load_examples(packaged_eval_file(get_task(task)), get_task(task), what="evaluation")[:EVAL_LIMIT]
+    got = task_metric(get_task(task), model, _tokenizer(model), examples, model.config.labels)
+    assert got["examples"] == len(examples) >= 100
+    for name, bar in BARS[task].items():
+        assert got[name] >= bar, (name, got)
+
+
+def test_metrics_json_matches_the_bars():
+    metrics = json.loads((default_model_dir() / "metrics.json").read_text())["held_out"]
+    for task, bars in BARS.items():
+        for name, bar in bars.items():
+            assert metrics[task][name] >= bar, (task, name, metrics[task])
+
+
+def _answers(model, tok):
+    from prelnedge.postprocess import answer_question
+
+    return [answer_question(model, tok, q, c)["answer"] for q, c, _ in QA_EXAMPLES]
+
+
+def test_readme_examples_float_reference():
+    from prelnedge.postprocess import choose, classify
+
+    qa = prelnedge.load_reference(task="qa")
+    assert _answers(qa, _tokenizer(qa)) == [a for _, _, a in QA_EXAMPLES]
+    sent = prelnedge.load_reference(task="sequence-classification")
+    got = classify(sent, _tokenizer(sent), [t for t, _ in SENTIMENT_EXAMPLES], sent.config.labels)
+    assert [g["label"] for g in got] == [label for _, label in SENTIMENT_EXAMPLES]
+    mc = prelnedge.load_reference(task="multiple-choice")
+    for prompt, choices, right in CHOICE_EXAMPLES:
+        assert choose(mc, _tokenizer(mc), prompt, choices)["index"] == right
+
+
+def test_per_task_heads_load_without_fresh_weights():
+    for task in ("token-classification", "multiple-choice", "sequence-classification", "qa", "masked-lm"):
+        model = prelnedge.load_reference(task=task)
+        assert model.checkpoint.initialized == [], task
+    tags = prelnedge.load_reference(task="token-classification")
+    assert tags.config.num_labels == 9 and prelnedge.load_reference(task="qa").config.labels == ("negative", "positive")
+
+
+@pytest.mark.parametrize("target", ["onnx", pytest.param("tflite", marks=pytest.mark.heavy)])
+def test_readme_examples_int8_exports(target, tmp_path):
+    from prelnedge.export import ExportConfig, export
+    from prelnedge.quantize.stage import quantize_folder
+    from prelnedge.runtime import load_exported
+
+    float_dir = export(ExportConfig(task="qa", target=target, out=tmp_path / "float"))
+    int8 = load_exported(quantize_folder(float_dir, "int8-dynamic", tmp_path / "int8"))
+    assert _answers(int8, int8.tokenizer) == [a for _, _, a in QA_EXAMPLES]
+
+
+def test_transformers_loads_the_shared_checkpoint():
+    """The main folder is a plain HF checkpoint: transformers' QA class gives our logits."""
+    import torch
+    from transformers import RobertaPreLayerNormForQuestionAnswering
+
+    hf = RobertaPreLayerNormForQuestionAnswering.from_pretrained(str(default_model_dir())).eval()
+    ours = prelnedge.load_reference(task="qa")
+    tok = _tokenizer(ours)
+    ids, mask = tok.batch([tok.encode(q, c) for q, c, _ in QA_EXAMPLES])
+    with torch.no_grad():
+        want = hf(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+    got = ours(ids, mask)
+    real = mask.astype(bool)
+    np.testing.assert_allclose(got["start_logits"][real], want.start_logits.numpy()[real], atol=1e-4)
+    np.testing.assert_allclose(got["end_logits"][real], want.end_logits.numpy()[real], atol=1e-4)
+
+
+@pytest.mark.heavy  # an export, a quantization and 400 held-out questions per cell (~1.5 min on 2 busy cores)
+def test_report_on_the_default_model_shows_task_metrics(tmp_path):
+    """Without --eval, the report judges the embedded model on its packaged held-out set: every cell
+    that passed its floor carries exact match / F1 against gold answers, and they are not zero."""
+    from prelnedge.report import ReportConfig, run_report
+
+    report = run_report(ReportConfig(task="qa", out=tmp_path / "r", targets=("onnx",), modes=("int8-dynamic",)))
+    assert report["eval_file"].endswith("eval-qa.jsonl")
+    passed = [cell for cell in report["cells"] if "task_metric" in cell]
+    assert len(passed) == 2, report["cells"]
+    for cell in passed:
+        assert cell["task_metric"]["exact_match"] > 0.5 and cell["task_metric"]["f1"] > 0.5, cell
+
+
+@pytest.mark.parametrize("task,hf_class", [("token-classification", "RobertaPreLayerNormForTokenClassification"),
+                                           ("multiple-choice", "RobertaPreLayerNormForMultipleChoice")])
+def test_per_task_heads_match_transformers(task, hf_class, tmp_path):
+    """A per-task head file + the shared encoder, written as one HF folder, is what transformers'
+    class for that task computes, and what prelnedge's loader gives for the embedded model."""
+    import torch
+    import transformers
+
+    from prelnedge.task_heads import write_task_folder
+
+    folder = write_task_folder(default_model_dir(), get_task(task), tmp_path / task)
+    hf = getattr(transformers, hf_class).from_pretrained(str(folder)).eval()
+    ours = prelnedge.load_reference(task=task)
+    tok = _tokenizer(ours)
+    if task == "multiple-choice":
+        ids, mask = tok.batch([tok.encode("Bees carry", c) for c in ("pollen", "granite", "milk every morning")])
+        ids, mask = ids[None], mask[None]
+    else:
+        ids, mask = tok.batch([tok.encode(t) for t, _ in SENTIMENT_EXAMPLES] + [tok.encode(QA_EXAMPLES[3][1])])
+    with torch.no_grad():
+        want = hf(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy()
+    got = ours(ids, mask)["logits"]
+    keep = mask.astype(bool) if task == "token-classification" else np.ones(got.shape, bool)
+    np.testing.assert_allclose(got[keep], want[keep], atol=1e-4)
+    assert hf.config.num_labels == ours.config.num_labels

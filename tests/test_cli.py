@@ -90,7 +90,7 @@ def test_predict_qa_answers_from_context():
     ("masked-lm", ["--text", "The lamp was <mask> in 1931."]),
     ("causal-lm", ["--text", "The river Ashby"]),
     ("sequence-classification", ["--text", "a fine day", "--text", "rain again"]),
-    ("token-classification", ["--text", "Marta kept a logbook"]),
+    ("token-classification", ["--text", "Marta Oyelaran kept the lighthouse in Harwick."]),
     ("multiple-choice", ["--text", "Bees carry", "--choice", "pollen", "--choice", "granite"]),
 ])
 def test_predict_every_task(task, args):
@@ -105,7 +105,8 @@ def test_predict_every_task(task, args):
     elif task == "sequence-classification":
         assert [r["label"] in ("negative", "positive") for r in out] == [True, True]
     elif task == "token-classification":
-        assert "".join(t["token"] for t in out[0]) == "Martakeptalogbook"
-        # the default model's entity tags (BIO over PER/LOC/DATE/QTY): "Marta" is a person, the rest is not
-        assert [t["label"][2:] if t["end"] <= 5 else t["label"] for t in out[0]] == ["PER"] * sum(
-            t["end"] <= 5 for t in out[0]) + ["O"] * sum(t["end"] > 5 for t in out[0])
+        assert "".join(t["token"] for t in out[0]) == "MartaOyelarankeptthelighthouseinHarwick."
+        # the default model's entity tags (BIO over PER/LOC/DATE/QTY): a person, a place, nothing else
+        tagged = [(t["token"], t["label"][2:]) for t in out[0] if t["label"] != "O"]
+        assert "".join(tok for tok, kind in tagged if kind == "PER") == "MartaOyelaran"
+        assert [tok for tok, kind in tagged if kind != "PER"] == ["Harwick"] and tagged[-1][1] == "LOC"

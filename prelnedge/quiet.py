@@ -22,6 +22,10 @@ NOISE = tuple(re.compile(pattern) for pattern in (
     r"^I\d{4} [\d:.]+\s+\d+ \S+\] ",  # absl INFO lines: oneDNN notes, CUDA probes, converter steps
     r"^W\d{4} [\d:.]+\s+\d+ (cudart_stub|cuda_|gpu_|port)\S*\] ",  # no-GPU probes
     r"^E\d{4} [\d:.]+\s+\d+ cuda_\S*\] ",  # "failed call to cuInit": there is no GPU to find
+    # The TFLite converter's notes on options it ignores and metadata it leaves to the exporter, printed on
+    # every conversion; they show when TF_CPP_MIN_LOG_LEVEL is 1 (JAX sets that default when imported first).
+    r"^W\d{4} [\d:.]+\s+\d+ (tf_tfl_flatbuffer_helpers|flatbuffer_export)\.cc:\d+\] "
+    r"(Ignored (output_format|drop_control_dependency)|Skipping runtime version metadata)",
     r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",
     r"^fully_quantize: \d+, inference_type: \d+, input_inference_type: ",  # the TFLite converter's settings dump
     r"^(WARNING:root:)?Please consider (to run )?pre-processing before quantization",

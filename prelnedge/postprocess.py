@@ -1,6 +1,6 @@
 """Task pre- and post-processing on numpy arrays: text in, model inputs; model outputs, answers out.
 
-Shared by the reference CLI and (later) the runtime sessions over exported models, so a float
+Shared by the reference CLI and the runtime sessions over exported models, so a float
 reference and an exported artifact are always decoded the same way.
 """
 

@@ -1,6 +1,6 @@
 """TF reference -> TFLite through the TF converter, builtin ops only.
 
-LiteRT's Python interpreter has no Flex delegate (TOOLCHAIN.md), so SELECT_TF_OPS is never
+LiteRT's Python interpreter (ai-edge-litert 2.3) has no Flex delegate, so SELECT_TF_OPS is never
 enabled: a model that needs it fails here, at conversion, not on a phone.
 """
 

@@ -10,10 +10,11 @@ Why plain `tf.Module` and not Keras 3 layers:
   so loading is a dictionary match with no name scopes, build() calls or Keras-3 path rules;
 - `__call__` is a plain function of tensors, so a `tf.function` around it traces to an ordinary graph
   that `tf.lite.TFLiteConverter.from_concrete_functions` converts with TFLITE_BUILTINS only. Keras 3's
-  export path produced a model needing Flex ops (see /work/shared/TOOLCHAIN.md).
-TFLite-driven choices: no `x[:, None]` on dynamic shapes (reshape instead), position ids by an int32
-cumsum, LayerNorm by `tf.nn.moments` + `tf.math.rsqrt`, exact erf GELU, the causal triangle by
-`tf.range` comparisons. Dropout is omitted: this is an inference reference.
+  export path produced a model needing Flex ops, which the LiteRT Python interpreter cannot run.
+TFLite-driven choices: no `x[:, None]` on dynamic shapes (reshape instead), position ids by int
+arithmetic and an int32 cumsum, LayerNorm by mean/subtract/multiply + `tf.math.rsqrt`, exact erf GELU,
+the causal triangle by `tf.range`
+comparisons. Dropout is omitted: this is an inference reference.
 """
 
 from __future__ import annotations

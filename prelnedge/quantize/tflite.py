@@ -2,8 +2,9 @@
 
 Every function takes (checkpoint, framework, work folder, calibration batches or None) and writes
 work/model.tflite. Full integer works from the TF reference because it is written for it: LayerNorm
-is `tf.nn.moments` + `rsqrt` (no DIV, which has no int8 kernel: the failure TOOLCHAIN.md records),
-position ids are an int32 cumsum over the mask, and the embedding gathers index int8 tables.
+is mean, subtract, multiply and `rsqrt` (no DIV: a full-int8 model with one converted, then failed at
+run time in `div.cc`; no SQUARED_DIFFERENCE, which has no int16 kernel), position ids are int arithmetic plus an
+int32 cumsum (no NotEqual on the int inputs), and the embedding gathers index int8 tables.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from prelnedge.cli import main as cli_main
@@ -380,3 +381,54 @@ def test_ort_selftest_passes_every_task(tmp_path_factory, tmp_path, task):
 def test_selftest_passes_every_task(tmp_path_factory, task):
     done = selftest(bundle(export(tmp_path_factory, task), tmp_path_factory.mktemp("bundles") / task))
     assert done.returncode == 0 and done.stdout.startswith("SELFTEST PASS"), done.stdout + done.stderr
+
+
+# ---- quantized bundles: the app judges them by the SQNR floor the bundle carries, as the web page does ----
+
+@pytest.fixture(scope="session")
+def qa_int8_ort_bundle(tmp_path_factory) -> Path:
+    return bundle(export(tmp_path_factory, "qa", "onnx", "int8-dynamic"),
+                  tmp_path_factory.mktemp("bundles") / "qa-int8-ort")
+
+
+def selftest_recorded(bundle_dir: Path, recorded: dict, tmp_path: Path) -> subprocess.CompletedProcess:
+    (tmp_path / "recorded.json").write_text(json.dumps(recorded))
+    env = {**os.environ, "PRELNEDGE_JAVA_CLASSES": str(compiled_java())}
+    return subprocess.run(["bash", str(SELFTEST), str(bundle_dir), str(tmp_path / "recorded.json")],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_quantized_bundle_carries_its_floor_and_passes_it(qa_int8_ort_bundle, tmp_path):
+    from prelnedge.quantize import get_mode
+    from prelnedge.tolerances import tolerance
+
+    entry = get_mode("onnx", "int8-dynamic").tolerance
+    facts = json.loads((qa_int8_ort_bundle / "manifest.json").read_text())["bundle"]
+    assert facts["rule"] == {"min_sqnr_db": tolerance(entry).min_sqnr_db, "tolerance": entry}
+    recorded = json.loads(record(qa_int8_ort_bundle, tmp_path / "first.json").read_text())
+    done = selftest_recorded(qa_int8_ort_bundle, recorded, tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("SELFTEST PASS"), done.stdout + done.stderr
+    assert f"(floor {tolerance(entry).min_sqnr_db:.1f} dB)" in done.stdout, done.stdout
+
+
+def test_quantized_bundle_fails_on_a_changed_answer(qa_int8_ort_bundle, tmp_path):
+    """The best and the worst start position of the first example trade places: the answer changes,
+    and the app must say so (it used to run quantized bundles with an infinite tolerance)."""
+    recorded = json.loads(record(qa_int8_ort_bundle, tmp_path / "first.json").read_text())
+    values = recorded["examples"][0]["outputs"]["start_logits"]["values"]
+    best, worst = int(np.argmax(values)), int(np.argmin(values))
+    values[best], values[worst] = values[worst], values[best]
+    done = selftest_recorded(qa_int8_ort_bundle, recorded, tmp_path)
+    assert done.returncode == 1 and done.stdout.startswith("SELFTEST FAIL"), done.stdout + done.stderr
+    assert "start_logits SQNR" in done.stdout and "below the floor" in done.stdout, done.stdout
+
+
+def test_quantized_bundle_without_a_floor_fails(qa_int8_ort_bundle, tmp_path):
+    """Nothing would be checked without the floor, so the self-check must not pass."""
+    folder = copy_of(qa_int8_ort_bundle, tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["bundle"]["rule"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    recorded = json.loads(record(qa_int8_ort_bundle, tmp_path / "first.json").read_text())
+    done = selftest_recorded(folder, recorded, tmp_path)
+    assert done.returncode == 1 and "gives no SQNR floor" in done.stdout, done.stdout + done.stderr

@@ -22,6 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from prelnedge.bundle.device_rule import device_rule
 from prelnedge.errors import UserError
 
 MODEL_FILE = "model.tflite"
@@ -82,6 +83,7 @@ def write_android_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict[s
         "files": files,
         "total_bytes": sum(files.values()),
         "selftest": "android_demo/selftest.sh <this folder>",
+        "rule": device_rule(manifest),  # what the app's golden self-check holds the model to
     }
 
 

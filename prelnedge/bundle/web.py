@@ -25,14 +25,12 @@ import shutil
 from pathlib import Path
 
 from prelnedge.bundle import transformers_js, web_runtime
+from prelnedge.bundle.device_rule import device_rule
 from prelnedge.errors import UserError
 
 # Read by the page (config.json for labels when golden.json has none) and by transformers.js
 # (config.json, tokenizer.json, tokenizer_config.json).
 EXPORT_FILES = ("tokenizer.json", "tokenizer_config.json", "golden.json")
-# Float bundles: ONNX Runtime Web's fp32 kernels against the fp32 reference differ by summation order
-# only (~1e-6 measured on the default model); golden values are rounded to 1e-6.
-FLOAT_MAX_ABS_ERR = 1e-4
 
 
 def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
@@ -85,7 +83,7 @@ def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
         "transformers_js": {"model_type": transformers_js.MODEL_TYPE, "architecture": architecture, "dtype": dtype}
         if architecture else None,
         "entry": "index.html",
-        "selftest": {"page": "index.html?selftest=1", **_selftest_rule(manifest)},
+        "selftest": {"page": "index.html?selftest=1", **device_rule(manifest)},
         "files": files,
         "total_bytes": sum(files.values()),
     }
@@ -99,21 +97,6 @@ def how_to_open(folder: Path) -> str:
     return (f"open it through a static server (a file:// page cannot load the model):\n"
             f"  python3 -m http.server --bind 127.0.0.1 --directory {shlex.quote(str(folder))} 8000\n"
             f"  then http://127.0.0.1:8000/ (self-test: http://127.0.0.1:8000/index.html?selftest=1)")
-
-
-def _selftest_rule(manifest: dict) -> dict:
-    """What the page's self-test holds the model to (it reads this from manifest.json["bundle"]).
-    Float: golden outputs within max_abs_err 1e-4. Quantized: golden.json holds the FLOAT model's
-    outputs, so each output's SQNR against them must clear the mode's floor in the tolerance table,
-    as the Python golden replay (prelnedge.quantize.stage.golden_check) demands."""
-    quant = manifest.get("quantization")
-    if not quant:
-        return {"max_abs_err": FLOAT_MAX_ABS_ERR}
-    from prelnedge.quantize import get_mode
-    from prelnedge.tolerances import tolerance
-
-    entry = get_mode(manifest["target"], quant["mode"]).tolerance
-    return {"min_sqnr_db": tolerance(entry).min_sqnr_db, "tolerance": entry}
 
 
 def _float_model(manifest: dict) -> Path | None:

@@ -34,6 +34,11 @@ public final class ModelBundle {
     public final String modelFile;
     /** The outputs the model gives, in the manifest's order (else the task's, from prelnedge/tasks.py). */
     public final List<String> outputNames;
+    /**
+     * A quantized model's floor: each output's SQNR (dB) against golden.json's float outputs must reach
+     * it (manifest bundle.rule.min_sqnr_db, from prelnedge's tolerance table). NaN when the manifest has none.
+     */
+    public final double minSqnrDb;
 
     private ModelBundle(Map<String, Object> config, Map<String, Object> manifest, Golden golden, List<String> labels,
                         int maxTokens, RobertaTokenizer tokenizer) {
@@ -51,6 +56,9 @@ public final class ModelBundle {
         this.runtime = facts.get("runtime") == null ? LITERT : Json.string(facts.get("runtime"), "bundle.runtime");
         this.modelFile = facts.get("model_file") == null ? MODEL_FILE : Json.string(facts.get("model_file"), "bundle.model_file");
         this.outputNames = facts.get("outputs") == null ? Pipeline.outputNames(task) : strings(facts.get("outputs"));
+        Object rule = facts.get("rule");
+        Object floor = rule instanceof Map ? ((Map<?, ?>) rule).get("min_sqnr_db") : null;
+        this.minSqnrDb = floor == null ? Double.NaN : Json.number(floor, "bundle.rule.min_sqnr_db");
         checkRuntime(facts.get("input_dtype"));
     }
 
@@ -93,7 +101,7 @@ public final class ModelBundle {
         return new ModelBundle(config, manifestMap, golden, labels(files, golden, config), maxTokens, tokenizer);
     }
 
-    /** A quantized model is judged by its answers' agreement, not by the float tolerance. */
+    /** A quantized model is judged by its outputs' SQNR floor (minSqnrDb), not by the float tolerance. */
     public boolean quantized() {
         return manifest.get("quantization") != null;
     }

@@ -21,13 +21,23 @@ public final class SelfCheck {
     public static final double DEVICE_TOLERANCE = 1e-4;
 
     /**
-     * The app's rule for a bundle: a float model within DEVICE_TOLERANCE and giving Python's answers;
-     * a quantized one (manifest quantization set) has its error shown but not judged, since its
-     * numbers and answers need not match the float model's.
+     * The app's rule for a bundle, the same as the web page's: a float model within DEVICE_TOLERANCE and
+     * giving Python's answers; a quantized one (manifest quantization set) with every output's SQNR
+     * against golden.json's float outputs at or above the floor the bundle carries (its answers may
+     * differ from the float model's, as the quantize stage allows). A quantized bundle without a floor
+     * fails: nothing would be checked.
      */
     public static Report forBundle(ModelBundle bundle, Pipeline.Model model) {
-        boolean quantized = bundle.quantized();
-        return run(bundle.golden, bundle.pipeline, model, quantized ? Double.POSITIVE_INFINITY : DEVICE_TOLERANCE, !quantized);
+        if (!bundle.quantized()) {
+            return run(bundle.golden, bundle.pipeline, model, DEVICE_TOLERANCE, true);
+        }
+        if (Double.isNaN(bundle.minSqnrDb) && model != null) {
+            Report report = new Report();
+            report.fail("manifest.json gives no SQNR floor (bundle.rule.min_sqnr_db) for this quantized model; "
+                    + "bundle it again with a current prelnedge");
+            return report;
+        }
+        return run(bundle.golden, bundle.pipeline, model, Double.POSITIVE_INFINITY, false, bundle.minSqnrDb);
     }
 
     public static final class Report {
@@ -40,6 +50,8 @@ public final class SelfCheck {
         public final List<String> notes = new ArrayList<>();
         /** Worst peak-relative output error seen when a real model ran. */
         public double worstOutputError;
+        /** Lowest output SQNR (dB) against golden seen when a real model ran. */
+        public double worstSqnrDb = Double.POSITIVE_INFINITY;
 
         void fail(String message) {
             if (passed) {
@@ -64,6 +76,12 @@ public final class SelfCheck {
      */
     public static Report run(Golden golden, Pipeline pipeline, Pipeline.Model model, double outputTolerance,
                              boolean checkDecoded) {
+        return run(golden, pipeline, model, outputTolerance, checkDecoded, Double.NEGATIVE_INFINITY);
+    }
+
+    /** As above, and every output's SQNR against golden must reach minSqnrDb (quantized models). */
+    public static Report run(Golden golden, Pipeline pipeline, Pipeline.Model model, double outputTolerance,
+                             boolean checkDecoded, double minSqnrDb) {
         Report report = new Report();
         if (!golden.task.equals(pipeline.task)) {
             report.fail("golden.json is for task " + golden.task + ", the pipeline for " + pipeline.task);
@@ -72,7 +90,7 @@ public final class SelfCheck {
         for (Golden.Example example : golden.examples) {
             report.examples++;
             try {
-                String problem = checkExample(example, pipeline, model, outputTolerance, checkDecoded, report);
+                String problem = checkExample(example, pipeline, model, outputTolerance, checkDecoded, minSqnrDb, report);
                 if (problem != null) {
                     report.fail("example " + example.index + ": " + problem);
                     return report;
@@ -86,7 +104,8 @@ public final class SelfCheck {
     }
 
     private static String checkExample(Golden.Example example, Pipeline pipeline, Pipeline.Model model,
-                                       double tolerance, boolean checkDecoded, Report report) throws Exception {
+                                       double tolerance, boolean checkDecoded, double minSqnrDb, Report report)
+            throws Exception {
         Pipeline.Inputs inputs;
         Pipeline.Prepared prepared = null;
         if (example.request.isEmpty()) {
@@ -129,7 +148,7 @@ public final class SelfCheck {
                 if (example.zeroedAtPadding.contains(entry.getKey())) {
                     actual = zeroPadded(actual, example.attentionMask);
                 }
-                String problem = compareOutput(entry.getKey(), entry.getValue(), actual, tolerance, report);
+                String problem = compareOutput(entry.getKey(), entry.getValue(), actual, tolerance, minSqnrDb, report);
                 if (problem != null) {
                     return problem;
                 }
@@ -190,7 +209,8 @@ public final class SelfCheck {
     }
 
     /** Shape, then values: max |actual - expected| must be within tolerance x the largest |expected|. */
-    static String compareOutput(String name, Golden.Expected expected, Tensor actual, double tolerance, Report report) {
+    static String compareOutput(String name, Golden.Expected expected, Tensor actual, double tolerance, double minSqnrDb,
+                                Report report) {
         if (!Arrays.equals(expected.shape, actual.shape)) {
             return name + " shape " + actual.shapeString() + " differs from golden " + Arrays.toString(expected.shape);
         }
@@ -213,13 +233,18 @@ public final class SelfCheck {
         double peak = 0;
         double worst = 0;
         int worstAt = 0;
+        double signal = 0;
+        double noise = 0;
         for (int i = 0; i < actual.values.length; i++) {
-            peak = Math.max(peak, Math.abs(expected.values.values[i]));
-            double error = Math.abs(actual.values[i] - expected.values.values[i]);
+            double want = expected.values.values[i];
+            peak = Math.max(peak, Math.abs(want));
+            double error = Math.abs(actual.values[i] - want);
             if (error > worst || Double.isNaN(error)) {
                 worst = error;
                 worstAt = i;
             }
+            signal += want * want;
+            noise += error * error;
         }
         double relative = worst / Math.max(peak, 1e-12);
         report.worstOutputError = Math.max(report.worstOutputError, relative);
@@ -227,7 +252,23 @@ public final class SelfCheck {
             return String.format("%s differs from golden: max error %.3g at flat index %d (peak %.3g, relative %.3g > %.3g)",
                     name, worst, worstAt, peak, relative, tolerance);
         }
+        double sqnr = sqnrDb(signal, noise);
+        report.worstSqnrDb = Math.min(report.worstSqnrDb, sqnr);
+        if (!(sqnr >= minSqnrDb)) {
+            return String.format("%s SQNR %.1f dB against golden is below the floor %.1f dB", name, sqnr, minSqnrDb);
+        }
         return null;
+    }
+
+    /** 10 log10(signal / noise) in dB, as prelnedge's Python statistics: +inf for an exact match. */
+    static double sqnrDb(double signal, double noise) {
+        if (noise == 0) {
+            return Double.POSITIVE_INFINITY;
+        }
+        if (Double.isNaN(noise)) {
+            return Double.NaN;
+        }
+        return 10 * Math.log10(Math.max(signal, 1e-30) / noise);
     }
 
     private static void flatten(Object value, List<Object> out) {

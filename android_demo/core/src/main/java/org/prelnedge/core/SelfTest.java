@@ -64,7 +64,9 @@ public final class SelfTest {
                 return "FAIL with outputs recorded by " + recorded.runtime + ": " + recordedReport.failure;
             }
             ran = "outputs recorded by " + recorded.runtime + String.format(java.util.Locale.ROOT,
-                    ", worst error %.2g of peak", recordedReport.worstOutputError);
+                    ", worst error %.2g of peak", recordedReport.worstOutputError)
+                    + (bundle.quantized() ? String.format(java.util.Locale.ROOT, ", min SQNR %.1f dB (floor %.1f dB)",
+                    recordedReport.worstSqnrDb, bundle.minSqnrDb) : "");
         }
         // The app sizes LiteRT's output arrays from config.json; they must fit the stored outputs.
         for (Golden.Example example : bundle.golden.examples) {

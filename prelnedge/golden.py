@@ -20,6 +20,10 @@ from prelnedge.tokenizer import PreLNTokenizer
 TEXTS = ["The lamp was first fuelled by whale oil.", "Bees visit thousands of flowers every day.",
          "Zürich café 🙂 and 日本語 text."]
 MASKED = ["The lamp was <mask> in 1931.", "Honey keeps for <mask> because it holds little water."]
+# The first example is what the web page and the Android app pre-fill: for these tasks, a text in the
+# style the embedded default model was trained on, so the demo shows a meaningful answer.
+FIRST_TEXT = {"sequence-classification": "The staff were friendly and the rooms were lovely.",
+              "token-classification": "Marta Oyelaran kept the lighthouse in Harwick."}
 QA = [("When was the lamp electrified?",
        "The lamp was first fuelled by whale oil, then by kerosene, and was finally electrified in 1931."),
       ("How long is the river?", "The river Ashby rises in the northern hills and flows for 140 kilometres.")]
@@ -48,7 +52,7 @@ def golden_examples(task: Task, tok: PreLNTokenizer) -> list[dict[str, Any]]:
         long_text = fill_to_limit(lambda t: 1 + len(_untruncated(tok, t, special=False)), "", tok.max_length)
         return [{"text": t, "encoding": tok.encode_causal(t)} for t in [*TEXTS, long_text]]
     head = "The lamp was <mask>" if task.name == "masked-lm" else ""
-    texts = MASKED if task.name == "masked-lm" else TEXTS
+    texts = MASKED if task.name == "masked-lm" else [FIRST_TEXT.get(task.name, TEXTS[0]), *TEXTS[1:]]
     long_text = fill_to_limit(lambda t: len(_untruncated(tok, t)), head, tok.max_length)
     return [{"text": t, "encoding": tok.encode(t)} for t in [*texts, long_text]]
 

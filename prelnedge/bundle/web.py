@@ -47,9 +47,7 @@ def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
                         "(onnxruntime-web) and static-shape TFLite models (LiteRT.js)")
     root = web_runtime.runtime_root()
     source = web_runtime.page_sources(root)
-    model_file = export_dir / manifest["model_file"]
-    if not model_file.is_file():
-        raise UserError(f"{model_file} is missing; export again")
+    model_file = exported_model(export_dir, manifest)
 
     ort_dist, ort_version, ort_origin = web_runtime.ort_files(root)
     shutil.copytree(source, dest, dirs_exist_ok=True)
@@ -64,14 +62,8 @@ def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
     float_model = _float_model(manifest) if quantized else None
     if float_model is not None:
         shutil.copy(float_model, dest / "onnx" / "model.onnx")
-    for name in EXPORT_FILES:
-        if (export_dir / name).is_file():
-            shutil.copy(export_dir / name, dest / name)
     _write_config(export_dir, manifest["task"], dtype, dest)
-    _ensure_tokenizer_json(export_dir, dest)
-    _check_golden(dest / "golden.json", export_dir)
-
-    files = {p.relative_to(dest).as_posix(): p.stat().st_size for p in sorted(dest.rglob("*")) if p.is_file()}
+    files = finish_page(export_dir, dest, EXPORT_FILES)
     architecture = transformers_js.architecture(manifest["task"])
     return {
         "runtime": f"{web_runtime.ORT_PACKAGE} {ort_version}",
@@ -87,6 +79,25 @@ def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
         "files": files,
         "total_bytes": sum(files.values()),
     }
+
+
+def exported_model(export_dir: Path, manifest: dict) -> Path:
+    """The export's model file, which every page ships."""
+    model_file = export_dir / manifest["model_file"]
+    if not model_file.is_file():
+        raise UserError(f"{model_file} is missing; export again")
+    return model_file
+
+
+def finish_page(export_dir: Path, dest: Path, names: tuple[str, ...]) -> dict[str, int]:
+    """The last steps every page bundle shares: copy the export's `names` the page reads, make sure
+    the tokenizer and golden vectors are usable, and list what the bundle holds ({path: bytes})."""
+    for name in names:
+        if (export_dir / name).is_file():
+            shutil.copy(export_dir / name, dest / name)
+    _ensure_tokenizer_json(export_dir, dest)
+    _check_golden(dest / "golden.json", export_dir)
+    return {p.relative_to(dest).as_posix(): p.stat().st_size for p in sorted(dest.rglob("*")) if p.is_file()}
 
 
 def how_to_open(folder: Path) -> str:

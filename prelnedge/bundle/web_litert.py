@@ -49,9 +49,7 @@ def write_litert_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dic
     core, version, origin = web_runtime.package_files(root, LITERT_PACKAGE,
                                                       ("dist/index.js", *(f"wasm/{n}" for n in WASM_FILES)))
     utils, _, _ = web_runtime.package_files(root, WASM_UTILS_PACKAGE, ("dist/index.js",))
-    model_file = export_dir / manifest["model_file"]
-    if not model_file.is_file():
-        raise UserError(f"{model_file} is missing; export again")
+    model_file = web.exported_model(export_dir, manifest)
 
     shutil.copytree(source, dest, dirs_exist_ok=True)
     (dest / "litert").mkdir()
@@ -65,13 +63,7 @@ def write_litert_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dic
         shutil.copy(core / "wasm" / name, dest / "litert" / name)
     (dest / "tflite").mkdir()
     shutil.copy(model_file, dest / "tflite" / "model.tflite")
-    for name in (*web.EXPORT_FILES, "config.json"):  # the page reads config.json's labels
-        if (export_dir / name).is_file():
-            shutil.copy(export_dir / name, dest / name)
-    web._ensure_tokenizer_json(export_dir, dest)
-    web._check_golden(dest / "golden.json", export_dir)
-
-    files = {p.relative_to(dest).as_posix(): p.stat().st_size for p in sorted(dest.rglob("*")) if p.is_file()}
+    files = web.finish_page(export_dir, dest, (*web.EXPORT_FILES, "config.json"))  # the page reads config's labels
     return {
         "runtime": f"{LITERT_PACKAGE} {version}",
         "runtime_from": origin,

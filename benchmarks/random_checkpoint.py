@@ -20,7 +20,7 @@ def make_checkpoint(folder: Path, task_name: str, size: str = "256", seed: int =
     import torch
     import transformers
 
-    from prelnedge.checkpoint import TOKENIZER_FILES, default_model_dir
+    from prelnedge.checkpoint.load import TOKENIZER_FILES, default_model_dir
     from prelnedge.tasks import get_task
 
     hidden, layers, heads, ffn, vocab = SIZES[size]

@@ -4,11 +4,11 @@ interleaved five times. Run: PYTHONPATH=. python benchmarks/validation_length.py
 import importlib, time, tempfile
 from pathlib import Path
 import numpy as np
-import prelnedge.validate as V
-from prelnedge.checkpoint import load_checkpoint
+import prelnedge.verify.validate as V
+from prelnedge.checkpoint.load import load_checkpoint
 from prelnedge.export import ExportConfig, export
-from prelnedge.reference import FRAMEWORK_MODULES
-from prelnedge.runtime import open_session
+from prelnedge.models.reference import FRAMEWORK_MODULES
+from prelnedge.runtime.sessions import open_session
 from prelnedge.tasks import get_task
 
 new_batches = V.validation_batches

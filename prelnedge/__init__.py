@@ -10,19 +10,19 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-from prelnedge.config import PreLNConfig
+from prelnedge.models.config import PreLNConfig
 from prelnedge.tasks import TASKS, get_task
 
 if TYPE_CHECKING:
-    from prelnedge.reference import ReferenceModel
+    from prelnedge.models.reference import ReferenceModel
 
 
 def load_reference(path=None, task: str = "base", framework: str = "torch",
                    output_hidden_states: bool = False) -> "ReferenceModel":
     """Load a checkpoint folder or fairseq file (None: the embedded default model) as a float
     reference: `model(input_ids, attention_mask) -> dict[str, numpy.ndarray]` keyed by the task's
-    output names. See prelnedge.reference.load_reference."""
-    from prelnedge.reference import load_reference as _load
+    output names. See prelnedge.models.reference.load_reference."""
+    from prelnedge.models.reference import load_reference as _load
 
     return _load(path, task=task, framework=framework, output_hidden_states=output_hidden_states)
 

@@ -186,9 +186,9 @@ def _add_task(parser: argparse.ArgumentParser, what: str, **kwargs) -> None:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    from prelnedge.checkpoint import load_checkpoint
+    from prelnedge.checkpoint.load import load_checkpoint
     from prelnedge.tasks import get_task
-    from prelnedge.weights import task_parameters
+    from prelnedge.checkpoint.weights import task_parameters
 
     loaded = load_checkpoint(args.model, get_task(args.task))
     config = loaded.config
@@ -220,7 +220,7 @@ def _run_info(args: argparse.Namespace) -> int:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from prelnedge.postprocess import check_request, run_task
+    from prelnedge.runtime.postprocess import check_request, run_task
     from prelnedge.progress import Progress
     from prelnedge.tasks import get_task
 
@@ -250,7 +250,7 @@ def _predict_model(args: argparse.Namespace):
     from prelnedge.tasks import get_task
 
     if args.folder is not None:
-        from prelnedge.runtime import load_exported
+        from prelnedge.runtime.sessions import load_exported
 
         model = load_exported(args.folder)
         if args.task is not None and model.task.name != get_task(args.task).name:
@@ -258,8 +258,8 @@ def _predict_model(args: argparse.Namespace):
         if model.tokenizer is None:
             raise UserError(f"{args.folder} has no tokenizer files; predict needs one")
         return model, model.tokenizer
-    from prelnedge.reference import load_reference
-    from prelnedge.tokenizer import PreLNTokenizer
+    from prelnedge.models.reference import load_reference
+    from prelnedge.runtime.tokenizer import PreLNTokenizer
 
     model = load_reference(args.model, task=args.task, framework=args.framework or "torch")
     if model.checkpoint.tokenizer_dir is None:
@@ -292,7 +292,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
 
 def _run_validate(args: argparse.Namespace) -> int:
     from prelnedge.progress import Progress
-    from prelnedge.validate_folder import describe, validate_folder
+    from prelnedge.verify.validate_folder import describe, validate_folder
 
     with Progress(total=1).stage(f"validating {args.folder}"):
         check = validate_folder(args.folder, args.model)
@@ -318,7 +318,7 @@ def _packaged_eval(task_name: str) -> Path:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from prelnedge.report import ReportConfig, run_report
+    from prelnedge.report.build import ReportConfig, run_report
 
     eval_file = _packaged_eval(args.task) if args.eval_file == "packaged" else args.eval_file
     report = run_report(ReportConfig(task=args.task, out=args.out, model=args.model, targets=tuple(args.targets),

@@ -34,6 +34,11 @@ class Task:
     outputs: tuple[TensorSpec, ...]
     # How the task is judged when an artifact is compared to its float reference.
     metric: str
+    # What the head computes, which decides the head class each model file builds and how outputs
+    # are decoded: "features" (none), "lm" (a token per position), "sequence" (a label per text),
+    # "token" (a label per token), "choice" (a score per candidate), "span" (start/end per token).
+    # `head` above cannot decide this: Hugging Face names three different heads "classifier".
+    head_kind: str
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -57,32 +62,32 @@ TASKS: dict[str, Task] = {
              "RobertaPreLayerNormModel", uses_pooler=True, causal=False, inputs=_SEQ,
              outputs=(TensorSpec("last_hidden_state", ("B", "L", "H"), "float32"),
                       TensorSpec("pooler_output", ("B", "H"), "float32")),
-             metric="cosine similarity of last_hidden_state"),
+             metric="cosine similarity of last_hidden_state", head_kind="features"),
         Task("masked-lm", ("fill-mask",), "fill in <mask> tokens", "lm_head",
              "RobertaPreLayerNormForMaskedLM", uses_pooler=False, causal=False, inputs=_SEQ,
              outputs=(TensorSpec("logits", ("B", "L", "V"), "float32"),),
-             metric="top-k token overlap at every position"),
+             metric="top-k token overlap at every position", head_kind="lm"),
         Task("causal-lm", ("text-generation",), "next-token prediction (causal mask)", "lm_head",
              "RobertaPreLayerNormForCausalLM", uses_pooler=False, causal=True, inputs=_SEQ,
              outputs=(TensorSpec("logits", ("B", "L", "V"), "float32"),),
-             metric="top-k token overlap at every position"),
+             metric="top-k token overlap at every position", head_kind="lm"),
         Task("sequence-classification", ("text-classification",), "one label per text",
              "classifier", "RobertaPreLayerNormForSequenceClassification", uses_pooler=False,
              causal=False, inputs=_SEQ, outputs=(TensorSpec("logits", ("B", "N"), "float32"),),
-             metric="argmax agreement"),
+             metric="argmax agreement", head_kind="sequence"),
         Task("token-classification", (), "one label per token", "classifier",
              "RobertaPreLayerNormForTokenClassification", uses_pooler=False, causal=False,
              inputs=_SEQ, outputs=(TensorSpec("logits", ("B", "L", "N"), "float32"),),
-             metric="argmax agreement over real tokens"),
+             metric="argmax agreement over real tokens", head_kind="token"),
         Task("multiple-choice", (), "pick one of C candidate continuations", "classifier",
              "RobertaPreLayerNormForMultipleChoice", uses_pooler=True, causal=False,
              inputs=_text_inputs("B", "C", "L"), outputs=(TensorSpec("logits", ("B", "C"), "float32"),),
-             metric="argmax agreement"),
+             metric="argmax agreement", head_kind="choice"),
         Task("qa", ("question-answering",), "extractive question answering", "qa_outputs",
              "RobertaPreLayerNormForQuestionAnswering", uses_pooler=False, causal=False, inputs=_SEQ,
              outputs=(TensorSpec("start_logits", ("B", "L"), "float32"),
                       TensorSpec("end_logits", ("B", "L"), "float32")),
-             metric="start/end agreement and span exact match after decoding"),
+             metric="start/end agreement and span exact match after decoding", head_kind="span"),
     )
 }
 
@@ -90,6 +95,10 @@ _BY_NAME: dict[str, Task] = {}
 for _task in TASKS.values():
     for _name in (_task.name, *_task.aliases):
         _BY_NAME[_name] = _task
+
+
+HEAD_KINDS = ("features", "lm", "sequence", "token", "choice", "span")
+assert all(task.head_kind in HEAD_KINDS for task in TASKS.values())
 
 
 def get_task(name: str) -> Task:

@@ -50,7 +50,7 @@ def default_onnx_export(tmp_path_factory):
     web-bundle and transformers.js tests share them)."""
     import warnings
 
-    from prelnedge.checkpoint import HeadInitializedWarning
+    from prelnedge.checkpoint.load import HeadInitializedWarning
     from prelnedge.export import ExportConfig, export
 
     root = tmp_path_factory.mktemp("default-onnx")

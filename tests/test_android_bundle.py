@@ -56,7 +56,7 @@ def selftest(assets: Path, precompiled: bool = True) -> subprocess.CompletedProc
 
 
 def export(tmp_path_factory, task: str, target: str = "tflite", quantize: str | None = None) -> Path:
-    from prelnedge.checkpoint import HeadInitializedWarning
+    from prelnedge.checkpoint.load import HeadInitializedWarning
     from prelnedge.export import ExportConfig, export as run_export
 
     with warnings.catch_warnings():
@@ -400,7 +400,7 @@ def selftest_recorded(bundle_dir: Path, recorded: dict, tmp_path: Path) -> subpr
 
 def test_quantized_bundle_carries_its_floor_and_passes_it(qa_int8_ort_bundle, tmp_path):
     from prelnedge.quantize import get_mode
-    from prelnedge.tolerances import tolerance
+    from prelnedge.verify.tolerances import tolerance
 
     entry = get_mode("onnx", "int8-dynamic").tolerance
     facts = json.loads((qa_int8_ort_bundle / "manifest.json").read_text())["bundle"]

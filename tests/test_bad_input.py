@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prelnedge.checkpoint import default_model_dir
+from prelnedge.checkpoint.load import default_model_dir
 
 # The embedded model's tokenizer size (it equals its vocab_size); the small-vocabulary model keeps 25 rows fewer.
 TOKENIZER_SIZE = json.loads((default_model_dir() / "config.json").read_text())["vocab_size"]

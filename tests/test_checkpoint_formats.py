@@ -16,10 +16,10 @@ import torch
 import prelnedge
 from conftest import config_for
 from hf_factory import hf_outputs, random_batch, save_hf_checkpoint
-from prelnedge.checkpoint import HeadInitializedWarning, load_checkpoint
+from prelnedge.checkpoint.load import HeadInitializedWarning, load_checkpoint
 from prelnedge.errors import CheckpointError, UserError
 from prelnedge.tasks import TASKS
-from prelnedge.tolerances import tolerance
+from prelnedge.verify.tolerances import tolerance
 
 TOL = tolerance("fp32-reference").peak_rel
 

@@ -28,7 +28,7 @@ def run(*args, check_exit=None):
 @pytest.mark.parametrize("code", [
     "import prelnedge",
     "from prelnedge.cli import build_parser; build_parser().format_help()",
-    "import prelnedge.checkpoint, prelnedge.tokenizer, prelnedge.compare, prelnedge.postprocess",
+    "import prelnedge.checkpoint.load, prelnedge.runtime.tokenizer, prelnedge.verify.compare, prelnedge.runtime.postprocess",
 ])
 def test_light_imports(code):
     probe = f"{code}\nimport sys\nprint([m for m in {HEAVY!r} if m in sys.modules])"

@@ -5,11 +5,11 @@ import math
 
 import pytest
 
-from prelnedge import config as cfg
-from prelnedge.config import PreLNConfig
+from prelnedge.models import config as cfg
+from prelnedge.models.config import PreLNConfig
 from prelnedge.errors import ConfigError, UserError
 from prelnedge.tasks import TASKS, all_task_names, get_task
-from prelnedge.weights import task_parameters
+from prelnedge.checkpoint.weights import task_parameters
 
 
 def test_round_trip_through_config_json(tmp_path):

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import prelnedge
-from prelnedge.checkpoint import default_model_dir
+from prelnedge.checkpoint.load import default_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "train_default_model.py"

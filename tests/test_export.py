@@ -19,9 +19,9 @@ from hf_factory import hf_outputs, random_batch
 from prelnedge.errors import UserError, ValidationError
 from prelnedge.export import EXPORTERS, ExportConfig, export
 from prelnedge.hashing import sha256_file
-from prelnedge.runtime import open_session
+from prelnedge.runtime.sessions import open_session
 from prelnedge.tasks import TASKS
-from prelnedge.tolerances import tolerance
+from prelnedge.verify.tolerances import tolerance
 
 PATHS = sorted(EXPORTERS)  # (target, framework)
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def test_folder_contents_and_manifest(exports, target, framework):
 def test_validate_command_rechecks_and_detects_tampering(exports, tmp_path):
     import shutil
 
-    from prelnedge.validate_folder import validate_folder
+    from prelnedge.verify.validate_folder import validate_folder
 
     out = tmp_path / "copy"
     shutil.copytree(exports("sequence-classification", "onnx", "torch"), out)
@@ -112,7 +112,7 @@ def test_existing_out_needs_force(tmp_path):
 
 
 def test_failed_validation_leaves_nothing(tmp_path, monkeypatch):
-    import prelnedge.validate as validate_module
+    import prelnedge.verify.validate as validate_module
 
     def fail(*args, **kwargs):
         raise ValidationError("start_logits differs (injected)")

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from hf_factory import hf_outputs, random_batch, save_hf_checkpoint
-from prelnedge import config as presets
+from prelnedge.models import config as presets
 from prelnedge.export import EXPORTERS, ExportConfig, export
-from prelnedge.runtime import open_session
+from prelnedge.runtime.sessions import open_session
 from prelnedge.tasks import TASKS
-from prelnedge.tolerances import tolerance
+from prelnedge.verify.tolerances import tolerance
 
 pytestmark = pytest.mark.heavy
 BASE = presets.base(labels=("start", "end"))

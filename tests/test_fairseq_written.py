@@ -19,9 +19,9 @@ import torch
 
 import prelnedge
 from client_venvs import ROOT, client_python
-from prelnedge.checkpoint import HeadInitializedWarning, load_checkpoint
+from prelnedge.checkpoint.load import HeadInitializedWarning, load_checkpoint
 from prelnedge.errors import CheckpointError
-from prelnedge.tolerances import tolerance
+from prelnedge.verify.tolerances import tolerance
 
 TOL = tolerance("fp32-reference").peak_rel
 

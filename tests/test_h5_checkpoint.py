@@ -25,10 +25,10 @@ import prelnedge
 from client_venvs import ROOT, client_python
 from conftest import config_for
 from hf_factory import hf_outputs, random_batch
-from prelnedge.checkpoint import load_checkpoint
+from prelnedge.checkpoint.load import load_checkpoint
 from prelnedge.errors import CheckpointError
 from prelnedge.tasks import TASKS
-from prelnedge.tolerances import tolerance
+from prelnedge.verify.tolerances import tolerance
 
 
 def assert_same_as_hf(folder, hf_model, task_name):

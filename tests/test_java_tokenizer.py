@@ -1,4 +1,4 @@
-"""The Android app's Java tokenizer (android_demo/core) against prelnedge.tokenizer.PreLNTokenizer.
+"""The Android app's Java tokenizer (android_demo/core) against prelnedge.runtime.tokenizer.PreLNTokenizer.
 
 Ids, offsets (code points) and sequence ids must be identical on the golden texts and on a few
 thousand seeded random strings and pairs built to hit the awkward cases: accents (composed and
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from prelnedge.golden import CHOICES, MASKED, QA, TEXTS
-from prelnedge.tokenizer import PreLNTokenizer
+from prelnedge.verify.golden import CHOICES, MASKED, QA, TEXTS
+from prelnedge.runtime.tokenizer import PreLNTokenizer
 from test_android_bundle import compiled_java
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "prelnedge" / "default_model"

@@ -13,10 +13,10 @@ import random
 
 import pytest
 
-from prelnedge import golden
-from prelnedge.checkpoint import default_model_dir
+from prelnedge.verify import golden
+from prelnedge.checkpoint.load import default_model_dir
 from prelnedge.errors import UserError
-from prelnedge.tokenizer import PreLNTokenizer
+from prelnedge.runtime.tokenizer import PreLNTokenizer
 from web_support import run_js_tokenizer, utf16_units
 
 # Pools of characters the random strings draw from: every class the pre-tokenizer regex and the

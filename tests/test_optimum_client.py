@@ -19,9 +19,9 @@ import pytest
 from client_venvs import ROOT, client_python
 from conftest import config_for
 from hf_factory import random_batch
-from prelnedge.runtime import open_session
+from prelnedge.runtime.sessions import open_session
 from prelnedge.tasks import TASKS
-from prelnedge.tolerances import tolerance
+from prelnedge.verify.tolerances import tolerance
 
 ENCODER_TASKS = [name for name, task in TASKS.items() if not task.causal]
 

@@ -10,9 +10,9 @@ import pytest
 import prelnedge
 from conftest import config_for
 from hf_factory import hf_outputs, random_batch
-from prelnedge.compare import compare_outputs
+from prelnedge.verify.compare import compare_outputs
 from prelnedge.tasks import TASKS
-from prelnedge.tolerances import tolerance
+from prelnedge.verify.tolerances import tolerance
 
 TOL = tolerance("fp32-reference").peak_rel
 
@@ -43,7 +43,7 @@ def test_matches_transformers(hf_checkpoints, flax_references, task_name, length
 
 def test_params_tree_is_checked():
     """build_flax_model refuses a params tree that does not match the module."""
-    from prelnedge.checkpoint import load_checkpoint
+    from prelnedge.checkpoint.load import load_checkpoint
     from prelnedge.models import flax as flax_models
 
     checkpoint = load_checkpoint(None, "qa")
@@ -73,7 +73,7 @@ def test_jax2tf_tflite_qa_dynamic_shapes():
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    from prelnedge.checkpoint import load_checkpoint
+    from prelnedge.checkpoint.load import load_checkpoint
     from prelnedge.models import flax as flax_models
 
     checkpoint = load_checkpoint(None, "qa")

@@ -10,9 +10,9 @@ import pytest
 import prelnedge
 from conftest import config_for
 from hf_factory import hf_outputs, random_batch
-from prelnedge.compare import compare_outputs
+from prelnedge.verify.compare import compare_outputs
 from prelnedge.tasks import TASKS
-from prelnedge.tolerances import tolerance
+from prelnedge.verify.tolerances import tolerance
 
 tf = pytest.importorskip("tensorflow")
 
@@ -54,9 +54,9 @@ def test_tf_matches_transformers_and_torch(hf_checkpoints, references, task_name
 
 
 def test_every_variable_is_a_weight_table_path(hf_checkpoints):
-    from prelnedge.checkpoint import load_checkpoint
+    from prelnedge.checkpoint.load import load_checkpoint
     from prelnedge.models.tf import build_tf_model, variables_by_path
-    from prelnedge.weight_table import convert
+    from prelnedge.checkpoint.weight_table import convert
 
     for task_name in ("masked-lm", "multiple-choice"):
         checkpoint = load_checkpoint(hf_checkpoints[task_name][0], task_name)

@@ -9,9 +9,9 @@ import pytest
 import prelnedge
 from conftest import config_for
 from hf_factory import hf_outputs, random_batch
-from prelnedge.compare import compare_outputs
+from prelnedge.verify.compare import compare_outputs
 from prelnedge.tasks import TASKS
-from prelnedge.tolerances import tolerance
+from prelnedge.verify.tolerances import tolerance
 
 TOL = tolerance("fp32-reference").peak_rel
 

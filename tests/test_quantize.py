@@ -53,15 +53,15 @@ def test_every_mode_quantizes_validates_and_reports_fidelity(float_exports, mode
         assert np.isfinite(stats["sqnr_db"]) and stats["sqnr_db"] < 100, "quantization must change the outputs"
     assert set(fidelity["agreement"]) == {"start_agreement", "end_agreement", "span_exact_match", "span_f1"}
     # the folder re-validates: golden replay within the mode's floor, then fidelity again
-    from prelnedge.validate_folder import validate_folder
+    from prelnedge.verify.validate_folder import validate_folder
 
     check = validate_folder(out)
     assert check.full and check.golden_examples == 4  # 2 questions, one at the maximum length, a padded batch
 
 
 def test_quantized_runtime_answers_like_the_float_model(float_exports, tmp_path):
-    from prelnedge.postprocess import answer_question
-    from prelnedge.runtime import load_exported
+    from prelnedge.runtime.postprocess import answer_question
+    from prelnedge.runtime.sessions import load_exported
 
     float_dir = float_exports("qa", "tflite")
     quant = load_exported(quantize_folder(float_dir, "int16x8", tmp_path / "q"))
@@ -76,7 +76,7 @@ def test_quantized_runtime_answers_like_the_float_model(float_exports, tmp_path)
 def test_integer_tflite_runs_padded_batches_row_by_row(float_exports, tmp_path):
     """Integer TFLite models are calibrated unpadded; the runtime feeds them one unpadded row at a
     time, so a padded batch gives each row's unpadded answer."""
-    from prelnedge.runtime import load_exported
+    from prelnedge.runtime.sessions import load_exported
 
     model = load_exported(quantize_folder(float_exports("sequence-classification", "tflite"), "int8-static",
                                           tmp_path / "q"))
@@ -89,7 +89,7 @@ def test_integer_tflite_runs_padded_batches_row_by_row(float_exports, tmp_path):
         np.testing.assert_allclose(batched[row], alone, rtol=0, atol=1e-6)
 
 
-@pytest.mark.filterwarnings("ignore::prelnedge.checkpoint.HeadInitializedWarning")  # the default model's missing heads
+@pytest.mark.filterwarnings("ignore::prelnedge.checkpoint.load.HeadInitializedWarning")  # the default model's missing heads
 @pytest.mark.parametrize("task,target,mode", [
     ("token-classification", "onnx", "int8-dynamic"),
     ("masked-lm", "tflite", "int8-static"),

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from prelnedge.report import ReportConfig, run_report
+from prelnedge.report.build import ReportConfig, run_report
 
 CELLS = ("fp32", "fp16", "int8-dynamic")
 
@@ -33,7 +33,7 @@ def test_report_files_cells_and_plots(baseline):
     out, report, _ = baseline
     assert [c["mode"] for c in report["cells"]] == list(CELLS)
     # the gate's identity of the model: the checkpoint's hash, as every cell's export recorded it
-    from prelnedge.checkpoint import load_checkpoint
+    from prelnedge.checkpoint.load import load_checkpoint
 
     assert report["model_sha256"] == load_checkpoint(None, "qa").source_sha256
     assert report["eval_examples"] == 2

@@ -12,8 +12,8 @@ import sys
 import pytest
 
 from prelnedge.errors import UserError
-from prelnedge.report import GATE_SQNR_DB, check_comparable, gate
-from prelnedge.report_render import facts, figure, write_outputs
+from prelnedge.report.build import GATE_SQNR_DB, check_comparable, gate
+from prelnedge.report.render import facts, figure, write_outputs
 
 SHA = "4a6d7eb0e283" + "0" * 52
 OTHER_SHA = "9f00d2c1aa47" + "1" * 52

@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from prelnedge.checkpoint import default_model_dir
+from prelnedge.checkpoint.load import default_model_dir
 from prelnedge.errors import UserError
-from prelnedge.tokenizer import PreLNTokenizer
+from prelnedge.runtime.tokenizer import PreLNTokenizer
 
 TEXTS = ["Who built the lighthouse?", "  leading and trailing spaces  ", "Zürich café 🙂 日本語",
          "tabs\tand\nnewlines", "3.14159 and 2^10 = 1024", "x", "The lamp was electrified in 1931."]

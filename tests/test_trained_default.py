@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import prelnedge
-from prelnedge.checkpoint import default_model_dir
-from prelnedge.fidelity import task_metric
+from prelnedge.checkpoint.load import default_model_dir
+from prelnedge.verify.fidelity import task_metric
 from prelnedge.quantize.calibration import load_examples, packaged_eval_file
 from prelnedge.tasks import get_task
-from prelnedge.tokenizer import PreLNTokenizer
+from prelnedge.runtime.tokenizer import PreLNTokenizer
 
 # Hand-written, in the README's style (not generated): (question, context, answer).
 QA_EXAMPLES = [
@@ -76,13 +76,13 @@ def test_metrics_json_meets_issue_bar(task, name):
 
 
 def _answers(model, tok):
-    from prelnedge.postprocess import answer_question
+    from prelnedge.runtime.postprocess import answer_question
 
     return [answer_question(model, tok, q, c)["answer"] for q, c, _ in QA_EXAMPLES]
 
 
 def test_readme_examples_float_reference():
-    from prelnedge.postprocess import choose, classify
+    from prelnedge.runtime.postprocess import choose, classify
 
     qa = prelnedge.load_reference(task="qa")
     assert _answers(qa, _tokenizer(qa)) == [a for _, _, a in QA_EXAMPLES]
@@ -97,7 +97,7 @@ def test_readme_examples_float_reference():
 @pytest.mark.xfail(strict=True, reason="known misses of the shipped model (issue 12 open work)")
 @pytest.mark.parametrize("question,context,answer", KNOWN_MISSES)
 def test_known_misses(question, context, answer):
-    from prelnedge.postprocess import answer_question
+    from prelnedge.runtime.postprocess import answer_question
 
     qa = prelnedge.load_reference(task="qa")
     assert answer_question(qa, _tokenizer(qa), question, context)["answer"] == answer
@@ -115,7 +115,7 @@ def test_per_task_heads_load_without_fresh_weights():
 def test_readme_examples_int8_exports(target, tmp_path):
     from prelnedge.export import ExportConfig, export
     from prelnedge.quantize.stage import quantize_folder
-    from prelnedge.runtime import load_exported
+    from prelnedge.runtime.sessions import load_exported
 
     float_dir = export(ExportConfig(task="qa", target=target, out=tmp_path / "float"))
     int8 = load_exported(quantize_folder(float_dir, "int8-dynamic", tmp_path / "int8"))
@@ -143,7 +143,7 @@ def test_transformers_loads_the_shared_checkpoint():
 def test_report_on_the_default_model_shows_task_metrics(tmp_path):
     """Without --eval, the report judges the embedded model on its packaged held-out set: every cell
     that passed its floor carries exact match / F1 against gold answers, and they are not zero."""
-    from prelnedge.report import ReportConfig, run_report
+    from prelnedge.report.build import ReportConfig, run_report
 
     report = run_report(ReportConfig(task="qa", out=tmp_path / "r", targets=("onnx",), modes=("int8-dynamic",)))
     assert report["eval_file"].endswith("eval-qa.jsonl")
@@ -161,7 +161,7 @@ def test_per_task_heads_match_transformers(task, hf_class, tmp_path):
     import torch
     import transformers
 
-    from prelnedge.task_heads import write_task_folder
+    from prelnedge.checkpoint.task_heads import write_task_folder
 
     folder = write_task_folder(default_model_dir(), get_task(task), tmp_path / task)
     hf = getattr(transformers, hf_class).from_pretrained(str(folder)).eval()

@@ -149,7 +149,7 @@ def test_fill_mask(answers, exports):
 def test_feature_extraction(answers, exports):
     """predict reports the token count and the pooler; the pipeline returns last_hidden_state, which is
     compared with the same export run by prelnedge's runtime (what predict runs)."""
-    from prelnedge.runtime import load_exported
+    from prelnedge.runtime.sessions import load_exported
 
     got = answers["base"]
     want = predict(exports["base"], "--text", TEXT)[0]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prelnedge.checkpoint import default_model_dir
+from prelnedge.checkpoint.load import default_model_dir
 from prelnedge.cli import EXIT_PARTIAL, main
 from prelnedge.errors import UserError
 from prelnedge.export import ExportConfig, export
@@ -279,9 +279,9 @@ def test_validate_help_documents_the_exit_codes(capsys):
 
 # ---- 6. the whole length ----------------------------------------------------------------------------
 def test_validation_batches_reach_the_maximum_length_padded_and_not():
-    from prelnedge.config import PreLNConfig
+    from prelnedge.models.config import PreLNConfig
     from prelnedge.tasks import get_task
-    from prelnedge.validate import validation_batches
+    from prelnedge.verify.validate import validation_batches
 
     config = PreLNConfig.from_json_file(default_model_dir() / "config.json")
     batches = validation_batches(config, get_task("qa"))
@@ -293,11 +293,11 @@ def test_validation_batches_reach_the_maximum_length_padded_and_not():
 def test_validation_catches_an_error_past_position_64():
     import importlib
 
-    from prelnedge.checkpoint import load_checkpoint
+    from prelnedge.checkpoint.load import load_checkpoint
     from prelnedge.errors import ValidationError
-    from prelnedge.reference import FRAMEWORK_MODULES
+    from prelnedge.models.reference import FRAMEWORK_MODULES
     from prelnedge.tasks import get_task
-    from prelnedge.validate import validate
+    from prelnedge.verify.validate import validate
 
     task = get_task("qa")
     checkpoint = load_checkpoint(None, task)

@@ -187,9 +187,9 @@ def test_quantized_selftest_passes_its_sqnr_floor(browser, site):
 
 @pytest.fixture(scope="module")
 def reference():
-    from prelnedge.checkpoint import default_model_dir
-    from prelnedge.reference import load_reference
-    from prelnedge.tokenizer import PreLNTokenizer
+    from prelnedge.checkpoint.load import default_model_dir
+    from prelnedge.models.reference import load_reference
+    from prelnedge.runtime.tokenizer import PreLNTokenizer
 
     def load(task: str):
         model = load_reference(None, task=task)
@@ -198,7 +198,7 @@ def reference():
 
 
 def test_qa_form_gives_the_python_answer(browser, reference):
-    from prelnedge.postprocess import answer_question
+    from prelnedge.runtime.postprocess import answer_question
 
     result = browser["qa"]
     assert result.get("state") == "done", result
@@ -213,7 +213,7 @@ def test_qa_form_gives_the_python_answer(browser, reference):
 
 
 def test_classifier_form_gives_the_python_label(browser, reference):
-    from prelnedge.postprocess import classify
+    from prelnedge.runtime.postprocess import classify
 
     result = browser["sequence-classification"]
     assert result.get("state") == "done", result
@@ -239,7 +239,7 @@ def test_every_task_has_a_web_runner():
 
 
 @pytest.mark.heavy
-@pytest.mark.filterwarnings("ignore::prelnedge.checkpoint.HeadInitializedWarning")  # the default model's missing heads
+@pytest.mark.filterwarnings("ignore::prelnedge.checkpoint.load.HeadInitializedWarning")  # the default model's missing heads
 def test_every_task_selftests_in_chromium(tmp_path):
     """Heavy tier: the tasks the default tier leaves out, each exported, bundled and self-tested."""
     require_node_modules("onnxruntime-web", "playwright-core")
@@ -260,8 +260,8 @@ def test_tokenizer_json_is_built_from_vocab_and_merges(tmp_path):
     """An export with only vocab.json + merges.txt gets a tokenizer.json the page encodes with
     exactly as Python does."""
     from prelnedge.bundle.web import _ensure_tokenizer_json
-    from prelnedge.checkpoint import default_model_dir
-    from prelnedge.tokenizer import PreLNTokenizer
+    from prelnedge.checkpoint.load import default_model_dir
+    from prelnedge.runtime.tokenizer import PreLNTokenizer
 
     export_dir, dest = tmp_path / "export", tmp_path / "dest"
     export_dir.mkdir(), dest.mkdir()
@@ -276,7 +276,7 @@ def test_tokenizer_json_is_built_from_vocab_and_merges(tmp_path):
 
 def test_refuses_a_tokenizer_the_page_cannot_run(tmp_path):
     from prelnedge.bundle.web import _ensure_tokenizer_json
-    from prelnedge.checkpoint import default_model_dir
+    from prelnedge.checkpoint.load import default_model_dir
 
     spec = json.loads((default_model_dir() / "tokenizer.json").read_text())
     spec["normalizer"] = {"type": "Lowercase"}

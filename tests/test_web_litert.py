@@ -82,7 +82,7 @@ def test_static_export_has_fixed_inputs(exports):
 def test_static_session_pads_and_cuts_like_the_dynamic_model(exports, reference):
     """The Python runner of a static model (what the page's LiteRT runner mirrors) against the float
     reference: a padded batch of two rows of different lengths."""
-    from prelnedge.runtime import load_exported
+    from prelnedge.runtime.sessions import load_exported
 
     model, _ = reference("qa")
     exported = load_exported(exports / "qa")
@@ -130,7 +130,7 @@ def test_selftest_passes_in_chromium(browser, site, name):
 def test_quantized_selftest_passes_its_sqnr_floor(browser, site):
     """golden.json holds the float model's outputs: the int8-dynamic model in LiteRT.js must clear
     the mode's SQNR floor against them, as the Python golden replay demands."""
-    from prelnedge.tolerances import tolerance
+    from prelnedge.verify.tolerances import tolerance
 
     facts = json.loads((site / "qa-int8" / "manifest.json").read_text())["bundle"]
     floor = tolerance("int8-dynamic").min_sqnr_db
@@ -145,8 +145,8 @@ def test_quantized_selftest_passes_its_sqnr_floor(browser, site):
 def test_qa_form_windows_a_long_context_like_python(browser, exports):
     """CONTEXT is longer than the static length: the page windows it at LENGTH tokens, runs each
     window padded, and must give the answer Python's post-processing gives with the static model."""
-    from prelnedge.postprocess import answer_question
-    from prelnedge.runtime import load_exported
+    from prelnedge.runtime.postprocess import answer_question
+    from prelnedge.runtime.sessions import load_exported
 
     exported = load_exported(exports / "qa")
     want = answer_question(exported, exported.tokenizer, QUESTION, CONTEXT)
@@ -157,7 +157,7 @@ def test_qa_form_windows_a_long_context_like_python(browser, exports):
 
 
 def test_classifier_form_gives_the_python_label(browser, reference):
-    from prelnedge.postprocess import classify
+    from prelnedge.runtime.postprocess import classify
 
     model, tok = reference("sequence-classification")
     want = classify(model, tok, [CLASSIFY_TEXT], model.config.labels)[0]
@@ -183,7 +183,7 @@ def test_integer_modes_refuse_a_static_shape(exports, tmp_path):
 def test_fp16_static_selftest_in_chromium(tmp_path):
     """Heavy tier: the other mode LiteRT.js runs (float16 weights), exported, bundled and self-tested."""
     from prelnedge.export import ExportConfig, export
-    from prelnedge.tolerances import tolerance
+    from prelnedge.verify.tolerances import tolerance
 
     export(ExportConfig(task="qa", target="tflite", out=tmp_path / "export", static_shape=QUANTIZED_LENGTH,
                         quantize="fp16"))

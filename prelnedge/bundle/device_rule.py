@@ -3,7 +3,7 @@ bundle so that the browser page and the Android app judge exactly as the Python 
 
 Float models: golden outputs within an error bound. Quantized models: golden.json holds the FLOAT
 model's outputs, so each output's SQNR against them must clear the mode's floor in the tolerance
-table (prelnedge.tolerances), which is what the quantize stage's golden check demands.
+table (prelnedge.verify.tolerances), which is what the quantize stage's golden check demands.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def device_rule(manifest: dict) -> dict:
     if not quant:
         return {"max_abs_err": FLOAT_MAX_ABS_ERR}
     from prelnedge.quantize import get_mode
-    from prelnedge.tolerances import tolerance
+    from prelnedge.verify.tolerances import tolerance
 
     entry = get_mode(manifest["target"], quant["mode"]).tolerance
     return {"min_sqnr_db": tolerance(entry).min_sqnr_db, "tolerance": entry}

@@ -67,12 +67,12 @@ def verify_ort(ort_file: Path, export_dir: Path, manifest: dict) -> dict:
     docstring); raise ValidationError naming the output on a miss. Returns the statistics the
     bundle manifest records."""
     from prelnedge.artifact import read_json
-    from prelnedge.compare import compare_outputs
-    from prelnedge.config import PreLNConfig
-    from prelnedge.runtime import OnnxSession
+    from prelnedge.verify.compare import compare_outputs
+    from prelnedge.models.config import PreLNConfig
+    from prelnedge.runtime.sessions import OnnxSession
     from prelnedge.tasks import get_task
-    from prelnedge.tolerances import tolerance
-    from prelnedge.validate import validation_batches
+    from prelnedge.verify.tolerances import tolerance
+    from prelnedge.verify.validate import validation_batches
 
     try:
         ort_session = OnnxSession(ort_file)
@@ -100,11 +100,11 @@ def _replay_golden(run, golden: dict, manifest: dict) -> dict:
     model within the fp32-export tolerance (at the 1e-6 resolution golden values are stored with),
     a quantized one above its mode's SQNR floor. Outputs stored as argmax + slice (too large to
     store whole) are held to their argmax and their stored slice."""
-    from prelnedge.compare import compare_outputs, error_stats
-    from prelnedge.golden import zero_padded_positions
+    from prelnedge.verify.compare import compare_outputs, error_stats
+    from prelnedge.verify.golden import zero_padded_positions
     from prelnedge.quantize.stage import golden_check
     from prelnedge.tasks import get_task
-    from prelnedge.tolerances import tolerance
+    from prelnedge.verify.tolerances import tolerance
 
     task = get_task(manifest["task"])
     quantized = bool(manifest.get("quantization"))

@@ -19,7 +19,7 @@ import numpy as np
 
 def record_outputs(bundle_dir: Path) -> dict:
     from prelnedge.artifact import read_json
-    from prelnedge.runtime import open_session
+    from prelnedge.runtime.sessions import open_session
 
     bundle_dir = Path(bundle_dir)
     manifest = read_json(bundle_dir / "manifest.json")

@@ -136,7 +136,7 @@ def _write_config(export_dir: Path, task: str, dtype: str, dest: Path) -> None:
 def _ensure_tokenizer_json(export_dir: Path, dest: Path) -> None:
     """The page reads tokenizer.json; build it from vocab.json + merges.txt when only those exist,
     and refuse a tokenizer the JavaScript one does not implement (one line, at bundle time)."""
-    from prelnedge.tokenizer import PreLNTokenizer
+    from prelnedge.runtime.tokenizer import PreLNTokenizer
 
     if not (dest / "tokenizer.json").is_file():
         if not ((export_dir / "vocab.json").is_file() and (export_dir / "merges.txt").is_file()):

@@ -35,7 +35,7 @@ class ExportConfig:
     keep_savedmodel: bool = False
     quantize: str | None = None  # a mode from prelnedge.quantize.MODES
     calibration: Path | None = None
-    static_shape: int | None = None  # tflite from tf: batch 1 and this many tokens (prelnedge.static_shape)
+    static_shape: int | None = None  # tflite from tf: batch 1 and this many tokens (prelnedge.export.static_shape)
 
     def __post_init__(self) -> None:
         from prelnedge.tasks import get_task
@@ -136,14 +136,14 @@ def _export_quantized(cfg: ExportConfig, progress=None) -> Path:
 
 def _export_float(cfg: ExportConfig, progress=None) -> Path:
     from prelnedge.artifact import atomic_folder, check_target, file_hashes, tool_versions, write_json
-    from prelnedge.checkpoint import TOKENIZER_FILES, load_checkpoint
-    from prelnedge.golden import build_golden, build_golden_from_ids
+    from prelnedge.checkpoint.load import TOKENIZER_FILES, load_checkpoint
+    from prelnedge.verify.golden import build_golden, build_golden_from_ids
     from prelnedge.progress import Progress
-    from prelnedge.reference import FRAMEWORK_MODULES
-    from prelnedge.runtime import open_session
+    from prelnedge.models.reference import FRAMEWORK_MODULES
+    from prelnedge.runtime.sessions import open_session
     from prelnedge.tasks import get_task
-    from prelnedge.tokenizer import PreLNTokenizer
-    from prelnedge.validate import validate, validation_batches
+    from prelnedge.runtime.tokenizer import PreLNTokenizer
+    from prelnedge.verify.validate import validate, validation_batches
 
     progress = progress or Progress(total=4)
     task = get_task(cfg.task)
@@ -193,7 +193,7 @@ def _export_float(cfg: ExportConfig, progress=None) -> Path:
 
 
 def _manifest(cfg: ExportConfig, checkpoint, task, info: dict, summary: dict, hashes: dict, versions: dict) -> dict:
-    from prelnedge.static_shape import static_shape_record
+    from prelnedge.export.static_shape import static_shape_record
 
     input_dtype = info["input_dtype"]
     static = static_shape_record(task.name, cfg.static_shape) if cfg.static_shape else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prelnedge.checkpoint import LoadedCheckpoint
+from prelnedge.checkpoint.load import LoadedCheckpoint
 from prelnedge.export.tflite import convert_concrete
 
 

@@ -11,7 +11,7 @@ import logging
 import warnings
 from pathlib import Path
 
-from prelnedge.checkpoint import LoadedCheckpoint
+from prelnedge.checkpoint.load import LoadedCheckpoint
 
 OPSET = 18  # the dynamo exporter's native opset in torch 2.13; ORT 1.32 runs it on every EP we use
 EXTERNAL_DATA_BYTES = 2 * 2**30  # protobuf's hard limit for one file

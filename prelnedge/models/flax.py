@@ -33,9 +33,9 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from flax import linen as nn  # noqa: E402
 
-from prelnedge.config import PreLNConfig  # noqa: E402
+from prelnedge.models.config import PreLNConfig  # noqa: E402
 from prelnedge.tasks import Task  # noqa: E402
-from prelnedge.weight_table import convert, to_nested  # noqa: E402
+from prelnedge.checkpoint.weight_table import convert, to_nested  # noqa: E402
 
 Array = jax.Array
 
@@ -311,7 +311,7 @@ def build_flax_model(checkpoint) -> tuple[PreLNForTask, dict]:
 
 
 def build_forward(checkpoint):
-    """numpy in, numpy out: the contract every framework module offers to prelnedge.reference."""
+    """numpy in, numpy out: the contract every framework module offers to prelnedge.models.reference."""
     module, params = build_flax_model(checkpoint)
 
     @partial(jax.jit, static_argnums=3)  # one compiled graph per (shape, output_hidden_states)

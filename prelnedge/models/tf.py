@@ -25,10 +25,10 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from prelnedge.config import PreLNConfig
+from prelnedge.models.config import PreLNConfig
 from prelnedge.errors import CheckpointError
 from prelnedge.tasks import Task
-from prelnedge.weight_table import convert
+from prelnedge.checkpoint.weight_table import convert
 
 _LAYER_SPELLING = "layer_._{}"  # torch `encoder.layer.3` is `encoder/layer_._3` (weight_table)
 
@@ -350,7 +350,7 @@ def build_tf_model(checkpoint) -> PreLNForTask:
 
 
 def build_forward(checkpoint):
-    """numpy in, numpy out: the contract every framework module offers to prelnedge.reference."""
+    """numpy in, numpy out: the contract every framework module offers to prelnedge.models.reference."""
     model = build_tf_model(checkpoint)
     rank = len(checkpoint.task.inputs[0].axes)
     spec = tf.TensorSpec([None] * rank, tf.int64)

@@ -3,7 +3,7 @@
 Shapes are written `# (B, L, H)`: B batch, L sequence length, H hidden size, nh attention heads,
 hd head size, V vocabulary, N labels, C choices.
 
-Parameter paths equal the canonical state dict (`prelnedge.weights`), which equals Hugging Face's
+Parameter paths equal the canonical state dict (`prelnedge.checkpoint.weights`), which equals Hugging Face's
 RobertaPreLayerNorm* naming, so `load_state_dict(..., strict=True)` is the name check.
 Dropout is omitted: this is an inference reference.
 """
@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from prelnedge.config import PreLNConfig
+from prelnedge.models.config import PreLNConfig
 from prelnedge.tasks import Task
 
 
@@ -251,7 +251,7 @@ def build_torch_model(checkpoint) -> PreLNForTask:
 
 
 def build_forward(checkpoint):
-    """numpy in, numpy out: the contract every framework module offers to prelnedge.reference."""
+    """numpy in, numpy out: the contract every framework module offers to prelnedge.models.reference."""
     model = build_torch_model(checkpoint)
 
     def forward(input_ids, attention_mask, output_hidden_states: bool):

@@ -19,7 +19,7 @@ COPIED = ("config.json", "golden.json", "tokenizer.json", "vocab.json", "merges.
 
 
 def _source_checkpoint(manifest: dict, task, model: Path | None):
-    from prelnedge.checkpoint import load_checkpoint
+    from prelnedge.checkpoint.load import load_checkpoint
 
     source = model or (None if manifest["source"]["embedded_default"] else Path(manifest["source"]["path"]))
     if source is not None and not Path(source).exists():
@@ -35,7 +35,7 @@ def _source_checkpoint(manifest: dict, task, model: Path | None):
 def evaluation_batches(task, tok, config, eval_examples):
     """Batch-1 unpadded inputs: the evaluation texts, or (no tokenizer) the validation ids row by row."""
     from prelnedge.quantize.calibration import calibration_batches
-    from prelnedge.validate import validation_batches
+    from prelnedge.verify.validate import validation_batches
 
     if tok is not None:
         return calibration_batches(tok, task, eval_examples)
@@ -52,7 +52,7 @@ def evaluation_batches(task, tok, config, eval_examples):
 
 def judge(fidelity: dict, mode_tolerance_name: str, label: str) -> dict:
     """Raise ValidationError naming the output/measure under its floor; return the thresholds."""
-    from prelnedge.tolerances import tolerance
+    from prelnedge.verify.tolerances import tolerance
 
     tol = tolerance(mode_tolerance_name)
     for name, stats in fidelity["outputs"].items():
@@ -72,17 +72,17 @@ def quantize_folder(export_dir: Path, mode_name: str, out: Path, calibration: Pa
                     force: bool = False, model: Path | None = None, progress=None) -> Path:
     from prelnedge.artifact import atomic_folder, check_target, file_hashes, tool_versions, write_json
     from prelnedge.bundle import read_export
-    from prelnedge.config import PreLNConfig
-    from prelnedge.fidelity import measure
+    from prelnedge.models.config import PreLNConfig
+    from prelnedge.verify.fidelity import measure
     from prelnedge.hashing import sha256_file
     from prelnedge.progress import Progress
     from prelnedge.quantize import check_mode
     from prelnedge.quantize.calibration import (calibration_batches, check_calibration_used, default_examples,
                                                 load_examples)
-    from prelnedge.reference import FRAMEWORK_MODULES
-    from prelnedge.runtime import open_session
+    from prelnedge.models.reference import FRAMEWORK_MODULES
+    from prelnedge.runtime.sessions import open_session
     from prelnedge.tasks import get_task
-    from prelnedge.tokenizer import PreLNTokenizer
+    from prelnedge.runtime.tokenizer import PreLNTokenizer
 
     progress = progress or Progress(total=4)
     export_dir, out = Path(export_dir), Path(out)
@@ -93,7 +93,7 @@ def quantize_folder(export_dir: Path, mode_name: str, out: Path, calibration: Pa
     task = get_task(manifest["task"])
     mode = check_mode(manifest["target"], manifest["framework"], mode_name, task.name)
     check_calibration_used(calibration, [mode])
-    static = (manifest["io"].get("static_shape") or {}).get("length")  # prelnedge.static_shape
+    static = (manifest["io"].get("static_shape") or {}).get("length")  # prelnedge.export.static_shape
     if static and mode.unpadded_only:
         raise UserError(f"mode {mode.name} takes unpadded rows only, and a static-shape model pads every row; "
                         "use fp16 or int8-dynamic for static-shape exports")
@@ -164,9 +164,9 @@ def quantize_folder(export_dir: Path, mode_name: str, out: Path, calibration: Pa
 
 def golden_check(manifest: dict, got: dict, want: dict, label: str) -> None:
     """Golden replay for a quantized folder: the float model's outputs within the mode's SQNR floor."""
-    from prelnedge.compare import error_stats
+    from prelnedge.verify.compare import error_stats
     from prelnedge.quantize import get_mode
-    from prelnedge.tolerances import tolerance
+    from prelnedge.verify.tolerances import tolerance
 
     floor = tolerance(get_mode(manifest["target"], manifest["quantization"]["mode"]).tolerance).min_sqnr_db
     for name, expected in want.items():

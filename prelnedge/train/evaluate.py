@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from prelnedge.fidelity import qa_scores
-from prelnedge.postprocess import best_span
-from prelnedge.tokenizer import PreLNTokenizer
+from prelnedge.verify.fidelity import qa_scores
+from prelnedge.runtime.postprocess import best_span
+from prelnedge.runtime.tokenizer import PreLNTokenizer
 from prelnedge.train import features as F
 
 
@@ -71,9 +71,9 @@ def entity_f1(tag_logits, tok: PreLNTokenizer, tagged: list[dict]) -> float:
 def shipped_metrics(folder, test: F.Split) -> dict:
     """The held-out metrics of a saved folder, through prelnedge's float reference and the same
     post-processing and metric code `prelnedge predict` and `prelnedge report` use."""
-    from prelnedge.fidelity import task_metric
+    from prelnedge.verify.fidelity import task_metric
     from prelnedge.quantize.calibration import Example
-    from prelnedge.reference import load_reference
+    from prelnedge.models.reference import load_reference
     from prelnedge.tasks import get_task
     from prelnedge.train.data import SENTIMENT_LABELS
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from prelnedge.tokenizer import PreLNTokenizer
+from prelnedge.runtime.tokenizer import PreLNTokenizer
 from prelnedge.train.data import TAGS
 
 IGNORE = -100

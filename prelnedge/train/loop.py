@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from prelnedge.config import PreLNConfig
-from prelnedge.tokenizer import PreLNTokenizer
+from prelnedge.models.config import PreLNConfig
+from prelnedge.runtime.tokenizer import PreLNTokenizer
 from prelnedge.train import choice, data, sentiment
 from prelnedge.train import features as F
 from prelnedge.train import words as W

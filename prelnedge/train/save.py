@@ -6,7 +6,7 @@ Layout (one shared encoder, so the folder stays small):
   for those tasks loads it as it is.
 - `token-classification.safetensors`, `multiple-choice.safetensors`: the two heads HF also calls
   `classifier`, each on its own; `task_heads.json` names them and the tag labels. prelnedge's
-  loader swaps them in for those tasks (prelnedge.checkpoint); `export_task_folder` writes a
+  loader swaps them in for those tasks (prelnedge.checkpoint.load); `export_task_folder` writes a
   complete HF folder for one task.
 """
 

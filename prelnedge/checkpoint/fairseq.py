@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from prelnedge.config import PreLNConfig
+from prelnedge.models.config import PreLNConfig
 from prelnedge.errors import CheckpointError
 from prelnedge.hashing import sha256_files
-from prelnedge.weights import ENCODER_PREFIX
+from prelnedge.checkpoint.weights import ENCODER_PREFIX
 
 # fairseq name (after `sentence_encoder.`) -> canonical name (after `roberta_prelayernorm.`)
 _ENCODER_MAP = {
@@ -81,7 +81,7 @@ def read_fairseq(file: Path, classification_head: str | None = None
 
 
 def _load(file: Path) -> dict[str, Any]:
-    from prelnedge.safe_load import torch_load
+    from prelnedge.checkpoint.safe_load import torch_load
 
     # fairseq pickles its argparse Namespace; allow exactly that and nothing executable.
     blob = torch_load(file, "a fairseq checkpoint", allowed=(argparse.Namespace,))

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from prelnedge.config import PreLNConfig
+from prelnedge.models.config import PreLNConfig
 from prelnedge.errors import CheckpointError
 from prelnedge.tasks import Task
-from prelnedge.weights import task_parameters
+from prelnedge.checkpoint.weights import task_parameters
 
 FRAMEWORK_LEAVES = {
     "tf": {"dense": "kernel", "bias": "bias", "ln_scale": "gamma", "ln_bias": "beta",

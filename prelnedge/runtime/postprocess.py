@@ -13,7 +13,7 @@ import numpy as np
 
 from prelnedge.errors import UserError
 from prelnedge.tasks import Task
-from prelnedge.tokenizer import MASK_TOKEN, Encoding, PreLNTokenizer
+from prelnedge.runtime.tokenizer import MASK_TOKEN, Encoding, PreLNTokenizer
 
 Model = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
 DEFAULT_TOP_K = 5

@@ -7,10 +7,10 @@ from typing import Callable
 
 import numpy as np
 
-from prelnedge.compare import compare_outputs
-from prelnedge.config import PreLNConfig
+from prelnedge.verify.compare import compare_outputs
+from prelnedge.models.config import PreLNConfig
 from prelnedge.tasks import Task
-from prelnedge.tolerances import tolerance
+from prelnedge.verify.tolerances import tolerance
 
 Forward = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
 

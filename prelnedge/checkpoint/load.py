@@ -1,15 +1,15 @@
 """Checkpoint loading: HF / DinkyTrain / fairseq files -> one canonical numpy state dict.
 
-The canonical layout is described in `prelnedge.weights`. Every framework builds its model from
+The canonical layout is described in `prelnedge.checkpoint.weights`. Every framework builds its model from
 `LoadedCheckpoint.state`; nothing downstream ever sees a source-specific name.
 
 Formats:
 - HF directory: config.json + model.safetensors | model.safetensors.index.json (shards) |
-  pytorch_model.bin (| pytorch_model.bin.index.json) | tf_model.h5 (Keras 2, `prelnedge.h5`).
+  pytorch_model.bin (| pytorch_model.bin.index.json) | tf_model.h5 (Keras 2, `prelnedge.checkpoint.h5`).
   Old files may lack the tied decoder and carry a stale `position_ids` buffer.
 - DinkyTrain HF directory: `roberta.` prefix and unused `attention.self.LayerNorm` parameters.
 - fairseq `model.pt` trained with --encoder-normalize-before (modern TransformerEncoder): see
-  `prelnedge.fairseq`.
+  `prelnedge.checkpoint.fairseq`.
 
 Policy: missing encoder weights, unknown keys and shape mismatches are errors that list them.
 A head the checkpoint lacks is initialised (seeded, like HF's init) and reported loudly through a
@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from prelnedge.config import PreLNConfig
+from prelnedge.models.config import PreLNConfig
 from prelnedge.errors import CheckpointError
 from prelnedge.hashing import sha256_files
-from prelnedge.task_heads import apply_task_head
+from prelnedge.checkpoint.task_heads import apply_task_head
 from prelnedge.tasks import Task, get_task
-from prelnedge.weights import ENCODER_PREFIX, HEAD_PREFIXES, task_parameters
+from prelnedge.checkpoint.weights import ENCODER_PREFIX, HEAD_PREFIXES, task_parameters
 
 StateDict = dict[str, np.ndarray]
 
@@ -60,7 +60,7 @@ class LoadedCheckpoint:
 def default_model_dir() -> Path:
     """The small model shipped inside the package, trained on generated data by
     scripts/train_default_model.py (see prelnedge/train)."""
-    return Path(__file__).parent / "default_model"
+    return Path(__file__).resolve().parents[1] / "default_model"
 
 
 def load_checkpoint(path: str | Path | None, task: str | Task = "base",
@@ -84,7 +84,7 @@ def _load(path: str | Path | None, task: str | Task, config: PreLNConfig | None)
             "pass a checkpoint folder (config.json + weights)"
         raise CheckpointError(f"--model {path} is a single file and not a fairseq .pt checkpoint; {folder}")
     if path.is_file() or _fairseq_file_in(path) is not None:
-        from prelnedge.fairseq import read_fairseq  # torch is needed to unpickle it
+        from prelnedge.checkpoint.fairseq import read_fairseq  # torch is needed to unpickle it
 
         file = path if path.is_file() else _fairseq_file_in(path)
         raw, file_config, sha = read_fairseq(file)
@@ -116,7 +116,7 @@ def check_tokenizer_fits(loaded: LoadedCheckpoint) -> None:
     embedding lookup, long after an export started: refuse the pair now."""
     if loaded.tokenizer_dir is None:
         return
-    from prelnedge.tokenizer import PreLNTokenizer
+    from prelnedge.runtime.tokenizer import PreLNTokenizer
 
     tok = PreLNTokenizer.from_dir(loaded.tokenizer_dir, loaded.config.max_tokens)
     if tok.vocab_size > loaded.config.vocab_size:
@@ -203,7 +203,7 @@ def _read_safetensors(file: Path) -> tuple[StateDict, list[Path]]:
 def _read_torch_bin(file: Path) -> tuple[StateDict, list[Path]]:
     import torch
 
-    from prelnedge.safe_load import torch_load
+    from prelnedge.checkpoint.safe_load import torch_load
 
     raw = torch_load(file, "a PyTorch state dict")  # weights only: never execute pickled code
     if not isinstance(raw, dict):
@@ -213,7 +213,7 @@ def _read_torch_bin(file: Path) -> tuple[StateDict, list[Path]]:
 
 
 def _read_tf_h5(file: Path) -> tuple[StateDict, list[Path]]:
-    from prelnedge.h5 import read_tf_h5
+    from prelnedge.checkpoint.h5 import read_tf_h5
 
     return read_tf_h5(file)
 

@@ -12,7 +12,7 @@ The tied LM decoder (`lm_head.decoder.weight` = word embeddings, `lm_head.decode
 
 from __future__ import annotations
 
-from prelnedge.config import PreLNConfig
+from prelnedge.models.config import PreLNConfig
 from prelnedge.tasks import Task
 
 ENCODER_PREFIX = "roberta_prelayernorm."

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from prelnedge.artifact import read_json, read_manifest
-from prelnedge.compare import compare_outputs
+from prelnedge.verify.compare import compare_outputs
 from prelnedge.errors import UserError, ValidationError
 from prelnedge.hashing import sha256_file
-from prelnedge.tolerances import tolerance
+from prelnedge.verify.tolerances import tolerance
 
 # files whose hashes must be in the manifest: without them a check would rest on unchecked numbers
 COVERED = ("config.json", "validation.json", "golden.json")
@@ -84,7 +84,7 @@ def replay_golden(folder: Path, task, run, check_example) -> int:
     """Run every golden example; `check_example(got, want, label)` judges one. Outputs at padded
     positions are stored as 0 (they carry no answer, and an unpadded-only model cannot produce
     them): the model's are zeroed the same way before the comparison."""
-    from prelnedge.golden import zero_padded_positions
+    from prelnedge.verify.golden import zero_padded_positions
 
     examples = read_json(folder / "golden.json")["examples"]
     for i, example in enumerate(examples):
@@ -96,10 +96,10 @@ def replay_golden(folder: Path, task, run, check_example) -> int:
 
 
 def _validate_float(check: FolderCheck, task, model: Path | None) -> None:
-    from prelnedge.checkpoint import load_checkpoint
-    from prelnedge.reference import FRAMEWORK_MODULES
-    from prelnedge.runtime import open_session
-    from prelnedge.validate import validate
+    from prelnedge.checkpoint.load import load_checkpoint
+    from prelnedge.models.reference import FRAMEWORK_MODULES
+    from prelnedge.runtime.sessions import open_session
+    from prelnedge.verify.validate import validate
 
     folder, manifest = check.folder, check.manifest
     static = (manifest.get("io") or {}).get("static_shape") or {}
@@ -130,9 +130,9 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     float reference's checkpoint is reachable."""
     from prelnedge.quantize import get_mode
     from prelnedge.quantize.stage import golden_check
-    from prelnedge.reference import FRAMEWORK_MODULES
-    from prelnedge.runtime import load_exported
-    from prelnedge.tolerances import tolerance as tolerance_of
+    from prelnedge.models.reference import FRAMEWORK_MODULES
+    from prelnedge.runtime.sessions import load_exported
+    from prelnedge.verify.tolerances import tolerance as tolerance_of
 
     folder, manifest = check.folder, check.manifest
     exported = load_exported(folder)
@@ -142,7 +142,7 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     check.golden_rule = f"SQNR >= {tolerance_of(mode.tolerance).min_sqnr_db:g} dB"
     if check.full_not_run:
         return
-    from prelnedge.fidelity import measure
+    from prelnedge.verify.fidelity import measure
     from prelnedge.quantize.calibration import default_examples
     from prelnedge.quantize.stage import _source_checkpoint, evaluation_batches, judge
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from prelnedge.compare import error_stats
+from prelnedge.verify.compare import error_stats
 from prelnedge.tasks import Task
 
 Forward = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
@@ -33,7 +33,7 @@ def qa_context_mask(ids: np.ndarray, eos_id: int) -> np.ndarray:
 
 def _agreement(task: Task, got: dict, want: dict, ids: np.ndarray, eos_id: int, mask_id: int | None) -> dict:
     """Per-example agreement numbers (averaged by the caller)."""
-    from prelnedge.postprocess import best_span
+    from prelnedge.runtime.postprocess import best_span
 
     if task.name in ("sequence-classification", "multiple-choice"):
         return {"argmax_agreement": float(got["logits"].argmax(-1)[0] == want["logits"].argmax(-1)[0])}
@@ -109,7 +109,7 @@ def qa_scores(prediction: str, answers: tuple[str, ...]) -> tuple[float, float]:
 
 def task_metric(task: Task, model: Forward, tok, examples: list, labels: tuple[str, ...]) -> dict | None:
     """The task's own metric on labelled examples, or None when the task/examples have no truth."""
-    from prelnedge import postprocess
+    from prelnedge.runtime import postprocess
 
     if task.name == "qa":
         scored = [qa_scores(postprocess.answer_question(model, tok, e.text, e.pair)["answer"], e.answers)

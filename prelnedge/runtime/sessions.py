@@ -72,7 +72,7 @@ def open_session(model_file: Path, threads: int | None = None, static_length: in
     if model_file.suffix == ".tflite":
         session = LiteRTSession(model_file, threads)
         if static_length:
-            from prelnedge.static_shape import StaticShapeSession
+            from prelnedge.export.static_shape import StaticShapeSession
             from prelnedge.tasks import get_task
 
             with_length = tuple(s.name for s in get_task(task_name).outputs if "L" in s.axes)
@@ -85,14 +85,14 @@ class ExportedModel:
     """An exported folder ready to answer requests: its session, tokenizer, labels and task.
 
     Calling it runs the session with the registry's names, so the post-processing in
-    `prelnedge.postprocess` treats it exactly like a float reference.
+    `prelnedge.runtime.postprocess` treats it exactly like a float reference.
     """
 
     def __init__(self, folder: Path, threads: int | None = None) -> None:
         from prelnedge.artifact import read_manifest
-        from prelnedge.config import PreLNConfig
+        from prelnedge.models.config import PreLNConfig
         from prelnedge.tasks import get_task
-        from prelnedge.tokenizer import PreLNTokenizer
+        from prelnedge.runtime.tokenizer import PreLNTokenizer
 
         folder = Path(folder)
         self.folder = folder

@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from prelnedge.checkpoint import LoadedCheckpoint, load_checkpoint
-from prelnedge.config import PreLNConfig
+from prelnedge.checkpoint.load import LoadedCheckpoint, load_checkpoint
+from prelnedge.models.config import PreLNConfig
 from prelnedge.errors import UserError
 from prelnedge.tasks import Task, get_task
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from prelnedge.tasks import Task
-from prelnedge.tokenizer import PreLNTokenizer
+from prelnedge.runtime.tokenizer import PreLNTokenizer
 
 TEXTS = ["The lamp was first fuelled by whale oil.", "Bees visit thousands of flowers every day.",
          "Zürich café 🙂 and 日本語 text."]
@@ -83,7 +83,7 @@ def decoded(task: Task, tok: PreLNTokenizer, forward: Callable, example: dict[st
             labels: tuple[str, ...]) -> Any:
     """What the task's post-processing makes of one golden example: the answer every runtime's own
     post-processing must reproduce from the expected outputs."""
-    from prelnedge import postprocess
+    from prelnedge.runtime import postprocess
 
     if task.name == "qa":
         return postprocess.answer_question(forward, tok, example["question"], example["context"])

@@ -82,14 +82,14 @@ def _latency(models: dict, ids: np.ndarray, mask: np.ndarray) -> dict[str, float
 def run_report(cfg: ReportConfig, progress=None) -> dict:
     from prelnedge.artifact import atomic_folder, check_target, file_hashes, read_json, tool_versions, write_json
     from prelnedge.export import ExportConfig, export
-    from prelnedge.fidelity import task_metric
+    from prelnedge.verify.fidelity import task_metric
     from prelnedge.output_folder import output_lock, owned_temp_dir
     from prelnedge.progress import Progress
     from prelnedge.quantize import check_mode
     from prelnedge.quantize.calibration import encode_example, load_examples, packaged_eval_file
     from prelnedge.quantize.stage import quantize_folder
-    from prelnedge.report_render import write_outputs
-    from prelnedge.runtime import load_exported
+    from prelnedge.report.render import write_outputs
+    from prelnedge.runtime.sessions import load_exported
     from prelnedge.tasks import get_task
 
     task = get_task(cfg.task)
@@ -177,7 +177,7 @@ def _check_model_and_calibration(cfg: ReportConfig, task, cells: list[tuple[str,
     its own refusal, or the gate refuse the baseline after all the work."""
     import warnings
 
-    from prelnedge.checkpoint import load_checkpoint
+    from prelnedge.checkpoint.load import load_checkpoint
     from prelnedge.quantize import get_mode
     from prelnedge.quantize.calibration import check_calibration_used, load_examples
 

@@ -1,11 +1,11 @@
-// Task pre- and post-processing, mirroring prelnedge/postprocess.py step for step, so that the
+// Task pre- and post-processing, mirroring prelnedge/runtime/postprocess.py step for step, so that the
 // browser decodes a model's outputs exactly as the Python runtime does (golden.json "decoded").
 //
 // `model.run(inputIds, attentionMask, shape)` resolves to {name: {data: Float32Array, dims}}.
 // Character positions in results (start, end) are UTF-16 code units of the input strings, as JS
 // strings index them; Python reports code points (see tokenizer.js, toCodePointOffsets).
 
-export const MAX_ANSWER_TOKENS = 30; // prelnedge.postprocess.best_span's default
+export const MAX_ANSWER_TOKENS = 30; // prelnedge.runtime.postprocess.best_span's default
 
 export class TaskError extends Error {
   constructor(message) {

@@ -33,7 +33,7 @@ function close(a, b, tol = SCORE_TOL) {
   return Math.abs(a - b) <= tol;
 }
 
-// 10 log10(signal power / error power), as prelnedge.compare.error_stats
+// 10 log10(signal power / error power), as prelnedge.verify.compare.error_stats
 function sqnrDb(actual, expected) {
   let signal = 0, noise = 0;
   for (let i = 0; i < expected.length; i++) {

@@ -1,5 +1,5 @@
 // RoBERTa byte-level BPE, read from a Hugging Face tokenizer.json, mirroring what the Rust
-// `tokenizers` library (and so prelnedge/tokenizer.py) produces: same ids, same offsets.
+// `tokenizers` library (and so prelnedge/runtime/tokenizer.py) produces: same ids, same offsets.
 //
 // Pipeline, in the library's order:
 //   1. added tokens (<s>, </s>, <mask>, ...) are cut out of the raw text first, leftmost-longest,
@@ -233,7 +233,7 @@ export class Tokenizer {
   }
 
   /**
-   * QA input for a context of any length, as prelnedge.tokenizer.encode_windows: consecutive
+   * QA input for a context of any length, as prelnedge.runtime.tokenizer.encode_windows: consecutive
    * windows `<s> question </s></s> window </s>` of the context, each sharing `stride` tokens with
    * the previous one (default a quarter of the limit).
    */

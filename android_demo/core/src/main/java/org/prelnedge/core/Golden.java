@@ -7,7 +7,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * golden.json, written by prelnedge/golden.py at export: example requests, their token ids and
+ * golden.json, written by prelnedge/verify/golden.py at export: example requests, their token ids and
  * offsets, the float reference's outputs ("expected") and its post-processed answer ("decoded").
  */
 public final class Golden {

@@ -7,7 +7,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Text in, model inputs; model outputs, answers out: the Java twin of prelnedge/postprocess.py.
+ * Text in, model inputs; model outputs, answers out: the Java twin of prelnedge/runtime/postprocess.py.
  *
  * <p>A request is a map with golden.json's example keys: "text" (most tasks), "question" and
  * "context" (qa), "prompt" and "choices" (multiple-choice). Results are plain maps and lists with

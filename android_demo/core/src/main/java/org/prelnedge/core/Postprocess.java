@@ -5,7 +5,7 @@ import java.util.Collections;
 import java.util.Comparator;
 import java.util.List;
 
-/** Numeric helpers that mirror prelnedge/postprocess.py (softmax, argmax, QA's best span, top-k). */
+/** Numeric helpers that mirror prelnedge/runtime/postprocess.py (softmax, argmax, QA's best span, top-k). */
 public final class Postprocess {
     private Postprocess() {
     }

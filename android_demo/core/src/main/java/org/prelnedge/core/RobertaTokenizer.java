@@ -9,7 +9,7 @@ import java.util.regex.Matcher;
 
 /**
  * RoBERTa's byte-level BPE tokenizer, reproducing the Hugging Face {@code tokenizers} pipeline that
- * prelnedge's Python side uses (prelnedge/tokenizer.py), ids and offsets alike:
+ * prelnedge's Python side uses (prelnedge/runtime/tokenizer.py), ids and offsets alike:
  *
  * <ol>
  *   <li>added tokens ({@code <s>}, {@code <mask>}, ...) are cut out of the text first, leftmost and

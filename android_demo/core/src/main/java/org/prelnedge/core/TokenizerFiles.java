@@ -8,7 +8,7 @@ import java.util.Map;
 
 /**
  * Builds a RobertaTokenizer from a tokenizer folder: tokenizer.json as the tokenizers library saves
- * it, or GPT-2 style vocab.json + merges.txt assembled the way prelnedge/tokenizer.py does.
+ * it, or GPT-2 style vocab.json + merges.txt assembled the way prelnedge/runtime/tokenizer.py does.
  * Anything RoBERTa's pipeline does not use (normalizers, other models or post-processors) is
  * refused with a message naming it, rather than tokenised differently from Python.
  */
@@ -122,7 +122,7 @@ final class TokenizerFiles {
     }
 
     /**
-     * The GPT-2 style files, built into RoBERTa's pipeline the way prelnedge/tokenizer.py does:
+     * The GPT-2 style files, built into RoBERTa's pipeline the way prelnedge/runtime/tokenizer.py does:
      * ByteLevel without prefix space, specials {@code <s> <pad> </s> <unk>} and {@code <mask>}
      * (lstrip), RobertaProcessing with trimmed offsets.
      */

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from prelnedge.verify.compare import compare_outputs
+from prelnedge.verify.compare import judge_over_set, measure_outputs
 from prelnedge.models.config import PreLNConfig
 from prelnedge.tasks import Task
 from prelnedge.verify.tolerances import tolerance
@@ -45,15 +45,19 @@ def validation_batches(config: PreLNConfig, task: Task, seed: int = 0,
 def validate(run_artifact: Forward, run_reference: Forward, config: PreLNConfig, task: Task,
              tolerance_name: str = "fp32-export", max_tokens: int | None = None) -> dict:
     """Compare on every case; raise ValidationError (naming output and statistics) on a miss.
+    Each output is judged against its peak over all cases (see verify.compare.judge_over_set), so the
+    structural checks fail at the first case and the value checks after the last.
     Returns the summary written to validation.json: worst statistics per output."""
     limit = tolerance(tolerance_name).peak_rel
+    measured = []
+    for ids, mask in validation_batches(config, task, max_tokens=max_tokens):
+        label = f"artifact vs reference (inputs {'x'.join(map(str, ids.shape))})"
+        measured.append((label, list(ids.shape), measure_outputs(run_artifact(ids, mask), run_reference(ids, mask), label)))
+    judged = judge_over_set([(label, stats) for label, _, stats in measured], limit)
     worst: dict[str, dict[str, float]] = {}
     cases = []
-    for ids, mask in validation_batches(config, task, max_tokens=max_tokens):
-        shape = "x".join(map(str, ids.shape))
-        stats = compare_outputs(run_artifact(ids, mask), run_reference(ids, mask), limit,
-                                label=f"artifact vs reference (inputs {shape})")
-        cases.append({"input_shape": list(ids.shape), "outputs": {k: v.as_dict() for k, v in stats.items()}})
+    for (_, shape, _), stats in zip(measured, judged):
+        cases.append({"input_shape": shape, "outputs": {k: v.as_dict() for k, v in stats.items()}})
         for name, s in stats.items():
             w = worst.setdefault(name, {"max_abs": 0.0, "peak_rel": 0.0, "mean_abs": 0.0,
                                         "cosine": 1.0, "sqnr_db": float("inf")})

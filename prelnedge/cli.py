@@ -16,12 +16,12 @@ from pathlib import Path
 
 from prelnedge import __version__, quiet
 from prelnedge.errors import UserError, ValidationError
+from prelnedge.models import DEFAULT_REFERENCE, FRAMEWORKS
 from prelnedge.tasks import all_task_names
 
 EXIT_USER_ERROR = 2
 DEBUG_HELP = "show tracebacks and the libraries' own log lines instead of one-line errors"
 EXIT_VALIDATION_FAILED = 1
-FRAMEWORKS = ["torch", "tf", "flax"]
 SOURCE_MODEL_HELP = ("the checkpoint the folder was exported from, when it is no longer at the path its "
                      "manifest records (default: that path, or the embedded model)")
 EXIT_PARTIAL = 3  # validate: hashes and golden replay passed, the full re-validation could not run
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(predict)
     _add_task(predict, "the task (required without EXPORT; with EXPORT it must match the export)")
     predict.add_argument("--framework", default=None, choices=FRAMEWORKS,
-                         help="reference framework without EXPORT: torch, tf or flax (default torch)")
+                         help=f"reference framework without EXPORT: {', '.join(FRAMEWORKS)} (default {DEFAULT_REFERENCE})")
     predict.add_argument("--text", action="append", default=[],
                          help="input text (repeat for several); masked-lm needs <mask>; multiple-choice: the "
                               "prompt (once)")
@@ -188,7 +188,7 @@ def _add_task(parser: argparse.ArgumentParser, what: str, **kwargs) -> None:
 def _run_info(args: argparse.Namespace) -> int:
     from prelnedge.checkpoint.load import load_checkpoint
     from prelnedge.tasks import get_task
-    from prelnedge.checkpoint.weights import task_parameters
+    from prelnedge.checkpoint.params import task_parameters
 
     loaded = load_checkpoint(args.model, get_task(args.task))
     config = loaded.config
@@ -261,7 +261,7 @@ def _predict_model(args: argparse.Namespace):
     from prelnedge.models.reference import load_reference
     from prelnedge.runtime.tokenizer import PreLNTokenizer
 
-    model = load_reference(args.model, task=args.task, framework=args.framework or "torch")
+    model = load_reference(args.model, task=args.task, framework=args.framework or DEFAULT_REFERENCE)
     if model.checkpoint.tokenizer_dir is None:
         raise UserError(f"{model.checkpoint.source_path} has no tokenizer files "
                         "(tokenizer.json or vocab.json + merges.txt); predict needs one")

@@ -9,7 +9,7 @@ from prelnedge.models import config as cfg
 from prelnedge.models.config import PreLNConfig
 from prelnedge.errors import ConfigError, UserError
 from prelnedge.tasks import TASKS, all_task_names, get_task
-from prelnedge.checkpoint.weights import task_parameters
+from prelnedge.checkpoint.params import task_parameters
 
 
 def test_round_trip_through_config_json(tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 from prelnedge.models.config import PreLNConfig
 from prelnedge.errors import CheckpointError
 from prelnedge.hashing import sha256_files
-from prelnedge.checkpoint.weights import ENCODER_PREFIX
+from prelnedge.checkpoint.params import ENCODER_PREFIX
 
 # fairseq name (after `sentence_encoder.`) -> canonical name (after `roberta_prelayernorm.`)
 _ENCODER_MAP = {

@@ -12,7 +12,7 @@ Layout of a Keras-2 weights file (keras `save_weights` in h5 format, which HF's 
 
 The first path component is the model's own name (it changes with the head class) and is dropped,
 as HF's loader does. The rest is mapped back through the weight table's TF spelling
-(`prelnedge.checkpoint.weight_table`): `layer_._N` -> `layer.N`, `kernel` -> `weight` transposed to (out, in),
+(`prelnedge.checkpoint.params`): `layer_._N` -> `layer.N`, `kernel` -> `weight` transposed to (out, in),
 `gamma`/`beta` -> LayerNorm `weight`/`bias`, `embeddings` -> `weight`. The result carries HF's
 PyTorch names, so `checkpoint.py` checks it against the parameter table like any HF file.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from prelnedge.errors import CheckpointError
-from prelnedge.checkpoint.weight_table import FRAMEWORK_LEAVES, Row
+from prelnedge.checkpoint.params import FRAMEWORK_LEAVES, Param
 
 _TF_LAYER = re.compile(r"^layer_\._(\d+)$")
 # HF's TF embeddings layer creates the word matrix as a bare `weight` (position and token-type
@@ -92,9 +92,9 @@ def _hf_name(tf_path: str) -> tuple[str | None, bool]:
     for kind in kinds:
         torch_leaf = {"dense": "weight", "ln_scale": "weight", "embedding": "weight"}.get(kind, "bias")
         # The table decides: the name must map back to this exact TF path under this kind.
-        row = Row(".".join([*torch_modules, torch_leaf]), kind, tuple(torch_modules), ())
+        row = Param(".".join([*torch_modules, torch_leaf]), (), kind)
         if row.framework_path("tf") == tf_path and _kind_fits(kind, torch_modules):
-            return row.canonical, kind == "dense"
+            return row.key, kind == "dense"
     return None, False
 
 

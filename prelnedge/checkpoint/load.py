@@ -1,6 +1,6 @@
 """Checkpoint loading: HF / DinkyTrain / fairseq files -> one canonical numpy state dict.
 
-The canonical layout is described in `prelnedge.checkpoint.weights`. Every framework builds its model from
+The canonical layout is described in `prelnedge.checkpoint.params`. Every framework builds its model from
 `LoadedCheckpoint.state`; nothing downstream ever sees a source-specific name.
 
 Formats:
@@ -32,7 +32,7 @@ from prelnedge.errors import CheckpointError
 from prelnedge.hashing import sha256_files
 from prelnedge.checkpoint.task_heads import apply_task_head
 from prelnedge.tasks import Task, get_task
-from prelnedge.checkpoint.weights import ENCODER_PREFIX, HEAD_PREFIXES, task_parameters
+from prelnedge.checkpoint.params import ENCODER_PREFIX, HEAD_PREFIXES, task_parameters
 
 StateDict = dict[str, np.ndarray]
 

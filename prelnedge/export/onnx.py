@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import logging
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from prelnedge.checkpoint.load import LoadedCheckpoint
 
 OPSET = 18  # the dynamo exporter's native opset in torch 2.13; ORT 1.32 runs it on every EP we use
 EXTERNAL_DATA_BYTES = 2 * 2**30  # protobuf's hard limit for one file
+# The example the exporter traces, per registry axis: sizes that are neither 1 nor the validation
+# shapes, so nothing shape-specific can hide in the graph; every axis is dynamic.
+EXAMPLE_SIZES = {"B": 2, "C": 3, "L": 7}
+DIM_NAMES = {"B": "batch", "C": "choices", "L": "sequence"}
 
 
 def export_onnx(checkpoint: LoadedCheckpoint, work: Path) -> dict:
@@ -36,21 +42,15 @@ def export_onnx(checkpoint: LoadedCheckpoint, work: Path) -> dict:
             out = self.model(input_ids, attention_mask)
             return tuple(out[name] for name in task.output_names)
 
-    # Trace at a shape that is neither 1 nor the validation shapes; every axis is dynamic.
-    example_shape = (2, 3, 7) if task.name == "multiple-choice" else (2, 7)
+    input_axes = task.inputs[0].axes  # e.g. ("B", "L"), or ("B", "C", "L") for choices
+    example_shape = tuple(EXAMPLE_SIZES[axis] for axis in input_axes)
     ids = torch.full(example_shape, 5, dtype=torch.int64)
     mask = torch.ones(example_shape, dtype=torch.int64)
-    axes = {0: torch.export.Dim("batch"), len(example_shape) - 1: torch.export.Dim(
-        "sequence", max=checkpoint.config.max_tokens)}
-    if task.name == "multiple-choice":
-        axes[1] = torch.export.Dim("choices")
+    limits = {"L": checkpoint.config.max_tokens}  # other axes are unbounded
+    axes = {i: torch.export.Dim(DIM_NAMES[axis], max=limits.get(axis)) for i, axis in enumerate(input_axes)}
     params_bytes = sum(v.nbytes for v in checkpoint.state.values())
     external = params_bytes >= EXTERNAL_DATA_BYTES * 0.9
-    # The exporter's own deprecation/axis-renaming chatter says nothing about our model; the
-    # validation stage that follows is what tells the user whether the export is right.
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _exporter_chatter_silenced():
         program = torch.onnx.export(
             Wrapped().eval(), (ids, mask), dynamo=True, opset_version=OPSET,
             input_names=list(task.input_names), output_names=list(task.output_names),
@@ -58,3 +58,23 @@ def export_onnx(checkpoint: LoadedCheckpoint, work: Path) -> dict:
     program.save(str(work / "model.onnx"), external_data=external)
     return {"model_file": "model.onnx", "opset": OPSET, "external_data": external,
             "input_dtype": "int64", "exporter": "torch.onnx.export(dynamo=True)"}
+
+
+@contextmanager
+def _exporter_chatter_silenced() -> Iterator[None]:
+    """For the export call only: the exporter's notes say nothing about our model (the validation
+    stage that follows is what tells the user whether the export is right), and nothing else's
+    warnings or log lines are hidden. Measured with torch 2.13: "torchvision is not installed.
+    Skipping torchvision::nms" (log warnings of torch.onnx's op registry), "The axis name: batch will
+    not be used, since it shares the same shape constraints with another axis" (UserWarning), and a
+    treespec FutureWarning raised from inside torch.export."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx\.")
+            warnings.filterwarnings("ignore", category=FutureWarning, message=r".*\btreespec\b")
+            yield
+    finally:
+        logger.setLevel(level)

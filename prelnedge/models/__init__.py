@@ -1,3 +1,13 @@
 """The reference models: one file per framework (torch.py, tf.py, flax.py, mirroring each other's
 names and Hugging Face's parameter paths), the model configuration (config.py) and the loader that
 turns a checkpoint into a float reference (reference.py)."""
+
+# THE framework registry: framework -> module exposing build_forward(checkpoint) -> forward(input_ids,
+# attention_mask, output_hidden_states). Module names only, so reading it imports no framework.
+FRAMEWORK_MODULES = {
+    "torch": "prelnedge.models.torch",
+    "tf": "prelnedge.models.tf",
+    "flax": "prelnedge.models.flax",
+}
+FRAMEWORKS = tuple(FRAMEWORK_MODULES)
+DEFAULT_REFERENCE = "torch"  # the reference without an export: transformers' own framework

@@ -6,7 +6,7 @@ V vocabulary, N labels, C choices). Dropout is omitted: this is an inference ref
 
 Why linen and not NNX: a linen module is a stateless description and `module.apply({"params":
 params}, ...)` is a pure function of a plain nested dict. That is exactly what `jax2tf.convert`
-and `jax.jit` take, and the plain dict is what `weight_table.convert(..., "flax")` + `to_nested`
+and `jax.jit` take, and the plain dict is what `params.convert(..., "flax")` + `to_nested`
 produce, so the weight table *is* the parameter tree (checked against `jax.eval_shape(init)`).
 NNX keeps state inside objects, which would need a split/merge step before both jit and jax2tf.
 
@@ -25,19 +25,27 @@ from __future__ import annotations
 import math
 import os
 from functools import partial
+from typing import Callable
 
-os.environ.setdefault("JAX_PLATFORMS", "cpu")  # a CPU reference unless the caller chose otherwise
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from flax import linen as nn  # noqa: E402
-
-from prelnedge.models.config import PreLNConfig  # noqa: E402
-from prelnedge.tasks import Task  # noqa: E402
-from prelnedge.checkpoint.weight_table import convert, to_nested  # noqa: E402
+from prelnedge.checkpoint.params import convert, to_nested
+from prelnedge.models.config import PreLNConfig
+from prelnedge.tasks import Task
 
 Array = jax.Array
+
+
+def _cpu_unless_chosen() -> None:
+    """Run the reference on CPU unless the caller chose a platform: a GPU build of jaxlib would
+    otherwise give other numerics and make jax2tf lower for CUDA, which TFLite cannot take. JAX reads
+    JAX_PLATFORMS when it first initialises its backends (the first computation), not at import, so
+    setting it here, before this module's first computation, is in time and leaves importing this
+    module free of side effects. (Once JAX has initialised, this has no effect.)"""
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
 def position_ids_from_input_ids(input_ids: Array, pad_token_id: int) -> Array:
@@ -112,7 +120,7 @@ class PreLNAttentionOutput(nn.Module):
 
 
 class PreLNAttention(nn.Module):
-    """LayerNorm -> self-attention -> output projection. The residual add is in PreLNLayer."""
+    """Self-attention -> output projection. Its LayerNorm and the residual add are applied by PreLNLayer."""
     config: PreLNConfig
 
     def setup(self) -> None:
@@ -120,12 +128,12 @@ class PreLNAttention(nn.Module):
         self.self = PreLNSelfAttention(self.config)
         self.output = PreLNAttentionOutput(self.config)
 
-    def __call__(self, x: Array, mask_bias: Array) -> Array:
-        return self.output.dense(self.self(self.LayerNorm(x), mask_bias))
+    def __call__(self, x: Array, mask_bias: Array) -> Array:  # (B, L, H) -> (B, L, H)
+        return self.output.dense(self.self(x, mask_bias))
 
 
 class PreLNIntermediate(nn.Module):
-    """LayerNorm -> dense -> exact (erf) GELU."""
+    """Dense -> exact (erf) GELU. Its LayerNorm is applied by PreLNLayer."""
     config: PreLNConfig
 
     def setup(self) -> None:
@@ -133,7 +141,7 @@ class PreLNIntermediate(nn.Module):
         self.dense = nn.Dense(self.config.intermediate_size)
 
     def __call__(self, x: Array) -> Array:  # (B, L, H) -> (B, L, I)
-        return jax.nn.gelu(self.dense(self.LayerNorm(x)), approximate=False)
+        return jax.nn.gelu(self.dense(x), approximate=False)
 
 
 class PreLNOutput(nn.Module):
@@ -151,10 +159,16 @@ class PreLNLayer(nn.Module):
         self.intermediate = PreLNIntermediate(self.config)
         self.output = PreLNOutput(self.config)
 
-    def __call__(self, x: Array, mask_bias: Array) -> Array:  # (B, L, H)
-        x = x + self.attention(x, mask_bias)  # no LayerNorm after the residual add: pre-LN
-        x = x + self.output.dense(self.intermediate(x))
+    def __call__(self, x: Array, mask_bias: Array) -> Array:  # (B, L, H) -> (B, L, H)
+        # pre-LN: each branch sees a normalised copy; the residual stream is normalised only after the
+        # last layer (PreLNModel.LayerNorm)
+        ln_attn, ln_ffn = self.attention.LayerNorm, self.intermediate.LayerNorm
+        x = x + self.attention(ln_attn(x), mask_bias)
+        x = x + self.feed_forward(ln_ffn(x))
         return x
+
+    def feed_forward(self, x: Array) -> Array:  # (B, L, H) -> (B, L, I) -> (B, L, H)
+        return self.output.dense(self.intermediate(x))
 
 
 class PreLNEncoder(nn.Module):
@@ -236,18 +250,16 @@ class PreLNClassificationHead(nn.Module):
         return self.out_proj(jnp.tanh(self.dense(first_token(last_hidden_state))))
 
 
-def _make_head(config: PreLNConfig, task: Task) -> nn.Module | None:
-    if task.head == "lm_head":
-        return PreLNLMHead(config)
-    if task.name == "sequence-classification":
-        return PreLNClassificationHead(config)
-    if task.name == "token-classification":
-        return nn.Dense(config.num_labels)
-    if task.name == "multiple-choice":
-        return nn.Dense(1)
-    if task.name == "qa":
-        return nn.Dense(2)
-    return None
+# head kind (prelnedge.tasks) -> the head module, stored under the task's HF prefix (`task.head`);
+# its parameters are the rows of prelnedge.checkpoint.params.HEAD_PARAMS for the same kind
+HEADS: dict[str, Callable[[PreLNConfig], nn.Module] | None] = {
+    "features": None,  # the encoder's own outputs
+    "lm": PreLNLMHead,
+    "sequence": PreLNClassificationHead,
+    "token": lambda config: nn.Dense(config.num_labels),
+    "choice": lambda config: nn.Dense(1),  # a score per candidate
+    "span": lambda config: nn.Dense(2),  # start and end per token
+}
 
 
 class PreLNForTask(nn.Module):
@@ -258,31 +270,32 @@ class PreLNForTask(nn.Module):
 
     def setup(self) -> None:
         self.roberta_prelayernorm = PreLNModel(self.config, with_pooler=self.task.uses_pooler)
-        head = _make_head(self.config, self.task)
+        head = HEADS[self.task.head_kind]
         if head is not None:
-            setattr(self, self.task.head, head)
+            setattr(self, self.task.head, head(self.config))
 
     def __call__(self, input_ids: Array, attention_mask: Array,
                  output_hidden_states: bool = False) -> dict[str, Array]:
-        task = self.task
-        if task.name == "multiple-choice":  # (B, C, L) -> (B*C, L)
+        task, kind = self.task, self.task.head_kind
+        if kind == "choice":  # (B, C, L) -> (B*C, L)
             batch, choices = input_ids.shape[:2]
             input_ids = input_ids.reshape(batch * choices, -1)
             attention_mask = attention_mask.reshape(batch * choices, -1)
         enc = self.roberta_prelayernorm(input_ids, attention_mask, causal=task.causal)
         last = enc["last_hidden_state"]  # (B, L, H)
-        if task.name == "base":
+        head = getattr(self, task.head, None)
+        if kind == "features":
             out = {"last_hidden_state": last, "pooler_output": enc["pooler_output"]}
-        elif task.head == "lm_head":
-            out = {"logits": self.lm_head(last, self.roberta_prelayernorm.embeddings.word_embeddings)}
-        elif task.name == "multiple-choice":
-            out = {"logits": self.classifier(enc["pooler_output"]).reshape(batch, choices)}
-        elif task.name == "qa":
-            logits = self.qa_outputs(last)  # (B, L, 2)
+        elif kind == "lm":
+            out = {"logits": head(last, self.roberta_prelayernorm.embeddings.word_embeddings)}
+        elif kind == "choice":
+            out = {"logits": head(enc["pooler_output"]).reshape(batch, choices)}
+        elif kind == "span":
+            logits = head(last)  # (B, L, 2)
             start, end = (jax.lax.index_in_dim(logits, i, axis=-1, keepdims=False) for i in (0, 1))
             out = {"start_logits": start, "end_logits": end}  # static slices (see first_token)
-        else:  # sequence / token classification
-            out = {"logits": self.classifier(last)}
+        else:  # sequence, token: the head maps last_hidden_state to logits
+            out = {"logits": head(last)}
         if output_hidden_states:
             out.update({f"hidden_states.{i}": h for i, h in enumerate(enc["hidden_states"])})
         return out
@@ -296,6 +309,7 @@ def _dummy_inputs(task: Task) -> tuple[np.ndarray, np.ndarray]:
 def build_flax_model(checkpoint) -> tuple[PreLNForTask, dict]:
     """(module, params) holding the checkpoint's canonical weights; every path and shape is
     checked against the tree `module.init` would create."""
+    _cpu_unless_chosen()
     config, task = checkpoint.config, checkpoint.task
     module = PreLNForTask(config, task)
     params = to_nested(convert(checkpoint.state, config, task, "flax"))
@@ -338,6 +352,7 @@ def to_tf_function(module: PreLNForTask, params: dict, task: Task):
     import tensorflow as tf
     from jax.experimental import jax2tf
 
+    _cpu_unless_chosen()
     rank = len(task.inputs[0].axes)
     poly = "(b, c, s)" if rank == 3 else "(b, s)"
 

@@ -13,17 +13,10 @@ from typing import Callable
 import numpy as np
 
 from prelnedge.checkpoint.load import LoadedCheckpoint, load_checkpoint
-from prelnedge.models.config import PreLNConfig
 from prelnedge.errors import UserError
+from prelnedge.models import DEFAULT_REFERENCE, FRAMEWORK_MODULES, FRAMEWORKS
+from prelnedge.models.config import PreLNConfig
 from prelnedge.tasks import Task, get_task
-
-# framework -> module exposing build_forward(checkpoint) -> forward(input_ids, attention_mask, hidden)
-FRAMEWORK_MODULES = {
-    "torch": "prelnedge.models.torch",
-    "tf": "prelnedge.models.tf",
-    "flax": "prelnedge.models.flax",
-}
-FRAMEWORKS = tuple(FRAMEWORK_MODULES)
 
 
 class ReferenceModel:
@@ -72,7 +65,7 @@ def check_inputs(config: PreLNConfig, task: Task, input_ids: np.ndarray, attenti
         raise UserError("attention_mask may hold only 0 and 1")
 
 
-def load_reference(path: str | Path | None = None, task: str = "base", framework: str = "torch",
+def load_reference(path: str | Path | None = None, task: str = "base", framework: str = DEFAULT_REFERENCE,
                    output_hidden_states: bool = False) -> ReferenceModel:
     """Load a checkpoint (None: the embedded default model) as a float reference for `task`."""
     task_spec = get_task(task)

@@ -6,7 +6,7 @@ N labels, C choices.
 
 Why plain `tf.Module` and not Keras 3 layers:
 - variable paths are explicit: they are the attribute path (`roberta_prelayernorm/encoder/
-  layer_._0/attention/self/query/kernel`), exactly the paths `weight_table.convert(..., "tf")` gives,
+  layer_._0/attention/self/query/kernel`), exactly the paths `params.convert(..., "tf")` gives,
   so loading is a dictionary match with no name scopes, build() calls or Keras-3 path rules;
 - `__call__` is a plain function of tensors, so a `tf.function` around it traces to an ordinary graph
   that `tf.lite.TFLiteConverter.from_concrete_functions` converts with TFLITE_BUILTINS only. Keras 3's
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections.abc
 import math
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -28,9 +29,7 @@ import tensorflow as tf
 from prelnedge.models.config import PreLNConfig
 from prelnedge.errors import CheckpointError
 from prelnedge.tasks import Task
-from prelnedge.checkpoint.weight_table import convert
-
-_LAYER_SPELLING = "layer_._{}"  # torch `encoder.layer.3` is `encoder/layer_._3` (weight_table)
+from prelnedge.checkpoint.params import LAYER_SPELLING, convert
 
 
 def _zeros(*shape: int) -> tf.Variable:
@@ -130,7 +129,7 @@ class PreLNAttentionOutput(tf.Module):
 
 
 class PreLNAttention(tf.Module):
-    """LayerNorm -> self-attention -> output projection. The residual add is in PreLNLayer."""
+    """Self-attention -> output projection. Its LayerNorm and the residual add are applied by PreLNLayer."""
 
     def __init__(self, config: PreLNConfig) -> None:
         super().__init__()
@@ -138,12 +137,12 @@ class PreLNAttention(tf.Module):
         self.self = PreLNSelfAttention(config)
         self.output = PreLNAttentionOutput(config)
 
-    def __call__(self, x: tf.Tensor, mask_bias: tf.Tensor) -> tf.Tensor:
-        return self.output.dense(self.self(self.LayerNorm(x), mask_bias))
+    def __call__(self, x: tf.Tensor, mask_bias: tf.Tensor) -> tf.Tensor:  # (B, L, H) -> (B, L, H)
+        return self.output.dense(self.self(x, mask_bias))
 
 
 class PreLNIntermediate(tf.Module):
-    """LayerNorm -> dense -> exact (erf) GELU."""
+    """Dense -> exact (erf) GELU. Its LayerNorm is applied by PreLNLayer."""
 
     def __init__(self, config: PreLNConfig) -> None:
         super().__init__()
@@ -151,7 +150,7 @@ class PreLNIntermediate(tf.Module):
         self.dense = Dense(config.hidden_size, config.intermediate_size)
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:  # (B, L, H) -> (B, L, I)
-        return gelu(self.dense(self.LayerNorm(x)))
+        return gelu(self.dense(x))
 
 
 class PreLNOutput(tf.Module):
@@ -167,9 +166,16 @@ class PreLNLayer(tf.Module):
         self.intermediate = PreLNIntermediate(config)
         self.output = PreLNOutput(config)
 
-    def __call__(self, x: tf.Tensor, mask_bias: tf.Tensor) -> tf.Tensor:
-        x = x + self.attention(x, mask_bias)  # no LayerNorm after the residual add: pre-LN
-        return x + self.output.dense(self.intermediate(x))
+    def __call__(self, x: tf.Tensor, mask_bias: tf.Tensor) -> tf.Tensor:  # (B, L, H) -> (B, L, H)
+        # pre-LN: each branch sees a normalised copy; the residual stream is normalised only after the
+        # last layer (PreLNModel.LayerNorm)
+        ln_attn, ln_ffn = self.attention.LayerNorm, self.intermediate.LayerNorm
+        x = x + self.attention(ln_attn(x), mask_bias)
+        x = x + self.feed_forward(ln_ffn(x))
+        return x
+
+    def feed_forward(self, x: tf.Tensor) -> tf.Tensor:  # (B, L, H) -> (B, L, I) -> (B, L, H)
+        return self.output.dense(self.intermediate(x))
 
 
 class PreLNEncoder(tf.Module):
@@ -259,18 +265,16 @@ class PreLNClassificationHead(tf.Module):
         return self.out_proj(tf.tanh(self.dense(last_hidden_state[:, 0])))
 
 
-def _make_head(config: PreLNConfig, task: Task) -> tf.Module | None:
-    if task.head == "lm_head":
-        return PreLNLMHead(config)
-    if task.name == "sequence-classification":
-        return PreLNClassificationHead(config)
-    if task.name == "token-classification":
-        return Dense(config.hidden_size, config.num_labels)
-    if task.name == "multiple-choice":
-        return Dense(config.hidden_size, 1)
-    if task.name == "qa":
-        return Dense(config.hidden_size, 2)
-    return None
+# head kind (prelnedge.tasks) -> the head module, stored under the task's HF prefix (`task.head`);
+# its parameters are the rows of prelnedge.checkpoint.params.HEAD_PARAMS for the same kind
+HEADS: dict[str, Callable[[PreLNConfig], tf.Module] | None] = {
+    "features": None,  # the encoder's own outputs
+    "lm": PreLNLMHead,
+    "sequence": PreLNClassificationHead,
+    "token": lambda config: Dense(config.hidden_size, config.num_labels),
+    "choice": lambda config: Dense(config.hidden_size, 1),  # a score per candidate
+    "span": lambda config: Dense(config.hidden_size, 2),  # start and end per token
+}
 
 
 class PreLNForTask(tf.Module):
@@ -281,33 +285,34 @@ class PreLNForTask(tf.Module):
         super().__init__()
         self.config, self.task = config, task
         self.roberta_prelayernorm = PreLNModel(config, with_pooler=task.uses_pooler)
-        head = _make_head(config, task)
+        head = HEADS[task.head_kind]
         if head is not None:
-            setattr(self, task.head, head)
+            setattr(self, task.head, head(config))
 
     def __call__(self, input_ids: tf.Tensor, attention_mask: tf.Tensor,
                  output_hidden_states: bool = False) -> dict[str, tf.Tensor]:
-        task = self.task
+        task, kind = self.task, self.task.head_kind
         input_ids = tf.cast(input_ids, tf.int32)  # int32 inside: TFLite gather / cumsum
         attention_mask = tf.cast(attention_mask, tf.int32)
-        if task.name == "multiple-choice":  # (B, C, L) -> (B*C, L)
+        if kind == "choice":  # (B, C, L) -> (B*C, L)
             shape = tf.shape(input_ids)
             batch, choices = shape[0], shape[1]
             input_ids = tf.reshape(input_ids, [-1, shape[2]])
             attention_mask = tf.reshape(attention_mask, [-1, shape[2]])
         enc = self.roberta_prelayernorm(input_ids, attention_mask, causal=task.causal)
         last = enc["last_hidden_state"]  # (B, L, H)
-        if task.name == "base":
+        head = getattr(self, task.head, None)
+        if kind == "features":
             out = {"last_hidden_state": last, "pooler_output": enc["pooler_output"]}
-        elif task.head == "lm_head":
-            out = {"logits": self.lm_head(last, self.roberta_prelayernorm.embeddings.word_embeddings.embeddings)}
-        elif task.name == "multiple-choice":
-            out = {"logits": tf.reshape(self.classifier(enc["pooler_output"]), [batch, choices])}
-        elif task.name == "qa":
-            start, end = tf.unstack(self.qa_outputs(last), num=2, axis=-1)  # (B, L) each
+        elif kind == "lm":
+            out = {"logits": head(last, self.roberta_prelayernorm.embeddings.word_embeddings.embeddings)}
+        elif kind == "choice":
+            out = {"logits": tf.reshape(head(enc["pooler_output"]), [batch, choices])}
+        elif kind == "span":
+            start, end = tf.unstack(head(last), num=2, axis=-1)  # (B, L) each
             out = {"start_logits": start, "end_logits": end}
-        else:  # sequence / token classification
-            out = {"logits": self.classifier(last)}
+        else:  # sequence, token: the head maps last_hidden_state to logits
+            out = {"logits": head(last)}
         if output_hidden_states:
             out.update({f"hidden_states.{i}": h for i, h in enumerate(enc["hidden_states"])})
         return out
@@ -315,7 +320,7 @@ class PreLNForTask(tf.Module):
 
 # ---- loading ------------------------------------------------------------------------------------------
 def variables_by_path(module: tf.Module, prefix: str = "") -> dict[str, tf.Variable]:
-    """{attribute path: variable}, spelled as weight_table's "tf" paths (list items as layer_._i)."""
+    """{attribute path: variable}, spelled as the parameter table's "tf" paths (list items as layer_._i)."""
     found: dict[str, tf.Variable] = {}
     for name, value in sorted(vars(module).items()):
         if name.startswith("_"):
@@ -328,7 +333,7 @@ def variables_by_path(module: tf.Module, prefix: str = "") -> dict[str, tf.Varia
         elif isinstance(value, collections.abc.Sequence) and not isinstance(value, str):
             for i, item in enumerate(value):
                 if isinstance(item, tf.Module):
-                    spelled = _LAYER_SPELLING.format(i) if name == "layer" else f"{name}_{i}"
+                    spelled = LAYER_SPELLING["tf"].format(i) if name == "layer" else f"{name}_{i}"
                     found.update(variables_by_path(item, f"{prefix}{spelled}/"))
     return found
 

@@ -3,14 +3,17 @@
 Shapes are written `# (B, L, H)`: B batch, L sequence length, H hidden size, nh attention heads,
 hd head size, V vocabulary, N labels, C choices.
 
-Parameter paths equal the canonical state dict (`prelnedge.checkpoint.weights`), which equals Hugging Face's
-RobertaPreLayerNorm* naming, so `load_state_dict(..., strict=True)` is the name check.
+Parameter paths equal the canonical state dict (`prelnedge.checkpoint.params`), which equals Hugging Face's
+RobertaPreLayerNorm* naming, so `load_state_dict(..., strict=True)` is the name check. Hugging Face keeps
+each block's LayerNorm inside the branch it normalises (`attention.LayerNorm`, `intermediate.LayerNorm`);
+PreLNLayer applies them, so the pre-LN order reads in two lines there.
 Dropout is omitted: this is an inference reference.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -71,7 +74,7 @@ class PreLNAttentionOutput(nn.Module):
 
 
 class PreLNAttention(nn.Module):
-    """LayerNorm -> self-attention -> output projection. The residual add is in PreLNLayer."""
+    """Self-attention -> output projection. Its LayerNorm and the residual add are applied by PreLNLayer."""
 
     def __init__(self, config: PreLNConfig) -> None:
         super().__init__()
@@ -79,12 +82,12 @@ class PreLNAttention(nn.Module):
         self.self = PreLNSelfAttention(config)
         self.output = PreLNAttentionOutput(config)
 
-    def forward(self, x: Tensor, mask_bias: Tensor) -> Tensor:
-        return self.output.dense(self.self(self.LayerNorm(x), mask_bias))
+    def forward(self, x: Tensor, mask_bias: Tensor) -> Tensor:  # (B, L, H) -> (B, L, H)
+        return self.output.dense(self.self(x, mask_bias))
 
 
 class PreLNIntermediate(nn.Module):
-    """LayerNorm -> dense -> exact (erf) GELU."""
+    """Dense -> exact (erf) GELU. Its LayerNorm is applied by PreLNLayer."""
 
     def __init__(self, config: PreLNConfig) -> None:
         super().__init__()
@@ -92,7 +95,7 @@ class PreLNIntermediate(nn.Module):
         self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, L, H) -> (B, L, I)
-        return F.gelu(self.dense(self.LayerNorm(x)))
+        return F.gelu(self.dense(x))
 
 
 class PreLNOutput(nn.Module):
@@ -108,10 +111,16 @@ class PreLNLayer(nn.Module):
         self.intermediate = PreLNIntermediate(config)
         self.output = PreLNOutput(config)
 
-    def forward(self, x: Tensor, mask_bias: Tensor) -> Tensor:
-        x = x + self.attention(x, mask_bias)  # no LayerNorm after the residual add: pre-LN
-        x = x + self.output.dense(self.intermediate(x))
+    def forward(self, x: Tensor, mask_bias: Tensor) -> Tensor:  # (B, L, H) -> (B, L, H)
+        # pre-LN: each branch sees a normalised copy; the residual stream is normalised only after the
+        # last layer (PreLNModel.LayerNorm)
+        ln_attn, ln_ffn = self.attention.LayerNorm, self.intermediate.LayerNorm
+        x = x + self.attention(ln_attn(x), mask_bias)
+        x = x + self.feed_forward(ln_ffn(x))
         return x
+
+    def feed_forward(self, x: Tensor) -> Tensor:  # (B, L, H) -> (B, L, I) -> (B, L, H)
+        return self.output.dense(self.intermediate(x))
 
 
 class PreLNEncoder(nn.Module):
@@ -191,18 +200,16 @@ class PreLNClassificationHead(nn.Module):
         return self.out_proj(torch.tanh(self.dense(last_hidden_state[:, 0])))
 
 
-def _make_head(config: PreLNConfig, task: Task) -> nn.Module | None:
-    if task.head == "lm_head":
-        return PreLNLMHead(config)
-    if task.name == "sequence-classification":
-        return PreLNClassificationHead(config)
-    if task.name == "token-classification":
-        return nn.Linear(config.hidden_size, config.num_labels)
-    if task.name == "multiple-choice":
-        return nn.Linear(config.hidden_size, 1)
-    if task.name == "qa":
-        return nn.Linear(config.hidden_size, 2)
-    return None
+# head kind (prelnedge.tasks) -> the head module, stored under the task's HF prefix (`task.head`);
+# its parameters are the rows of prelnedge.checkpoint.params.HEAD_PARAMS for the same kind
+HEADS: dict[str, Callable[[PreLNConfig], nn.Module] | None] = {
+    "features": None,  # the encoder's own outputs
+    "lm": PreLNLMHead,
+    "sequence": PreLNClassificationHead,
+    "token": lambda config: nn.Linear(config.hidden_size, config.num_labels),
+    "choice": lambda config: nn.Linear(config.hidden_size, 1),  # a score per candidate
+    "span": lambda config: nn.Linear(config.hidden_size, 2),  # start and end per token
+}
 
 
 class PreLNForTask(nn.Module):
@@ -213,30 +220,31 @@ class PreLNForTask(nn.Module):
         super().__init__()
         self.config, self.task = config, task
         self.roberta_prelayernorm = PreLNModel(config, with_pooler=task.uses_pooler)
-        head = _make_head(config, task)
+        head = HEADS[task.head_kind]
         if head is not None:
-            setattr(self, task.head, head)
+            setattr(self, task.head, head(config))
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor,
                 output_hidden_states: bool = False) -> dict[str, Tensor]:
-        task = self.task
-        if task.name == "multiple-choice":  # (B, C, L) -> (B*C, L)
+        task, kind = self.task, self.task.head_kind
+        if kind == "choice":  # (B, C, L) -> (B*C, L)
             batch, choices = input_ids.shape[:2]
             input_ids = input_ids.reshape(batch * choices, -1)
             attention_mask = attention_mask.reshape(batch * choices, -1)
         enc = self.roberta_prelayernorm(input_ids, attention_mask, causal=task.causal)
         last = enc["last_hidden_state"]
-        if task.name == "base":
+        head = getattr(self, task.head, None)
+        if kind == "features":
             out = {"last_hidden_state": last, "pooler_output": enc["pooler_output"]}
-        elif task.head == "lm_head":
-            out = {"logits": self.lm_head(last, self.roberta_prelayernorm.embeddings.word_embeddings.weight)}
-        elif task.name == "multiple-choice":
-            out = {"logits": self.classifier(enc["pooler_output"]).reshape(batch, choices)}
-        elif task.name == "qa":
-            start, end = self.qa_outputs(last).unbind(dim=-1)
+        elif kind == "lm":
+            out = {"logits": head(last, self.roberta_prelayernorm.embeddings.word_embeddings.weight)}
+        elif kind == "choice":
+            out = {"logits": head(enc["pooler_output"]).reshape(batch, choices)}
+        elif kind == "span":
+            start, end = head(last).unbind(dim=-1)
             out = {"start_logits": start, "end_logits": end}
-        else:  # sequence / token classification
-            out = {"logits": self.classifier(last)}
+        else:  # sequence, token: the head maps last_hidden_state to logits
+            out = {"logits": head(last)}
         if output_hidden_states:
             out.update({f"hidden_states.{i}": h for i, h in enumerate(enc["hidden_states"])})
         return out

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
+from prelnedge.models import DEFAULT_REFERENCE
 from prelnedge.models.config import PreLNConfig
 from prelnedge.tasks import TASKS, get_task
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from prelnedge.models.reference import ReferenceModel
 
 
-def load_reference(path=None, task: str = "base", framework: str = "torch",
+def load_reference(path=None, task: str = "base", framework: str = DEFAULT_REFERENCE,
                    output_hidden_states: bool = False) -> "ReferenceModel":
     """Load a checkpoint folder or fairseq file (None: the embedded default model) as a float
     reference: `model(input_ids, attention_mask) -> dict[str, numpy.ndarray]` keyed by the task's

@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(predict)
     _add_task(predict, "the task (required without EXPORT; with EXPORT it must match the export)")
     predict.add_argument("--framework", default=None, choices=FRAMEWORKS,
-                         help=f"reference framework without EXPORT: {', '.join(FRAMEWORKS)} (default {DEFAULT_REFERENCE})")
+                         help=f"reference framework without EXPORT: {', '.join(FRAMEWORKS)} "
+                              f"(default {DEFAULT_REFERENCE})")
     predict.add_argument("--text", action="append", default=[],
                          help="input text (repeat for several); masked-lm needs <mask>; multiple-choice: the "
                               "prompt (once)")

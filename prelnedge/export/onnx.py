@@ -1,8 +1,8 @@
 """PyTorch reference -> ONNX through torch.onnx's dynamo exporter.
 
 The legacy TorchScript exporter froze the padding-mask logic into a constant for a pre-LN model
-(measured with torch 2.13: max diff 0.17 at the traced length), so only `dynamo=True` is used, and every export is validated afterwards at
-lengths other than the traced one.
+(measured with torch 2.13: max diff 0.17 at the traced length), so only `dynamo=True` is used, and every
+export is validated afterwards at lengths other than the traced one.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from typing import Iterable, Iterator
 from prelnedge.errors import UserError
 
 # manifest.json formats prelnedge writes; a folder whose manifest has one of them is ours to replace
-OUR_FORMATS = ("prelnedge-artifact/1", "prelnedge-bundle/1", "prelnedge-report/1")
+OUR_FORMATS = ("prelnedge-artifact/1", "prelnedge-bundle/1", "prelnedge-bundle/2", "prelnedge-report/1")
 
 
 # ---- owners: pid + start time ---------------------------------------------------------------------

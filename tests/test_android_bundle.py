@@ -117,9 +117,16 @@ def test_qa_bundle_layout(qa_bundle, qa_export):
     assert names == ["config.json", "golden.json", "manifest.json", "merges.txt", "model.tflite",
                      "tokenizer.json", "vocab.json"]  # no labels.txt: qa's outputs are not labels
     assert (qa_bundle / "model.tflite").read_bytes() == (qa_export / "model.tflite").read_bytes()
-    facts = json.loads((qa_bundle / "manifest.json").read_text())["bundle"]
+    manifest = json.loads((qa_bundle / "manifest.json").read_text())
+    facts = manifest["bundle"]
     assert facts["task"] == "qa" and facts["signature"] == "serving_default" and facts["labels"] is None
-    assert facts["outputs"] == ["start_logits", "end_logits"]
+    spec = manifest["spec"]  # what the app dispatches on (bundle/runtime_spec.py)
+    assert (spec["task"], spec["head_kind"], spec["causal"], spec["labelled"]) == ("qa", "span", False, False)
+    assert [f["name"] for f in spec["request"]] == ["question", "context"]
+    assert [(t["name"], t["axes"], t["dtype"]) for t in spec["outputs"]] == \
+        [("start_logits", ["B", "L"], "float32"), ("end_logits", ["B", "L"], "float32")]
+    assert [t["dtype"] for t in spec["inputs"]] == ["int32", "int32"]  # the TFLite export's narrowed ids
+    assert spec["rule"] == {"peak_rel": 1e-4, "tolerance": "fp32-export", "decoded": "exact", "score_tol": 1e-4}
     assert facts["files"]["model.tflite"] == (qa_bundle / "model.tflite").stat().st_size
     assert facts["total_bytes"] == sum(facts["files"].values())
 
@@ -209,11 +216,11 @@ def test_ort_bundle_layout(qa_ort_bundle, qa_onnx_export):
     assert names == ["config.json", "golden.json", "manifest.json", "merges.txt", "model.ort",
                      "tokenizer.json", "vocab.json"]
     assert (qa_ort_bundle / "model.ort").read_bytes()[4:8] == b"ORTM"  # ONNX Runtime's flatbuffer identifier
-    facts = json.loads((qa_ort_bundle / "manifest.json").read_text())["bundle"]
+    manifest = json.loads((qa_ort_bundle / "manifest.json").read_text())
+    facts = manifest["bundle"]
     assert (facts["model_file"], facts["runtime"], facts["input_dtype"], facts["signature"]) == \
         ("model.ort", "onnxruntime", "int64", None)
-    assert facts["outputs"] == ["start_logits", "end_logits"]
-    assert facts["output_axes"] == {"start_logits": ["B", "L"], "end_logits": ["B", "L"]}
+    assert {t["name"]: t["axes"] for t in manifest["spec"]["outputs"]} == {"start_logits": ["B", "L"], "end_logits": ["B", "L"]}
     verification = facts["verification"]
     assert verification["golden_examples"] == 4  # 2 questions, one at the maximum length, a padded batch
     assert 0 <= verification["golden"]["start_logits.peak_rel"] <= 1e-5
@@ -403,8 +410,9 @@ def test_quantized_bundle_carries_its_floor_and_passes_it(qa_int8_ort_bundle, tm
     from prelnedge.verify.tolerances import tolerance
 
     entry = get_mode("onnx", "int8-dynamic").tolerance
-    facts = json.loads((qa_int8_ort_bundle / "manifest.json").read_text())["bundle"]
-    assert facts["rule"] == {"min_sqnr_db": tolerance(entry).min_sqnr_db, "tolerance": entry}
+    rule = json.loads((qa_int8_ort_bundle / "manifest.json").read_text())["spec"]["rule"]
+    assert rule == {"min_sqnr_db": tolerance(entry).min_sqnr_db, "tolerance": entry, "decoded": "reported",
+                    "score_tol": 1e-4}
     recorded = json.loads(record(qa_int8_ort_bundle, tmp_path / "first.json").read_text())
     done = selftest_recorded(qa_int8_ort_bundle, recorded, tmp_path)
     assert done.returncode == 0 and done.stdout.startswith("SELFTEST PASS"), done.stdout + done.stderr
@@ -427,8 +435,21 @@ def test_quantized_bundle_without_a_floor_fails(qa_int8_ort_bundle, tmp_path):
     """Nothing would be checked without the floor, so the self-check must not pass."""
     folder = copy_of(qa_int8_ort_bundle, tmp_path)
     manifest = json.loads((folder / "manifest.json").read_text())
-    del manifest["bundle"]["rule"]
+    del manifest["spec"]["rule"]["min_sqnr_db"]
     (folder / "manifest.json").write_text(json.dumps(manifest))
     recorded = json.loads(record(qa_int8_ort_bundle, tmp_path / "first.json").read_text())
     done = selftest_recorded(folder, recorded, tmp_path)
     assert done.returncode == 1 and "gives no SQNR floor" in done.stdout, done.stdout + done.stderr
+
+
+def test_rule_comes_from_the_bundle(qa_ort_bundle, tmp_path):
+    """The app keeps no tolerance of its own: the same recorded float outputs that pass under the
+    bundle's rule fail once spec.rule.peak_rel is tightened below what a real run can reach."""
+    folder = copy_of(qa_ort_bundle, tmp_path)
+    recorded = json.loads(record(qa_ort_bundle, tmp_path / "first.json").read_text())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["spec"]["rule"]["peak_rel"] = 1e-12
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    done = selftest_recorded(folder, recorded, tmp_path)
+    assert done.returncode == 1 and "differs from golden" in done.stdout and "> 1.00e-12" in done.stdout, \
+        done.stdout + done.stderr

@@ -25,12 +25,14 @@ from typing import Iterator
 import pytest
 
 from prelnedge.errors import UserError
-from prelnedge.tasks import TASKS
+from prelnedge.tasks import HEAD_KINDS, TASKS
 from web_support import WEB, require_chromium, require_node_modules, run_js_tokenizer, run_node, utf16_offsets
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "prelnedge.cli"]
-FLOAT_MAX_ABS_ERR = 1e-4  # the page's own rule for float models (runtimes/web/src/js/selftest.js)
+# The rule a float bundle carries (manifest.json spec.rule, prelnedge/bundle/device_rule.py), which
+# the page applies as the Android app does: each output within 1e-4 of its peak, answers exact.
+FLOAT_RULE = {"peak_rel": 1e-4, "tolerance": "fp32-export", "decoded": "exact", "score_tol": 1e-4}
 ORT_FILES = {"ort/ort.wasm.min.mjs", "ort/ort-wasm-simd-threaded.mjs", "ort/ort-wasm-simd-threaded.wasm"}
 
 QUESTION = "Who kept a logbook of the ships?"
@@ -54,7 +56,8 @@ def cli(*args: str) -> str:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, default_onnx_export) -> Path:
     """Exports (embedded default model, ONNX; one int8-dynamic) and their web bundles, side by side
-    in one folder that the test server serves: qa/, sequence-classification/ and qa-int8/."""
+    in one folder that the test server serves: qa/, sequence-classification/ and qa-int8/, and
+    copies of qa/ and qa-int8/ whose manifest tightens the self-test's rule (qa-tight/, qa-int8-tight/)."""
     require_node_modules("onnxruntime-web", "playwright-core")
     work = tmp_path_factory.mktemp("web-exports")
     root = tmp_path_factory.mktemp("web-site")
@@ -63,6 +66,11 @@ def site(tmp_path_factory, default_onnx_export) -> Path:
         (root / f"{task}.printed.txt").write_text(printed)  # what `prelnedge bundle` told the user
     cli("quantize", str(default_onnx_export("qa")), "--mode", "int8-dynamic", "--out", str(work / "qa-int8"))
     cli("bundle", str(work / "qa-int8"), "--platform", "web", "--out", str(root / "qa-int8"))
+    for name, key, value in (("qa", "peak_rel", 1e-12), ("qa-int8", "min_sqnr_db", 200.0)):
+        tight = Path(shutil.copytree(root / name, root / f"{name}-tight"))
+        manifest = json.loads((tight / "manifest.json").read_text())
+        manifest["spec"]["rule"][key] = value
+        (tight / "manifest.json").write_text(json.dumps(manifest))
     return root
 
 
@@ -101,6 +109,8 @@ def browser(site, tmp_path_factory) -> dict[str, dict]:
         "qa": {"form": {"question": QUESTION, "context": CONTEXT}, "screenshot": str(shots / "qa.png")},
         "sequence-classification": {"form": {"text": CLASSIFY_TEXT}},
         "qa-int8": {},
+        "qa-tight": {},
+        "qa-int8-tight": {},
         # the same bundle opened as a file, as a person double-clicking index.html would
         "qa-file": {"url": (site / "qa" / "index.html").as_uri()},
     }
@@ -128,12 +138,17 @@ def test_bundle_layout_and_facts(site):
     # Everything but the model (runtime, page, tokenizer, golden) stays small; the model's own size is
     # the embedded default's (4.3 MB fp32 since it is trained, issue 12) and is not the bundle's doing.
     assert facts["total_bytes"] - on_disk[facts["model"]] < 16 * 2**20
-    assert facts["selftest"] == {"page": "index.html?selftest=1", "max_abs_err": FLOAT_MAX_ABS_ERR}
-    quantized = json.loads((site / "qa-int8" / "manifest.json").read_text())["bundle"]
+    assert facts["selftest"] == {"page": "index.html?selftest=1"}
+    spec = manifest["spec"]  # what the page dispatches on and is judged by (bundle/runtime_spec.py)
+    assert (spec["task"], spec["head_kind"], spec["rule"]) == ("qa", "span", FLOAT_RULE)
+    assert [f["name"] for f in spec["request"]] == ["question", "context"]
+    assert spec["outputs"] == [{"name": n, "axes": ["B", "L"], "dtype": "float32"} for n in ("start_logits", "end_logits")]
+    quantized_manifest = json.loads((site / "qa-int8" / "manifest.json").read_text())
+    quantized = quantized_manifest["bundle"]
     # transformers.js layout: the quantized model beside its float parent (still on disk here)
     assert quantized["model"] == "onnx/model_quantized.onnx" and quantized["float_model"] == "onnx/model.onnx"
     assert {"onnx/model.onnx", "onnx/model_quantized.onnx"} <= set(quantized["files"])
-    assert quantized["selftest"]["min_sqnr_db"] > 0
+    assert quantized_manifest["spec"]["rule"]["min_sqnr_db"] > 0 and quantized_manifest["spec"]["rule"]["decoded"] == "reported"
 
 
 @pytest.mark.parametrize("name", ["qa", "sequence-classification"])
@@ -141,7 +156,7 @@ def test_float_selftest_passes_in_chromium(browser, site, name):
     result = browser[name]
     assert not result["errors"] and not result["failed_requests"], result
     numbers = selftest_numbers(result.get("selftest", ""))
-    assert numbers["max_abs_err"] <= FLOAT_MAX_ABS_ERR
+    assert numbers["peak_rel"] <= FLOAT_RULE["peak_rel"]
     assert numbers["examples"] == len(json.loads((site / name / "golden.json").read_text())["examples"])
     assert numbers["latency_ms"] > 0
     # offline: the page fetched nothing but its own bundle's files
@@ -180,9 +195,19 @@ def test_quantized_selftest_passes_its_sqnr_floor(browser, site):
     result = browser["qa-int8"]
     assert not result["errors"] and not result["failed_requests"], result
     numbers = selftest_numbers(result["selftest"])
-    floor = json.loads((site / "qa-int8" / "manifest.json").read_text())["bundle"]["selftest"]["min_sqnr_db"]
+    floor = json.loads((site / "qa-int8" / "manifest.json").read_text())["spec"]["rule"]["min_sqnr_db"]
     assert numbers["min_sqnr_db"] >= floor and "agreement=" in result["selftest"]
     assert "/qa-int8/onnx/model_quantized.onnx" in result["requests"]
+
+
+@pytest.mark.parametrize("name, needle", [("qa-tight", "peak_rel"), ("qa-int8-tight", "< floor 200 dB")])
+def test_the_page_reads_its_rule_from_the_bundle(browser, name, needle):
+    """The page keeps no tolerance of its own: the bundles that pass above fail once their manifest's
+    spec.rule asks for more than the model gives (peak_rel 1e-12; an SQNR floor of 200 dB)."""
+    line = browser[name].get("selftest", "")
+    assert line.startswith("SELFTEST FAIL example 0: ") and needle in line, browser[name]
+    if name == "qa-tight":
+        assert "> 1e-12" in line, line
 
 
 @pytest.fixture(scope="module")
@@ -231,11 +256,12 @@ def test_refuses_other_targets(tmp_path):
         write_web_bundle(tmp_path, {"target": "coreml", "model_file": "model.mlmodel"}, tmp_path / "dest")
 
 
-def test_every_task_has_a_web_runner():
-    """The page's dispatcher (postprocess.js runTask) knows every registered task."""
+def test_every_head_kind_has_a_web_runner():
+    """The page's dispatcher (postprocess.js runTask) knows every head kind the registry uses; it
+    dispatches on the bundle spec's head kind, never on a task's name."""
     source = (WEB / "src" / "js" / "postprocess.js").read_text()
     dispatcher = source[source.index("export async function runTask"):]
-    assert set(re.findall(r"case '([a-z-]+)'", dispatcher)) == set(TASKS)
+    assert set(re.findall(r"case '([a-z-]+)'", dispatcher)) == set(HEAD_KINDS) >= {t.head_kind for t in TASKS.values()}
 
 
 @pytest.mark.heavy

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from prelnedge.errors import UserError
-from test_web_bundle import (CLASSIFY_TEXT, CONTEXT, FLOAT_MAX_ABS_ERR, QUESTION, reference, run_pages,
+from test_web_bundle import (CLASSIFY_TEXT, CONTEXT, FLOAT_RULE, QUESTION, reference, run_pages,
                                    selftest_numbers, serve)
 from web_support import require_node_modules
 
@@ -97,10 +97,11 @@ def test_static_session_pads_and_cuts_like_the_dynamic_model(exports, reference)
 
 
 def test_bundle_layout(site):
-    facts = json.loads((site / "qa" / "manifest.json").read_text())["bundle"]
+    manifest = json.loads((site / "qa" / "manifest.json").read_text())
+    facts = manifest["bundle"]
     assert facts["runtime"] == "@litertjs/core 2.5.3" and facts["model"] == "tflite/model.tflite"
     assert facts["static_shape"]["length"] == LENGTH
-    assert facts["selftest"] == {"page": "index.html?selftest=1", "max_abs_err": FLOAT_MAX_ABS_ERR}
+    assert facts["selftest"] == {"page": "index.html?selftest=1"} and manifest["spec"]["rule"] == FLOAT_RULE
     shipped = {k for k in facts["files"] if k.startswith("litert/")}
     assert shipped == {"litert/index.js", "litert/wasm-utils.js", "litert/litert_wasm_internal.js",
                        "litert/litert_wasm_internal.wasm", "litert/litert_wasm_compat_internal.js",
@@ -121,7 +122,7 @@ def test_selftest_passes_in_chromium(browser, site, name):
     result = browser[name]
     assert not real_errors(result) and not result["failed_requests"], result
     numbers = selftest_numbers(result.get("selftest", ""))
-    assert numbers["max_abs_err"] <= FLOAT_MAX_ABS_ERR
+    assert numbers["peak_rel"] <= FLOAT_RULE["peak_rel"]
     assert numbers["examples"] == len(json.loads((site / name / "golden.json").read_text())["examples"])
     files = set(json.loads((site / name / "manifest.json").read_text())["bundle"]["files"]) | {"manifest.json"}
     assert {p.removeprefix(f"/{name}/") for p in result["requests"]} <= files  # nothing from a CDN
@@ -132,9 +133,9 @@ def test_quantized_selftest_passes_its_sqnr_floor(browser, site):
     the mode's SQNR floor against them, as the Python golden replay demands."""
     from prelnedge.verify.tolerances import tolerance
 
-    facts = json.loads((site / "qa-int8" / "manifest.json").read_text())["bundle"]
+    manifest = json.loads((site / "qa-int8" / "manifest.json").read_text())
     floor = tolerance("int8-dynamic").min_sqnr_db
-    assert facts["selftest"]["min_sqnr_db"] == floor and facts["float_model"] is None
+    assert manifest["spec"]["rule"]["min_sqnr_db"] == floor and manifest["bundle"]["float_model"] is None
     result = browser["qa-int8"]
     assert not real_errors(result) and not result["failed_requests"], result
     numbers = selftest_numbers(result.get("selftest", ""))

@@ -12,6 +12,10 @@ from pathlib import Path
 
 from prelnedge.errors import UserError
 
+# /2: the manifest carries "spec" (runtime_spec.py), which the page and the app read instead of
+# their own task lists and tolerances; /1 bundles lack it and must be bundled again.
+BUNDLE_FORMAT = "prelnedge-bundle/2"
+
 # platform -> "module:function"; function(export_dir, export_manifest, dest) -> dict of facts
 PLATFORMS = {
     "web": "prelnedge.bundle.web:write_web_bundle",
@@ -34,6 +38,7 @@ def read_export(export_dir: Path) -> dict:
 
 def bundle(export_dir: Path, platform: str, out: Path, force: bool = False) -> Path:
     from prelnedge.artifact import atomic_folder, check_target, file_hashes, tool_versions, write_json
+    from prelnedge.bundle.runtime_spec import runtime_spec
     from prelnedge.hashing import sha256_file
 
     if platform not in PLATFORMS:
@@ -46,12 +51,13 @@ def bundle(export_dir: Path, platform: str, out: Path, force: bool = False) -> P
     with atomic_folder(out, force, inputs=(export_dir,)) as work:
         facts = writer(export_dir, manifest, work)
         write_json(work / "manifest.json", {
-            "format": "prelnedge-bundle/1",
+            "format": BUNDLE_FORMAT,
             "platform": platform,
             "task": manifest["task"],
             "target": manifest["target"],
             "quantization": manifest.get("quantization"),
             "io": manifest["io"],
+            "spec": runtime_spec(manifest),  # what a device runtime dispatches on and is judged by
             "bundle": facts,
             "export": {"path": str(export_dir.resolve()),
                        "manifest_sha256": sha256_file(export_dir / "manifest.json"),

@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from prelnedge.bundle.device_rule import device_rule
+from prelnedge.bundle.runtime_spec import runtime_spec
 from prelnedge.errors import UserError
 
 MODEL_FILE = "model.tflite"
@@ -30,8 +30,6 @@ MODEL_FILE = "model.tflite"
 RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime"}
 INPUT_DTYPES = {"tflite": "int32", "onnx": "int64"}
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "merges.txt")
-# Tasks whose outputs are indexed by config.json's id2label; for the others labels mean nothing.
-LABELLED_TASKS = ("sequence-classification", "token-classification")
 SIGNATURE = "serving_default"
 
 
@@ -61,7 +59,8 @@ def write_android_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict[s
     tokenizer_files = [name for name in TOKENIZER_FILES if (export_dir / name).is_file()]
     for name in [*tokenizer_files, "golden.json", "config.json"]:
         shutil.copyfile(export_dir / name, dest / name)
-    labels = _labels(config) if task in LABELLED_TASKS else None
+    # only where the outputs index config.json's id2label; for the other heads labels mean nothing
+    labels = _labels(config) if runtime_spec(manifest)["labelled"] else None
     if labels is not None:
         (dest / "labels.txt").write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
 
@@ -71,10 +70,7 @@ def write_android_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict[s
         "model_file": model_file,
         "runtime": RUNTIMES[target],
         "signature": SIGNATURE if target == "tflite" else None,
-        "inputs": [spec["name"] for spec in manifest["io"]["inputs"]],
         "input_dtype": INPUT_DTYPES[target],
-        "outputs": [spec["name"] for spec in manifest["io"]["outputs"]],
-        "output_axes": {spec["name"]: spec["axes"] for spec in manifest["io"]["outputs"]},
         "verification": verification,
         "max_tokens": golden.get("max_tokens", manifest["io"].get("max_tokens")),
         "tokenizer": tokenizer_files,
@@ -82,8 +78,7 @@ def write_android_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict[s
         "golden_examples": len(golden.get("examples", [])),
         "files": files,
         "total_bytes": sum(files.values()),
-        "selftest": "android_demo/selftest.sh <this folder>",
-        "rule": device_rule(manifest),  # what the app's golden self-check holds the model to
+        "selftest": "android_demo/selftest.sh <this folder>",  # its rule: the manifest's spec.rule
     }
 
 

@@ -38,7 +38,7 @@ def record_outputs(bundle_dir: Path) -> dict:
             examples.append({"input_ids": row_ids.tolist(),
                              "outputs": {name: {"shape": list(out[name].shape),
                                                 "values": out[name].astype(np.float64).ravel().tolist()}
-                                         for name in facts["outputs"]}})
+                                         for name in (t["name"] for t in manifest["spec"]["outputs"])}})
     return {"runtime": f"{facts.get('runtime', 'litert')} (Python)", "model_file": facts["model_file"],
             "examples": examples}
 

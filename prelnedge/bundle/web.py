@@ -25,7 +25,6 @@ import shutil
 from pathlib import Path
 
 from prelnedge.bundle import transformers_js, web_runtime
-from prelnedge.bundle.device_rule import device_rule
 from prelnedge.errors import UserError
 
 # Read by the page (config.json for labels when golden.json has none) and by transformers.js
@@ -35,7 +34,7 @@ EXPORT_FILES = ("tokenizer.json", "tokenizer_config.json", "golden.json")
 
 def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
     """Fill `dest` (an empty folder) with the page, runtime, model and golden vectors; return
-    {"runtime", "backend", "model", "float_model", "entry", "selftest": {page, rule}, "files":
+    {"runtime", "backend", "model", "float_model", "entry", "selftest": {page}, "files":
     {path: bytes}, "total_bytes"}."""
     export_dir, dest = Path(export_dir), Path(dest)
     if manifest.get("target") == "tflite":  # run by LiteRT.js instead (static-shape exports)
@@ -75,7 +74,7 @@ def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
         "transformers_js": {"model_type": transformers_js.MODEL_TYPE, "architecture": architecture, "dtype": dtype}
         if architecture else None,
         "entry": "index.html",
-        "selftest": {"page": "index.html?selftest=1", **device_rule(manifest)},
+        "selftest": {"page": "index.html?selftest=1"},  # its rule: the manifest's spec.rule
         "files": files,
         "total_bytes": sum(files.values()),
     }

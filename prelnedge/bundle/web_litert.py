@@ -22,7 +22,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from prelnedge.bundle.device_rule import device_rule
 from prelnedge.errors import UserError
 
 LITERT_PACKAGE = "@litertjs/core"
@@ -72,7 +71,7 @@ def write_litert_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dic
         "float_model": None if manifest.get("quantization") else "tflite/model.tflite",
         "static_shape": static,
         "entry": "index.html",
-        "selftest": {"page": "index.html?selftest=1", **device_rule(manifest)},
+        "selftest": {"page": "index.html?selftest=1"},  # its rule: the manifest's spec.rule
         "files": files,
         "total_bytes": sum(files.values()),
     }

@@ -1,5 +1,7 @@
 // The demo page: loads the bundle (manifest.json, golden.json, tokenizer.json, the ONNX model),
 // shows the form for the bundle's task, and runs the self-test when the URL has ?selftest=1.
+// Everything task-specific comes from manifest.json "spec" (prelnedge/bundle/runtime_spec.py): the
+// form is the one whose data-request lists the spec's request fields, results are shown by head kind.
 
 import { Tokenizer } from './tokenizer.js';
 import { loadModel, RUNTIME_NAMES } from './runner.js';
@@ -9,17 +11,14 @@ import { selfTest } from './selftest.js';
 const root = new URL('../', import.meta.url); // the bundle folder
 const $ = (id) => document.getElementById(id);
 
-const FORMS = {
-  qa: 'form-qa',
-  'multiple-choice': 'form-choice',
-};
+// The one text field's label, by head kind (a causal lm continues its text instead)
 const TEXT_LABELS = {
-  'masked-lm': 'Text with <mask> where a word is missing',
-  'causal-lm': 'Text to continue',
-  'sequence-classification': 'Text to classify',
-  'token-classification': 'Text to tag',
-  base: 'Text to embed',
+  lm: 'Text with <mask> where a word is missing',
+  sequence: 'Text to classify',
+  token: 'Text to tag',
+  features: 'Text to embed',
 };
+const CAUSAL_TEXT_LABEL = 'Text to continue';
 
 async function fetchJson(name) {
   const response = await fetch(new URL(name, root));
@@ -38,25 +37,28 @@ function labelsFrom(golden, config) {
   return Object.keys(id2label).sort((a, b) => a - b).map((k) => id2label[k]);
 }
 
-function prefill(task, example) {
+// The form for the spec's request fields: each field is the element with the field's name as id;
+// a "strings" field (a list) is a textarea with one item per line.
+function formFor(spec) {
+  const wanted = spec.request.map((field) => field.name).join(' ');
+  const form = Array.from(document.querySelectorAll('form.task-form')).find((f) => f.dataset.request === wanted);
+  if (!form) throw new Error(`this page has no form for the request fields ${wanted} (task ${spec.task})`);
+  return form;
+}
+
+function prefill(spec, example) {
   if (!example) return;
-  if (task === 'qa') {
-    $('question').value = example.question ?? '';
-    $('context').value = example.context ?? '';
-  } else if (task === 'multiple-choice') {
-    $('prompt').value = example.prompt ?? '';
-    $('choices').value = (example.choices ?? []).join('\n');
-  } else {
-    $('text').value = example.text ?? '';
+  for (const field of spec.request) {
+    const value = example[field.name] ?? (field.type === 'strings' ? [] : '');
+    $(field.name).value = field.type === 'strings' ? value.join('\n') : value;
   }
 }
 
-function request(task) {
-  if (task === 'qa') return { question: $('question').value, context: $('context').value };
-  if (task === 'multiple-choice') {
-    return { prompt: $('prompt').value, choices: $('choices').value.split('\n').map((c) => c.trim()).filter(Boolean) };
-  }
-  return { text: $('text').value };
+function request(spec) {
+  return Object.fromEntries(spec.request.map((field) => {
+    const value = $(field.name).value;
+    return [field.name, field.type === 'strings' ? value.split('\n').map((c) => c.trim()).filter(Boolean) : value];
+  }));
 }
 
 const pct = (p) => `${(100 * p).toFixed(2)}%`;
@@ -73,37 +75,38 @@ function table(headers, rows) {
   return t;
 }
 
-function render(task, result) {
+function render(spec, result) {
   const answer = $('answer'), detail = $('answer-detail'), box = $('result');
   box.replaceChildren();
   $('json').textContent = JSON.stringify(result, null, 2);
-  switch (task) {
-    case 'qa':
+  const kind = spec.head_kind === 'lm' && spec.causal ? 'next-token' : spec.head_kind;
+  switch (kind) {
+    case 'span':
       answer.textContent = result.answer;
       detail.textContent = `score ${pct(result.score)} · characters ${result.start}–${result.end} · window ${result.window + 1} of ${result.windows}`;
       break;
-    case 'sequence-classification':
+    case 'sequence':
       answer.textContent = result.label;
       detail.textContent = `score ${pct(result.score)}`;
       break;
-    case 'token-classification':
+    case 'token':
       answer.textContent = result.map((t) => `${t.token}/${t.label}`).join(' ');
       detail.textContent = `${result.length} tokens`;
       box.appendChild(table(['token', 'label', 'score'], result.map((t) => [JSON.stringify(t.token), t.label, pct(t.score)])));
       break;
-    case 'masked-lm':
+    case 'lm':
       answer.textContent = result.map((m) => m.candidates[0].token).join(' | ');
       detail.textContent = `${result.length} mask${result.length === 1 ? '' : 's'}`;
       for (const m of result) {
         box.appendChild(table([`position ${m.position}`, 'id', 'score'], m.candidates.map((c) => [JSON.stringify(c.token), c.id, pct(c.score)])));
       }
       break;
-    case 'causal-lm':
+    case 'next-token':
       answer.textContent = result[0].token;
       detail.textContent = 'most likely next tokens';
       box.appendChild(table(['token', 'id', 'score'], result.map((c) => [JSON.stringify(c.token), c.id, pct(c.score)])));
       break;
-    case 'multiple-choice':
+    case 'choice':
       answer.textContent = result.choice;
       detail.textContent = `option ${result.index + 1}`;
       box.appendChild(table(['option', 'score'], result.scores.map((s, i) => [i + 1, pct(s)])));
@@ -120,7 +123,11 @@ async function main() {
   const params = new URLSearchParams(location.search);
   const [manifest, golden, tokenizerJson, config] = await Promise.all(
     ['manifest.json', 'golden.json', 'tokenizer.json', 'config.json'].map(fetchJson));
-  const task = manifest.task;
+  const spec = manifest.spec;
+  if (!spec?.head_kind || !spec.rule) {
+    throw new Error(`manifest.json has no task spec (format ${manifest.format}); bundle the export again with a current prelnedge`);
+  }
+  const task = spec.task;
   const modelFile = manifest.bundle?.model ?? 'onnx/model.onnx';
   const quantized = Boolean(manifest.quantization);
   const labels = labelsFrom(golden, config);
@@ -131,17 +138,16 @@ async function main() {
 
   const model = await loadModel(manifest, new URL(modelFile, root).href, root);
 
-  const formId = FORMS[task] ?? 'form-text';
-  const form = $(formId);
+  const form = formFor(spec);
   form.hidden = false;
-  if (formId === 'form-text') $('text-label').textContent = TEXT_LABELS[task] ?? 'Text';
-  prefill(task, golden.examples?.[0]);
+  if (form.id === 'form-text') $('text-label').textContent = (spec.causal ? CAUSAL_TEXT_LABEL : TEXT_LABELS[spec.head_kind]) ?? 'Text';
+  prefill(spec, golden.examples?.[0]);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const output = $('output');
     output.dataset.state = 'running';
     try {
-      render(task, await runTask(task, model, tok, labels, request(task), golden.top_k ?? 5));
+      render(spec, await runTask(spec, model, tok, labels, request(spec), golden.top_k ?? 5));
       output.dataset.state = 'done';
     } catch (err) {
       $('answer').textContent = err.message;
@@ -154,9 +160,8 @@ async function main() {
     const line = $('selftest');
     line.dataset.state = 'running';
     line.textContent = 'running…';
-    // the rule prelnedge wrote into the manifest; a float model without one is held to 1e-4
-    const rule = manifest.bundle?.selftest ?? (quantized ? {} : { max_abs_err: 1e-4 });
-    const result = await selfTest({ model, tok, golden, rule, labels });
+    // judged by the rule prelnedge wrote into the manifest (spec.rule), as the Android app judges
+    const result = await selfTest({ model, tok, golden, spec, labels });
     line.textContent = result.line;
     line.dataset.state = result.pass ? 'pass' : 'fail';
     console.log(result.line);

@@ -155,18 +155,19 @@ export async function features(model, tok, text) {
 }
 
 /**
- * One request for the bundle's task. `request`: {text} | {question, context} | {prompt, choices}.
- * Returns what prelnedge's `predict` prints for one input.
+ * One request for the bundle's task, dispatched on the head kind the bundle's spec names
+ * (manifest.json "spec", written by prelnedge/bundle/runtime_spec.py). `request` holds the spec's
+ * request fields: {text} | {question, context} | {prompt, choices}. Returns what prelnedge's
+ * `predict` prints for one input.
  */
-export async function runTask(task, model, tok, labels, request, k = 5) {
-  switch (task) {
-    case 'qa': return answerQuestion(model, tok, request.question, request.context);
-    case 'sequence-classification': return classify(model, tok, request.text, labels);
-    case 'token-classification': return tagTokens(model, tok, request.text, labels);
-    case 'masked-lm': return fillMask(model, tok, request.text, k);
-    case 'causal-lm': return nextTokens(model, tok, request.text, k);
-    case 'multiple-choice': return choose(model, tok, request.prompt, request.choices);
-    case 'base': return features(model, tok, request.text);
-    default: throw new TaskError(`unknown task ${task}`);
+export async function runTask(spec, model, tok, labels, request, k = 5) {
+  switch (spec.head_kind) {
+    case 'span': return answerQuestion(model, tok, request.question, request.context);
+    case 'sequence': return classify(model, tok, request.text, labels);
+    case 'token': return tagTokens(model, tok, request.text, labels);
+    case 'lm': return spec.causal ? nextTokens(model, tok, request.text, k) : fillMask(model, tok, request.text, k);
+    case 'choice': return choose(model, tok, request.prompt, request.choices);
+    case 'features': return features(model, tok, request.text);
+    default: throw new TaskError(`task ${spec.task} has head kind ${spec.head_kind}, which this page does not know`);
   }
 }

@@ -2,22 +2,20 @@
 // reference): for every example, the JS tokenizer must give the golden token ids and offsets, the
 // model the golden outputs, and the JS post-processing the golden decoded answer.
 //
-// Pass rule (`rule` comes from manifest.json's bundle.selftest, written by prelnedge/bundle/web.py):
-//   float model      {max_abs_err: 1e-4}: max |output - golden| within it (fp32 ONNX Runtime Web
-//                    against the fp32 reference differ by summation order only, ~1e-6 measured;
-//                    golden values are rounded to 1e-6), and the decoded results equal golden's
-//                    (scores within 1e-4; candidates closer than that may swap places);
-//   quantized model  {min_sqnr_db}: golden holds the FLOAT model's outputs, which int8 weights
-//                    move by far more than 1e-4. Each output's SQNR against them must clear the
-//                    mode's floor from prelnedge's tolerance table, the same rule as the Python
-//                    golden replay. Decoded agreement (same answer span, label(s), top candidate,
-//                    chosen option) is measured and reported, not required: the mode's tolerance
-//                    accepts answers that flip on some inputs, and a golden set has only 4-5 examples.
+// What to check and how strictly both come from the bundle: manifest.json "spec" (written by
+// prelnedge/bundle/runtime_spec.py) names the head kind, the request fields and the tensors, and
+// spec.rule (prelnedge/bundle/device_rule.py) the pass rule, the same one the Android app applies:
+//   {peak_rel, decoded: "exact", score_tol}   float models: every output's max |output - golden|
+//                    within peak_rel of its largest |golden| (per example, as Python's golden replay
+//                    measures), and the decoded results equal golden's (scores within score_tol;
+//                    candidates closer than that may swap places);
+//   {min_sqnr_db, decoded: "reported"}        quantized models: golden holds the FLOAT model's
+//                    outputs, so each output's SQNR against them must clear the mode's floor.
+//                    Decoded agreement (same answer span, label(s), top candidate, chosen option) is
+//                    counted and printed, not required.
 
 import { toCodePointOffsets } from './tokenizer.js';
 import { runTask } from './postprocess.js';
-
-export const SCORE_TOL = 1e-4;
 
 class Mismatch extends Error {}
 
@@ -29,7 +27,7 @@ function flat(nested) {
   return Array.isArray(nested) ? nested.flat(Infinity) : [nested];
 }
 
-function close(a, b, tol = SCORE_TOL) {
+function close(a, b, tol) {
   return Math.abs(a - b) <= tol;
 }
 
@@ -45,21 +43,19 @@ function sqnrDb(actual, expected) {
 }
 
 // The example's token encodings, built by the JS tokenizer as golden.py builds them.
-function encodeExample(task, tok, ex) {
-  if (task === 'qa') return [tok.encode(ex.question, ex.context)];
-  if (task === 'multiple-choice') return ex.choices.map((c) => tok.encode(ex.prompt, c));
-  if (task === 'causal-lm') return [tok.encodeCausal(ex.text)];
-  return [tok.encode(ex.text)];
+function encodeExample(spec, tok, ex) {
+  if (spec.head_kind === 'span') return [tok.encode(ex.question, ex.context)];
+  if (spec.head_kind === 'choice') return ex.choices.map((c) => tok.encode(ex.prompt, c));
+  return [spec.causal ? tok.encodeCausal(ex.text) : tok.encode(ex.text)];
 }
 
-function requestOf(task, ex) {
-  if (task === 'qa') return { question: ex.question, context: ex.context };
-  if (task === 'multiple-choice') return { prompt: ex.prompt, choices: ex.choices };
-  return { text: ex.text };
+// The example's request: its values of the spec's request fields.
+function requestOf(spec, ex) {
+  return Object.fromEntries(spec.request.map((field) => [field.name, ex[field.name]]));
 }
 
-function checkTokens(task, tok, ex, k) {
-  const encodings = encodeExample(task, tok, ex);
+function checkTokens(spec, tok, ex, k) {
+  const encodings = encodeExample(spec, tok, ex);
   const batch = tok.batch(encodings);
   const want = flat(ex.input_ids), wantMask = flat(ex.attention_mask);
   const got = Array.from(batch.inputIds, Number), gotMask = Array.from(batch.attentionMask, Number);
@@ -67,14 +63,17 @@ function checkTokens(task, tok, ex, k) {
   const at = got.findIndex((id, i) => id !== want[i] || gotMask[i] !== wantMask[i]);
   check(at < 0, `example ${k}: token ids differ at ${at} (js ${got[at]}, golden ${want[at]})`);
   if (ex.offsets) {
-    // golden offsets are code points into the text each token came from
+    // golden offsets are code points into the text each token came from (sequence id k: the
+    // request's k-th field; one text gives every token sequence id 0)
     const enc = encodings[0];
-    const texts = task === 'qa' ? [ex.question, ex.context] : [ex.text, ex.text];
+    const texts = spec.request.map((field) => ex[field.name]);
     const cp = enc.offsets.map((o, t) => (enc.sequenceIds[t] === null ? o : toCodePointOffsets(texts[enc.sequenceIds[t]], [o])[0]));
     const bad = cp.findIndex((o, t) => o[0] !== ex.offsets[t][0] || o[1] !== ex.offsets[t][1]);
     check(bad < 0, `example ${k}: offsets differ at token ${bad} (js ${cp[bad]}, golden ${ex.offsets[bad]})`);
   }
-  return { ...batch, shape: task === 'multiple-choice' ? [1, ...batch.shape] : batch.shape };
+  // inputs with a choice axis (B, C, L): the example's rows are one item's choices
+  const choices = spec.inputs[0].axes.includes('C');
+  return { ...batch, shape: choices ? [1, ...batch.shape] : batch.shape };
 }
 
 // golden.json stores per-token outputs as 0 at padded positions (the example's zeroed_at_padding):
@@ -86,9 +85,11 @@ function zeroPadded(data, dims, mask) {
   return out;
 }
 
-// Compare outputs with golden's expected values; returns {maxAbsErr, minSqnrDb} over all outputs.
+// Compare outputs with golden's expected values; returns the worst of each measure over the outputs:
+// {maxAbsErr, peakRel (max |error| / max |golden|, per output, as prelnedge.verify.compare), minSqnrDb}
+// and the outputs they were seen at.
 function compareOutputs(out, ex, k) {
-  let maxAbsErr = 0, minSqnrDb = Infinity, worst = null;
+  let maxAbsErr = 0, peakRel = 0, minSqnrDb = Infinity, worst = null, worstPeak = null;
   for (const [name, want] of Object.entries(ex.expected)) {
     const got = out[name];
     check(got, `example ${k}: the model has no output ${name}`);
@@ -107,14 +108,22 @@ function compareOutputs(out, ex, k) {
       theirs = flat(want.slice_last_axis_64);
     }
     check(mine.length === theirs.length, `example ${k}: ${name} has ${mine.length} values, golden ${theirs.length}`);
-    for (let i = 0; i < mine.length; i++) maxAbsErr = Math.max(maxAbsErr, Math.abs(mine[i] - theirs[i]));
+    let err = 0, peak = 0;
+    for (let i = 0; i < mine.length; i++) {
+      const e = Math.abs(mine[i] - theirs[i]);
+      err = Number.isNaN(e) ? Infinity : Math.max(err, e);
+      peak = Math.max(peak, Math.abs(theirs[i]));
+    }
+    const rel = peak > 0 ? err / peak : (err === 0 ? 0 : Infinity);
+    maxAbsErr = Math.max(maxAbsErr, err);
+    if (rel > peakRel || worstPeak === null) { peakRel = Math.max(peakRel, rel); worstPeak = name; }
     const sqnr = sqnrDb(mine, theirs);
-    if (sqnr < minSqnrDb) { minSqnrDb = sqnr; worst = name; }
+    if (sqnr < minSqnrDb || worst === null) { minSqnrDb = Math.min(minSqnrDb, sqnr); worst = name; }
   }
-  return { maxAbsErr, minSqnrDb, worst };
+  return { maxAbsErr, peakRel, minSqnrDb, worst, worstPeak };
 }
 
-function sameCandidates(got, want, exact, what) {
+function sameCandidates(got, want, exact, tol, what) {
   check(got.length === want.length, `${what}: ${got.length} candidates, golden ${want.length}`);
   if (!exact) {
     check(got[0].id === want[0].id, `${what}: top candidate ${got[0].id}, golden ${want[0].id}`);
@@ -122,19 +131,21 @@ function sameCandidates(got, want, exact, what) {
   }
   got.forEach((c, i) => {
     // two candidates closer than the score tolerance may swap places: a tie, not an error
-    const tie = close(c.score, want[i].score);
+    const tie = close(c.score, want[i].score, tol);
     check(c.id === want[i].id || tie, `${what}: candidate ${i} is ${c.id}, golden ${want[i].id}`);
     check(c.id !== want[i].id || c.token === want[i].token, `${what}: token ${c.id} decodes to ${JSON.stringify(c.token)}, golden ${JSON.stringify(want[i].token)}`);
-    check(close(c.score, want[i].score), `${what}: candidate ${i} score ${c.score}, golden ${want[i].score}`);
+    check(close(c.score, want[i].score, tol), `${what}: candidate ${i} score ${c.score}, golden ${want[i].score}`);
   });
 }
 
-// Compare a JS post-processing result with golden "decoded" (positions converted to code points).
-function compareDecoded(task, ex, got, want, exact, k) {
+// Compare a JS post-processing result with golden "decoded" (positions converted to code points);
+// `tol` is the rule's score_tol when the answers must be exact, null when only the answer counts.
+function compareDecoded(spec, ex, got, want, tol, k) {
   const what = `example ${k}`;
-  const score = (g, w, name = 'score') => check(!exact || close(g, w), `${what}: ${name} ${g}, golden ${w}`);
-  switch (task) {
-    case 'qa': {
+  const exact = tol !== null;
+  const score = (g, w, name = 'score') => check(!exact || close(g, w, tol), `${what}: ${name} ${g}, golden ${w}`);
+  switch (spec.head_kind) {
+    case 'span': {
       const [[start, end]] = toCodePointOffsets(ex.context, [[got.start, got.end]]);
       check(got.answer === want.answer, `${what}: answer ${JSON.stringify(got.answer)}, golden ${JSON.stringify(want.answer)}`);
       check(start === want.start && end === want.end, `${what}: answer at [${start}, ${end}), golden [${want.start}, ${want.end})`);
@@ -144,11 +155,11 @@ function compareDecoded(task, ex, got, want, exact, k) {
       score(got.score, want.score);
       return;
     }
-    case 'sequence-classification':
+    case 'sequence':
       check(got.label === want.label, `${what}: label ${got.label}, golden ${want.label}`);
       score(got.score, want.score);
       return;
-    case 'token-classification':
+    case 'token':
       check(got.length === want.length, `${what}: ${got.length} tagged tokens, golden ${want.length}`);
       got.forEach((t, i) => {
         const [[a, b]] = toCodePointOffsets(ex.text, [[t.start, t.end]]);
@@ -158,40 +169,44 @@ function compareDecoded(task, ex, got, want, exact, k) {
         score(t.score, want[i].score);
       });
       return;
-    case 'masked-lm':
+    case 'lm':
+      if (spec.causal) {
+        sameCandidates(got, want, exact, tol, what);
+        return;
+      }
       check(got.length === want.length, `${what}: ${got.length} masks, golden ${want.length}`);
       got.forEach((m, i) => {
         check(m.position === want[i].position, `${what}: mask at ${m.position}, golden ${want[i].position}`);
-        sameCandidates(m.candidates, want[i].candidates, exact, `${what} mask ${i}`);
+        sameCandidates(m.candidates, want[i].candidates, exact, tol, `${what} mask ${i}`);
       });
       return;
-    case 'causal-lm':
-      sameCandidates(got, want, exact, what);
-      return;
-    case 'multiple-choice':
+    case 'choice':
       check(got.index === want.index && got.choice === want.choice, `${what}: chose ${got.index}, golden ${want.index}`);
       got.scores.forEach((s, i) => score(s, want.scores[i], `score ${i}`));
       return;
     default:
-      check(false, `${what}: no decoded comparison for task ${task}`);
+      check(false, `${what}: no decoded comparison for head kind ${spec.head_kind} (task ${spec.task})`);
   }
 }
 
 /**
- * Run every golden example under `rule` ({max_abs_err} for float models, {min_sqnr_db} for
- * quantized ones). Returns {pass, line, maxAbsErr, examples, latencyMs}; `line` is
- * `SELFTEST PASS max_abs_err=... examples=N latency_ms=...` or `SELFTEST FAIL <reason>`.
+ * Run every golden example under the bundle's spec and its rule (spec.rule). Returns {pass, line,
+ * maxAbsErr, peakRel, examples, latencyMs}; `line` is `SELFTEST PASS peak_rel=... max_abs_err=...
+ * examples=N latency_ms=...` or `SELFTEST FAIL <reason>`.
  */
-export async function selfTest({ model, tok, golden, rule, labels, latencyRuns = 10 }) {
-  const task = golden.task;
-  const exact = rule.min_sqnr_db === undefined;
-  let maxAbsErr = 0, minSqnrDb = Infinity, agree = 0, decodedCount = 0, firstBatch = null;
+export async function selfTest({ model, tok, golden, spec, labels, latencyRuns = 10 }) {
+  const rule = spec?.rule ?? {};
+  const decodedTol = rule.decoded === 'exact' ? rule.score_tol : null;
+  const byPeak = rule.peak_rel !== undefined, bySqnr = rule.min_sqnr_db !== undefined;
+  let maxAbsErr = 0, peakRel = 0, minSqnrDb = Infinity, agree = 0, decodedCount = 0, firstBatch = null;
   try {
     check(golden.examples && golden.examples.length > 0, 'golden.json has no examples');
-    check(exact ? rule.max_abs_err > 0 : true, 'the self-test rule gives neither max_abs_err nor min_sqnr_db');
+    check(byPeak || bySqnr, 'the bundle\'s rule (manifest.json spec.rule) gives neither peak_rel nor min_sqnr_db; bundle it again');
+    check(rule.decoded === 'reported' || decodedTol > 0, `the bundle's rule has decoded ${rule.decoded} without a score_tol`);
+    check(golden.task === spec.task, `golden.json is for task ${golden.task}, the bundle's spec for ${spec.task}`);
     for (const [k, ex] of golden.examples.entries()) {
-      const hasText = ex.text !== undefined || ex.question !== undefined || ex.prompt !== undefined;
-      const batch = hasText ? checkTokens(task, tok, ex, k) : {
+      const hasText = spec.request.every((field) => ex[field.name] !== undefined);
+      const batch = hasText ? checkTokens(spec, tok, ex, k) : {
         // a checkpoint without a tokenizer: golden has ids only
         inputIds: BigInt64Array.from(flat(ex.input_ids), BigInt),
         attentionMask: BigInt64Array.from(flat(ex.attention_mask), BigInt),
@@ -201,34 +216,37 @@ export async function selfTest({ model, tok, golden, rule, labels, latencyRuns =
       const out = await model.run(batch.inputIds, batch.attentionMask, batch.shape);
       const err = compareOutputs(out, ex, k);
       maxAbsErr = Math.max(maxAbsErr, err.maxAbsErr);
+      peakRel = Math.max(peakRel, err.peakRel);
       minSqnrDb = Math.min(minSqnrDb, err.minSqnrDb);
-      if (exact) {
-        check(err.maxAbsErr <= rule.max_abs_err, `example ${k}: max_abs_err ${err.maxAbsErr.toExponential(2)} > ${rule.max_abs_err}`);
-      } else {
+      if (byPeak) {
+        check(err.peakRel <= rule.peak_rel,
+          `example ${k}: ${err.worstPeak} peak_rel ${err.peakRel.toExponential(2)} > ${rule.peak_rel} (max_abs_err ${err.maxAbsErr.toExponential(2)})`);
+      }
+      if (bySqnr) {
         check(err.minSqnrDb >= rule.min_sqnr_db, `example ${k}: ${err.worst} SQNR ${err.minSqnrDb.toFixed(1)} dB < floor ${rule.min_sqnr_db} dB`);
       }
       if (ex.decoded !== undefined && ex.decoded !== null && hasText) {
-        const got = await runTask(task, model, tok, labels, requestOf(task, ex), golden.top_k ?? 5);
+        const got = await runTask(spec, model, tok, labels, requestOf(spec, ex), golden.top_k ?? 5);
         decodedCount++;
-        if (exact) {
-          compareDecoded(task, ex, got, ex.decoded, true, k);
+        if (decodedTol !== null) {
+          compareDecoded(spec, ex, got, ex.decoded, decodedTol, k);
           agree++;
         } else {
-          try { compareDecoded(task, ex, got, ex.decoded, false, k); agree++; } catch (e) { if (!(e instanceof Mismatch)) throw e; }
+          try { compareDecoded(spec, ex, got, ex.decoded, null, k); agree++; } catch (e) { if (!(e instanceof Mismatch)) throw e; }
         }
       }
     }
   } catch (err) {
     const reason = err instanceof Mismatch ? err.message : `${err.name}: ${err.message}`;
-    return { pass: false, line: `SELFTEST FAIL ${reason}`, maxAbsErr };
+    return { pass: false, line: `SELFTEST FAIL ${reason}`, maxAbsErr, peakRel };
   }
   const latencyMs = await measureLatency(model, firstBatch, latencyRuns);
-  let line = `SELFTEST PASS max_abs_err=${maxAbsErr.toExponential(2)} examples=${golden.examples.length} ` +
-    `latency_ms=${latencyMs.toFixed(2)}`;
-  if (!exact) {
+  let line = `SELFTEST PASS peak_rel=${peakRel.toExponential(2)} max_abs_err=${maxAbsErr.toExponential(2)} ` +
+    `examples=${golden.examples.length} latency_ms=${latencyMs.toFixed(2)}`;
+  if (bySqnr) {
     line += ` min_sqnr_db=${minSqnrDb.toFixed(1)} agreement=${agree}/${decodedCount} (quantized: SQNR floor ${rule.min_sqnr_db} dB)`;
   }
-  return { pass: true, line, maxAbsErr, minSqnrDb, agreement: [agree, decodedCount], examples: golden.examples.length, latencyMs };
+  return { pass: true, line, maxAbsErr, peakRel, minSqnrDb, agreement: [agree, decodedCount], examples: golden.examples.length, latencyMs };
 }
 
 function shapeOf(nested) {

@@ -32,7 +32,7 @@ final class LiteRtModel implements DeviceModel {
 
     LiteRtModel(AssetManager assets, ModelBundle bundle) throws IOException {
         this.bundle = bundle;
-        this.outputNames = Pipeline.outputNames(bundle.task);
+        this.outputNames = bundle.outputNames;
         Interpreter.Options options = new Interpreter.Options();
         options.setNumThreads(Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors())));
         interpreter = new Interpreter(map(assets, bundle.modelFile), options);

@@ -21,11 +21,13 @@ import org.prelnedge.core.ModelBundle;
 import org.prelnedge.core.Pipeline;
 import org.prelnedge.core.RowByRow;
 import org.prelnedge.core.SelfCheck;
+import org.prelnedge.core.TaskSpec;
 
 /**
  * Loads the bundle in assets, runs the golden self-check with the real model on start, then answers
- * requests typed into two fields: question + context (qa), text (classification, tagging, fill-mask,
- * next token, features) or prompt + one choice per line (multiple-choice).
+ * requests typed into up to two fields, one per request field of the bundle's spec (manifest.json
+ * "spec": question + context, text, or prompt + one choice per line); results are described by the
+ * spec's head kind. The app keeps no task list of its own.
  */
 public final class MainActivity extends Activity {
     private final ExecutorService worker = Executors.newSingleThreadExecutor();
@@ -97,7 +99,8 @@ public final class MainActivity extends Activity {
                 loaded.runtime, quantized ? " · quantized" : ""));
         String error = quantized
                 ? String.format(Locale.ROOT, "min SQNR %.1f dB, floor %.1f dB", report.worstSqnrDb, loaded.minSqnrDb)
-                : String.format(Locale.ROOT, "worst output error %.2g of peak", report.worstOutputError);
+                : String.format(Locale.ROOT, "worst output error %.2g of peak (bound %.2g)", report.worstOutputError,
+                loaded.spec.rule.peakRel);
         if (report.passed) {
             selfCheckView.setText("Golden self-check PASS (" + report.summary() + ", " + error + ", " + millis + " ms)");
             selfCheckView.setTextColor(Color.rgb(0x1B, 0x5E, 0x20));
@@ -109,24 +112,38 @@ public final class MainActivity extends Activity {
         runButton.setEnabled(true);
     }
 
-    /** Labels and example values for the task's two fields, filled from the first golden example. */
+    /** Labels and example values for the spec's request fields (one or two), from the first golden example. */
     private void configureFields(ModelBundle loaded) {
         Map<String, Object> example = loaded.golden.examples.isEmpty()
                 ? new LinkedHashMap<String, Object>() : loaded.golden.examples.get(0).request;
-        if (loaded.task.equals("qa")) {
-            setFields("Question", str(example.get("question")), "Context", str(example.get("context")));
-        } else if (loaded.task.equals("multiple-choice")) {
-            List<String> choices = new ArrayList<>();
-            if (example.get("choices") instanceof List) {
-                for (Object choice : (List<?>) example.get("choices")) {
-                    choices.add(String.valueOf(choice));
-                }
-            }
-            setFields("Prompt", str(example.get("prompt")), "Choices, one per line", join(choices));
-        } else {
-            String hint = loaded.task.equals("masked-lm") ? "Text with <mask>" : "Text";
-            setFields(hint, str(example.get("text")), null, null);
+        List<TaskSpec.Field> fields = loaded.spec.request;
+        TaskSpec.Field second = fields.size() > 1 ? fields.get(1) : null;
+        setFields(fieldLabel(loaded.spec, fields.get(0)), fieldValue(fields.get(0), example),
+                second == null ? null : fieldLabel(loaded.spec, second), second == null ? null : fieldValue(second, example));
+    }
+
+    /** "Question", "Context", "Prompt", "Choices, one per line", "Text" ("Text with <mask>" to fill in). */
+    private static String fieldLabel(TaskSpec spec, TaskSpec.Field field) {
+        String name = Character.toUpperCase(field.name.charAt(0)) + field.name.substring(1);
+        if (field.list) {
+            return name + ", one per line";
         }
+        boolean fillIn = spec.headKind.equals(TaskSpec.LM) && !spec.causal;
+        return fillIn ? name + " with <mask>" : name;
+    }
+
+    private static String fieldValue(TaskSpec.Field field, Map<String, Object> example) {
+        Object value = example.get(field.name);
+        if (!field.list) {
+            return str(value);
+        }
+        List<String> items = new ArrayList<>();
+        if (value instanceof List) {
+            for (Object item : (List<?>) value) {
+                items.add(String.valueOf(item));
+            }
+        }
+        return join(items);
     }
 
     private void setFields(String firstName, String firstValue, String secondName, String secondValue) {
@@ -146,22 +163,20 @@ public final class MainActivity extends Activity {
             return;
         }
         final Map<String, Object> request = new LinkedHashMap<>();
-        String a = first.getText().toString();
-        String b = second.getText().toString();
-        if (bundle.task.equals("qa")) {
-            request.put("question", a);
-            request.put("context", b);
-        } else if (bundle.task.equals("multiple-choice")) {
-            request.put("prompt", a);
-            List<Object> choices = new ArrayList<>();
-            for (String line : b.split("\n")) {
+        List<TaskSpec.Field> fields = bundle.spec.request;
+        for (int i = 0; i < fields.size() && i < 2; i++) {
+            String typed = (i == 0 ? first : second).getText().toString();
+            if (!fields.get(i).list) {
+                request.put(fields.get(i).name, typed);
+                continue;
+            }
+            List<Object> items = new ArrayList<>();
+            for (String line : typed.split("\n")) {
                 if (!line.trim().isEmpty()) {
-                    choices.add(line.trim());
+                    items.add(line.trim());
                 }
             }
-            request.put("choices", choices);
-        } else {
-            request.put("text", a);
+            request.put(fields.get(i).name, items);
         }
         runButton.setEnabled(false);
         resultView.setText(R.string.running);
@@ -173,7 +188,7 @@ public final class MainActivity extends Activity {
                 long start = SystemClock.elapsedRealtime();
                 Object result = current.pipeline.run(request, currentModel);
                 long millis = SystemClock.elapsedRealtime() - start;
-                text = describe(current.task, result) + "\n\n" + Json.write(result) + "\n\n" + millis + " ms";
+                text = describe(current.spec, result) + "\n\n" + Json.write(result) + "\n\n" + millis + " ms";
             } catch (Exception e) {
                 text = "Error: " + e.getMessage();
             }
@@ -185,28 +200,28 @@ public final class MainActivity extends Activity {
         });
     }
 
-    /** One readable line for the result; the JSON below it has everything. */
+    /** One readable line for the result, by head kind; the JSON below it has everything. */
     @SuppressWarnings("unchecked")
-    static String describe(String task, Object result) {
+    static String describe(TaskSpec spec, Object result) {
         if (result instanceof Map) {
             Map<String, Object> map = (Map<String, Object>) result;
-            if (task.equals("qa")) {
-                return String.format(Locale.ROOT, "Answer: \"%s\" (score %.3f)", map.get("answer"), num(map.get("score")));
+            switch (spec.headKind) {
+                case TaskSpec.SPAN:
+                    return String.format(Locale.ROOT, "Answer: \"%s\" (score %.3f)", map.get("answer"), num(map.get("score")));
+                case TaskSpec.SEQUENCE:
+                    return String.format(Locale.ROOT, "%s (%.3f)", map.get("label"), num(map.get("score")));
+                case TaskSpec.CHOICE:
+                    return "Choice: " + map.get("choice");
+                default:
+                    return "Pooled feature norm: " + map.get("pooler_output_norm");
             }
-            if (task.equals("sequence-classification")) {
-                return String.format(Locale.ROOT, "%s (%.3f)", map.get("label"), num(map.get("score")));
-            }
-            if (task.equals("multiple-choice")) {
-                return "Choice: " + map.get("choice");
-            }
-            return "Pooled feature norm: " + map.get("pooler_output_norm");
         }
         List<String> lines = new ArrayList<>();
         for (Object item : (List<Object>) result) {
             Map<String, Object> map = (Map<String, Object>) item;
-            if (task.equals("token-classification")) {
+            if (spec.headKind.equals(TaskSpec.TOKEN)) {
                 lines.add(map.get("token") + " → " + map.get("label"));
-            } else if (task.equals("masked-lm")) {
+            } else if (spec.headKind.equals(TaskSpec.LM) && !spec.causal) {
                 List<String> tokens = new ArrayList<>();
                 for (Object candidate : (List<Object>) map.get("candidates")) {
                     tokens.add("\"" + ((Map<String, Object>) candidate).get("token") + "\"");

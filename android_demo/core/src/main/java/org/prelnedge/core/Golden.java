@@ -11,9 +11,6 @@ import java.util.Map;
  * offsets, the float reference's outputs ("expected") and its post-processed answer ("decoded").
  */
 public final class Golden {
-    /** Request keys an example may carry (see Pipeline). */
-    static final String[] REQUEST_KEYS = {"text", "question", "context", "prompt", "choices"};
-
     /** One stored output: the full values, or (for big outputs) the argmax over the last axis and a slice. */
     public static final class Expected {
         public final int[] shape;
@@ -71,7 +68,8 @@ public final class Golden {
         this.examples = examples;
     }
 
-    public static Golden parse(String text) {
+    /** golden.json; requestKeys: the bundle spec's request fields, which each example may carry. */
+    public static Golden parse(String text, List<String> requestKeys) {
         Map<String, Object> root = Json.object(Json.parse(text), "golden.json");
         String task = Json.string(root.get("task"), "golden.json task");
         List<String> labels = new ArrayList<>();
@@ -85,15 +83,15 @@ public final class Golden {
         List<Example> examples = new ArrayList<>();
         List<Object> items = Json.array(root.get("examples"), "golden.json examples");
         for (int i = 0; i < items.size(); i++) {
-            examples.add(example(i, Json.object(items.get(i), "example " + i)));
+            examples.add(example(i, Json.object(items.get(i), "example " + i), requestKeys));
         }
         return new Golden(task, Collections.unmodifiableList(labels), maxTokens, topK, Collections.unmodifiableList(examples));
     }
 
-    private static Example example(int index, Map<String, Object> e) {
+    private static Example example(int index, Map<String, Object> e, List<String> requestKeys) {
         String where = "example " + index;
         Map<String, Object> request = new LinkedHashMap<>();
-        for (String key : REQUEST_KEYS) {
+        for (String key : requestKeys) {
             if (e.containsKey(key)) {
                 request.put(key, e.get(key));
             }

@@ -12,7 +12,8 @@ import java.util.TreeMap;
  * An Android bundle as `prelnedge bundle OUT --platform android` writes it: the model (model.tflite
  * for LiteRT, or model.ort for ONNX Runtime), tokenizer.json (and/or vocab.json + merges.txt),
  * labels.txt (classification tasks), golden.json, config.json and manifest.json. This class reads
- * everything but the model; manifest.json's "bundle" section says which runtime runs it.
+ * everything but the model; manifest.json's "bundle" section says which runtime runs it, and its
+ * "spec" ({@link TaskSpec}) what the task is, its tensors and the self-check's rule.
  */
 public final class ModelBundle {
     public static final String MODEL_FILE = "model.tflite";
@@ -20,9 +21,11 @@ public final class ModelBundle {
     public static final String ONNXRUNTIME = "onnxruntime";
 
     public final Map<String, Object> config;
-    /** The bundle's manifest.json (empty when absent): the export it came from, quantization, hashes. */
+    /** The bundle's manifest.json: the export it came from, quantization, hashes, the task spec. */
     public final Map<String, Object> manifest;
+    public final TaskSpec spec;
     public final Golden golden;
+    /** The task's name (spec.task), for people. */
     public final String task;
     public final List<String> labels;
     public final int maxTokens;
@@ -32,33 +35,35 @@ public final class ModelBundle {
     public final String runtime;
     /** The model's file name in the bundle. */
     public final String modelFile;
-    /** The outputs the model gives, in the manifest's order (else the task's, from prelnedge/tasks.py). */
+    /** The outputs the model gives, in the export's order (spec.outputs). */
     public final List<String> outputNames;
     /**
      * A quantized model's floor: each output's SQNR (dB) against golden.json's float outputs must reach
-     * it (manifest bundle.rule.min_sqnr_db, from prelnedge's tolerance table). NaN when the manifest has none.
+     * it (manifest spec.rule.min_sqnr_db, from prelnedge's tolerance table). NaN when the rule has none.
      */
     public final double minSqnrDb;
 
-    private ModelBundle(Map<String, Object> config, Map<String, Object> manifest, Golden golden, List<String> labels,
-                        int maxTokens, RobertaTokenizer tokenizer) {
+    private ModelBundle(Map<String, Object> config, Map<String, Object> manifest, TaskSpec spec, Golden golden,
+                        List<String> labels, int maxTokens, RobertaTokenizer tokenizer) {
         this.config = config;
         this.manifest = manifest;
+        this.spec = spec;
         this.golden = golden;
-        this.task = golden.task;
+        this.task = spec.task;
+        if (!golden.task.equals(spec.task)) {
+            throw new IllegalArgumentException("golden.json is for task " + golden.task + ", manifest.json for " + spec.task);
+        }
         this.labels = labels;
         this.maxTokens = maxTokens;
         this.tokenizer = tokenizer;
-        this.pipeline = new Pipeline(golden.task, tokenizer, labels, golden.topK);
+        this.pipeline = new Pipeline(spec, tokenizer, labels, golden.topK);
         Map<String, Object> facts = manifest.get("bundle") instanceof Map
                 ? Json.object(manifest.get("bundle"), "manifest.json bundle") : new LinkedHashMap<String, Object>();
         // Bundles written before ONNX Runtime support carry no runtime: they are LiteRT bundles.
         this.runtime = facts.get("runtime") == null ? LITERT : Json.string(facts.get("runtime"), "bundle.runtime");
         this.modelFile = facts.get("model_file") == null ? MODEL_FILE : Json.string(facts.get("model_file"), "bundle.model_file");
-        this.outputNames = facts.get("outputs") == null ? Pipeline.outputNames(task) : strings(facts.get("outputs"));
-        Object rule = facts.get("rule");
-        Object floor = rule instanceof Map ? ((Map<?, ?>) rule).get("min_sqnr_db") : null;
-        this.minSqnrDb = floor == null ? Double.NaN : Json.number(floor, "bundle.rule.min_sqnr_db");
+        this.outputNames = spec.outputNames();
+        this.minSqnrDb = spec.rule.minSqnrDb;
         checkRuntime(facts.get("input_dtype"));
     }
 
@@ -76,29 +81,16 @@ public final class ModelBundle {
         if (inputDtype != null && !dtype.equals(inputDtype)) {
             throw new IllegalArgumentException("runtime " + runtime + " takes " + dtype + " inputs, the manifest says " + inputDtype);
         }
-        if (!outputNames.containsAll(Pipeline.outputNames(task))) {
-            throw new IllegalArgumentException("the model's outputs " + outputNames + " lack what task " + task
-                    + " needs: " + Pipeline.outputNames(task));
-        }
-    }
-
-    private static List<String> strings(Object value) {
-        List<String> out = new ArrayList<>();
-        for (Object item : Json.array(value, "bundle.outputs")) {
-            out.add(Json.string(item, "bundle.outputs item"));
-        }
-        return Collections.unmodifiableList(out);
     }
 
     public static ModelBundle load(AssetSource files) throws IOException {
         Map<String, Object> config = Json.object(Json.parse(required(files, "config.json")), "config.json");
-        Golden golden = Golden.parse(required(files, "golden.json"));
+        Map<String, Object> manifest = Json.object(Json.parse(required(files, "manifest.json")), "manifest.json");
+        TaskSpec spec = TaskSpec.parse(manifest.get("spec"));
+        Golden golden = Golden.parse(required(files, "golden.json"), spec.requestNames());
         int maxTokens = golden.maxTokens > 0 ? golden.maxTokens : maxTokensFromConfig(config);
         RobertaTokenizer tokenizer = RobertaTokenizer.load(files, maxTokens);
-        String manifest = files.read("manifest.json");
-        Map<String, Object> manifestMap = manifest == null ? new LinkedHashMap<String, Object>()
-                : Json.object(Json.parse(manifest), "manifest.json");
-        return new ModelBundle(config, manifestMap, golden, labels(files, golden, config), maxTokens, tokenizer);
+        return new ModelBundle(config, manifest, spec, golden, labels(files, golden, config), maxTokens, tokenizer);
     }
 
     /** A quantized model is judged by its outputs' SQNR floor (minSqnrDb), not by the float tolerance. */
@@ -112,42 +104,43 @@ public final class ModelBundle {
         return q instanceof Map && Boolean.TRUE.equals(((Map<?, ?>) q).get("unpadded_only"));
     }
 
-    /** Whether an output has a sequence axis (L) right after the batch (and choice) axes. */
+    /** Whether an output has a sequence axis (L) right after the batch (and choice) axes (spec.outputs' axes). */
     public boolean hasLengthAxis(String name) {
-        if (name.equals("logits")) {
-            return task.equals("token-classification") || task.equals("masked-lm") || task.equals("causal-lm");
-        }
-        return name.equals("start_logits") || name.equals("end_logits") || name.equals("last_hidden_state");
+        return spec.output(name).axes.contains("L");
     }
 
     /**
-     * The shape of an output for inputs of the given shape ((B, L), or (B, C, L) for
-     * multiple-choice), from the task and config.json's sizes: the app sizes LiteRT's output arrays
-     * with it before running (prelnedge/tasks.py lists the axes).
+     * The shape of an output for inputs of the given shape ((B, L), or (B, C, L) when the inputs have
+     * a choice axis), from the output's axes in the spec and config.json's sizes: the app sizes
+     * LiteRT's output arrays with it before running.
      */
     public int[] outputShape(String name, int[] inputShape) {
-        int b = inputShape[0];
-        int l = inputShape[inputShape.length - 1];
-        if (name.equals("start_logits") || name.equals("end_logits")) {
-            return new int[] {b, l};
+        List<String> axes = spec.output(name).axes;
+        int[] shape = new int[axes.size()];
+        for (int i = 0; i < shape.length; i++) {
+            shape[i] = axisSize(axes.get(i), inputShape);
         }
-        if (name.equals("last_hidden_state")) {
-            return new int[] {b, l, configInt("hidden_size")};
+        return shape;
+    }
+
+    /** B batch, C choices, L tokens (from the inputs); H hidden, V vocabulary (config.json); N labels. */
+    private int axisSize(String axis, int[] inputShape) {
+        switch (axis) {
+            case "B":
+                return inputShape[0];
+            case "C":
+                return inputShape[1];
+            case "L":
+                return inputShape[inputShape.length - 1];
+            case "H":
+                return configInt("hidden_size");
+            case "V":
+                return configInt("vocab_size");
+            case "N":
+                return labels.size();
+            default:
+                throw new IllegalArgumentException("output axis " + axis + " of task " + task + " has no known size");
         }
-        if (name.equals("pooler_output")) {
-            return new int[] {b, configInt("hidden_size")};
-        }
-        if (!name.equals("logits")) {
-            throw new IllegalArgumentException("task " + task + " has no output " + name);
-        }
-        if (task.equals("multiple-choice")) {
-            return new int[] {b, inputShape[1]};
-        }
-        if (task.equals("masked-lm") || task.equals("causal-lm")) {
-            return new int[] {b, l, configInt("vocab_size")};
-        }
-        int labelCount = labels.size();
-        return task.equals("token-classification") ? new int[] {b, l, labelCount} : new int[] {b, labelCount};
     }
 
     private int configInt(String key) {

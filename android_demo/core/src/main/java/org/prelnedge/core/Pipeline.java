@@ -9,13 +9,13 @@ import java.util.Map;
 /**
  * Text in, model inputs; model outputs, answers out: the Java twin of prelnedge/runtime/postprocess.py.
  *
- * <p>A request is a map with golden.json's example keys: "text" (most tasks), "question" and
- * "context" (qa), "prompt" and "choices" (multiple-choice). Results are plain maps and lists with
- * the same keys and values as the Python functions return, so they compare with golden "decoded".
+ * <p>What to do is decided by the bundle's {@link TaskSpec}: its head kind (span, choice, lm with
+ * or without a causal mask, sequence, token, features), never by the task's name. A request is a map
+ * with the spec's request fields, golden.json's example keys: "text", or "question" and "context"
+ * (span), or "prompt" and "choices" (choice). Results are plain maps and lists with the same keys
+ * and values as the Python functions return, so they compare with golden "decoded".
  */
 public final class Pipeline {
-    public static final List<String> TASKS = Arrays.asList("base", "masked-lm", "causal-lm",
-            "sequence-classification", "token-classification", "multiple-choice", "qa");
     /** Candidates kept by fill-mask and next-token prediction (golden.json's top_k). */
     public static final int DEFAULT_TOP_K = 5;
     /** Longest QA answer in tokens (postprocess.best_span's max_answer_tokens). */
@@ -52,19 +52,19 @@ public final class Pipeline {
         }
     }
 
+    public final TaskSpec spec;
+    /** The task's name, for messages (spec.task). */
     public final String task;
     private final RobertaTokenizer tok;
     private final List<String> labels;
     private final int topK;
 
-    public Pipeline(String task, RobertaTokenizer tok, List<String> labels, int topK) {
-        if (!TASKS.contains(task)) {
-            throw new IllegalArgumentException("unknown task " + task + "; allowed: " + TASKS);
+    public Pipeline(TaskSpec spec, RobertaTokenizer tok, List<String> labels, int topK) {
+        if (spec.labelled && (labels == null || labels.isEmpty())) {
+            throw new IllegalArgumentException(spec.task + " needs labels (labels.txt or config.json id2label)");
         }
-        if ((task.equals("sequence-classification") || task.equals("token-classification")) && (labels == null || labels.isEmpty())) {
-            throw new IllegalArgumentException(task + " needs labels (labels.txt or config.json id2label)");
-        }
-        this.task = task;
+        this.spec = spec;
+        this.task = spec.task;
         this.tok = tok;
         this.labels = labels;
         this.topK = topK;
@@ -77,24 +77,25 @@ public final class Pipeline {
     /** Tokenises a request the way postprocess.py does for the task. */
     public Prepared prepare(Map<String, Object> request) {
         List<Encoding> encodings = new ArrayList<>();
-        if (task.equals("qa")) {
+        String kind = spec.headKind;
+        if (kind.equals(TaskSpec.SPAN)) {
             String question = text(request, "question");
             String context = text(request, "context");
             if (question.trim().isEmpty() || context.trim().isEmpty()) {
-                throw new IllegalArgumentException("qa needs a non-empty question and context");
+                throw new IllegalArgumentException(task + " needs a non-empty question and context");
             }
             Object stride = request.get("stride");
             encodings.addAll(tok.encodeWindows(question, context, stride == null ? -1 : Json.integer(stride, "stride")));
-        } else if (task.equals("multiple-choice")) {
+        } else if (kind.equals(TaskSpec.CHOICE)) {
             String prompt = text(request, "prompt");
             List<Object> choices = Json.array(request.get("choices"), "choices");
             if (choices.size() < 2) {
-                throw new IllegalArgumentException("multiple-choice needs at least two choices");
+                throw new IllegalArgumentException(task + " needs at least two choices");
             }
             for (Object choice : choices) {
                 encodings.add(tok.encode(prompt, Json.string(choice, "choice")));
             }
-        } else if (task.equals("causal-lm")) {
+        } else if (kind.equals(TaskSpec.LM) && spec.causal) {
             // <s> + the text's tokens, no </s>: the model predicts what follows the last token.
             Encoding body = tok.encode(text(request, "text"), null, tok.maxLength - 1, false);
             int n = body.length() + 1;
@@ -112,12 +113,12 @@ public final class Pipeline {
             encodings.add(new Encoding(ids, offsets, seq));
         } else {
             String text = text(request, "text");
-            if (task.equals("masked-lm") && (tok.maskId < 0 || !text.contains("<mask>"))) {
-                throw new IllegalArgumentException("masked-lm needs a text containing <mask>");
+            if (kind.equals(TaskSpec.LM) && (tok.maskId < 0 || !text.contains("<mask>"))) {
+                throw new IllegalArgumentException(task + " needs a text containing <mask>");
             }
             encodings.add(tok.encode(text));
         }
-        return new Prepared(request, encodings, batch(encodings, task.equals("multiple-choice")));
+        return new Prepared(request, encodings, batch(encodings, spec.choiceInputs()));
     }
 
     private static String text(Map<String, Object> request, String key) {
@@ -158,7 +159,8 @@ public final class Pipeline {
     /** Outputs to the answer postprocess.py would give. */
     public Object decode(Prepared p, Map<String, Tensor> outputs) {
         Encoding enc = p.encodings.get(0);
-        if (task.equals("qa")) {
+        String kind = spec.headKind;
+        if (kind.equals(TaskSpec.SPAN)) {
             // The best span over every context window (one window when the context fits).
             Tensor startLogits = output(outputs, "start_logits");
             Tensor endLogits = output(outputs, "end_logits");
@@ -191,7 +193,7 @@ public final class Pipeline {
             answer.put("windows", (long) p.encodings.size());
             return answer;
         }
-        if (task.equals("sequence-classification")) {
+        if (kind.equals(TaskSpec.SEQUENCE)) {
             double[] probs = Postprocess.softmax(output(outputs, "logits").lastAxis(0));
             int best = Postprocess.argmax(probs);
             Map<String, Object> result = new LinkedHashMap<>();
@@ -200,7 +202,7 @@ public final class Pipeline {
             result.put("score", probs[best]);
             return result;
         }
-        if (task.equals("token-classification")) {
+        if (kind.equals(TaskSpec.TOKEN)) {
             Tensor logits = output(outputs, "logits");
             String text = text(p.request, "text");
             List<Object> tags = new ArrayList<>();
@@ -222,7 +224,7 @@ public final class Pipeline {
             }
             return tags;
         }
-        if (task.equals("masked-lm")) {
+        if (kind.equals(TaskSpec.LM) && !spec.causal) {
             Tensor logits = output(outputs, "logits");
             List<Object> results = new ArrayList<>();
             for (int position = 0; position < enc.length(); position++) {
@@ -236,11 +238,11 @@ public final class Pipeline {
             }
             return results;
         }
-        if (task.equals("causal-lm")) {
+        if (kind.equals(TaskSpec.LM)) { // causal: the distribution after the last token
             Tensor logits = output(outputs, "logits");
             return candidates(Postprocess.softmax(logits.lastAxis(0, logits.shape[1] - 1)));
         }
-        if (task.equals("multiple-choice")) {
+        if (kind.equals(TaskSpec.CHOICE)) {
             double[] probs = Postprocess.softmax(output(outputs, "logits").lastAxis(0));
             int best = Postprocess.argmax(probs);
             List<Object> scores = new ArrayList<>();
@@ -253,7 +255,7 @@ public final class Pipeline {
             result.put("scores", scores);
             return result;
         }
-        // base: a summary of the pooled features, as postprocess.features prints.
+        // features: a summary of the pooled features, as postprocess.features prints.
         double[] pooled = output(outputs, "pooler_output").lastAxis(0);
         double norm = 0;
         for (double v : pooled) {
@@ -289,16 +291,5 @@ public final class Pipeline {
             throw new IllegalArgumentException("the model gave no output named " + name + "; it gave " + outputs.keySet());
         }
         return t;
-    }
-
-    /** Output names of each task, in the order of prelnedge/tasks.py. */
-    public static List<String> outputNames(String task) {
-        if (task.equals("qa")) {
-            return Arrays.asList("start_logits", "end_logits");
-        }
-        if (task.equals("base")) {
-            return Arrays.asList("last_hidden_state", "pooler_output");
-        }
-        return Arrays.asList("logits");
     }
 }

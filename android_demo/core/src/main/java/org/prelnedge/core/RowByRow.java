@@ -24,7 +24,7 @@ public final class RowByRow implements Pipeline.Model {
         int length = in.shape[rank - 1];
         int rows = in.inputIds.length / length;
         Map<String, Tensor> full = new LinkedHashMap<>();
-        for (String name : Pipeline.outputNames(bundle.task)) {
+        for (String name : bundle.outputNames) {
             int[] shape = bundle.outputShape(name, in.shape);
             full.put(name, new Tensor(shape, new double[size(shape)]));
         }

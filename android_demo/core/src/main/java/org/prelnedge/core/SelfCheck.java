@@ -9,35 +9,38 @@ import java.util.Map;
 /**
  * The golden self-check: every golden example is tokenised (ids, mask and offsets must equal the
  * Python tokenizer's), run (by the real model on a device; on the JVM the stored outputs are
- * replayed) and post-processed (the answer must equal Python's "decoded", numbers within 1e-4).
+ * replayed) and post-processed (the answer must equal Python's "decoded"). How strictly comes from
+ * the bundle: manifest.json spec.rule ({@link TaskSpec.Rule}), the rule the web page applies too.
  */
 public final class SelfCheck {
-    /** Scores and probabilities in "decoded" may differ by this much (float32 vs double arithmetic). */
-    public static final double DECODED_TOLERANCE = 1e-4;
     /**
-     * A real run's outputs against the float reference's, relative to each output's peak. Export
-     * validates at 1e-5 on x86; ARM kernels may add in another order, so the device gets ten times that.
-     */
-    public static final double DEVICE_TOLERANCE = 1e-4;
-
-    /**
-     * The app's rule for a bundle, the same as the web page's: a float model within DEVICE_TOLERANCE and
-     * giving Python's answers; a quantized one (manifest quantization set) with every output's SQNR
-     * against golden.json's float outputs at or above the floor the bundle carries (its answers may
-     * differ from the float model's, as the quantize stage allows). A quantized bundle without a floor
-     * fails: nothing would be checked.
+     * The app's rule for a bundle, as the web page applies it: the bundle's spec.rule. Float models:
+     * every output within its peak_rel of the output's peak and Python's answers (numbers within
+     * score_tol). Quantized models (manifest quantization set): every output's SQNR against
+     * golden.json's float outputs at or above min_sqnr_db; answers counted (Report.agreed), not
+     * required, since the quantize stage allows some to flip. A rule that bounds no output, or a
+     * quantized bundle without an SQNR floor, fails: nothing would be checked.
      */
     public static Report forBundle(ModelBundle bundle, Pipeline.Model model) {
-        if (!bundle.quantized()) {
-            return run(bundle.golden, bundle.pipeline, model, DEVICE_TOLERANCE, true);
-        }
-        if (Double.isNaN(bundle.minSqnrDb) && model != null) {
+        TaskSpec.Rule rule = bundle.spec.rule;
+        if (model != null && (!rule.checksOutputs() || (bundle.quantized() && Double.isNaN(rule.minSqnrDb)))) {
             Report report = new Report();
-            report.fail("manifest.json gives no SQNR floor (bundle.rule.min_sqnr_db) for this quantized model; "
-                    + "bundle it again with a current prelnedge");
+            report.fail("manifest.json gives no " + (bundle.quantized() ? "SQNR floor (spec.rule.min_sqnr_db) for this quantized model"
+                    : "bound (spec.rule.peak_rel or min_sqnr_db)") + "; bundle it again with a current prelnedge");
             return report;
         }
-        return run(bundle.golden, bundle.pipeline, model, Double.POSITIVE_INFINITY, false, bundle.minSqnrDb);
+        double peakRel = Double.isNaN(rule.peakRel) ? Double.POSITIVE_INFINITY : rule.peakRel;
+        double minSqnrDb = Double.isNaN(rule.minSqnrDb) ? Double.NEGATIVE_INFINITY : rule.minSqnrDb;
+        return run(bundle.golden, bundle.pipeline, model, peakRel, minSqnrDb, rule.decodedExact, rule.scoreTol);
+    }
+
+    /**
+     * Golden's own stored outputs replayed through the Java post-processing (no model): the tokens
+     * and the decoded answers must equal Python's, numbers within the rule's score_tol.
+     */
+    public static Report replay(Golden golden, Pipeline pipeline) {
+        return run(golden, pipeline, null, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, true,
+                pipeline.spec.rule.scoreTol);
     }
 
     public static final class Report {
@@ -47,6 +50,8 @@ public final class SelfCheck {
         public int tokenized;
         public int ran;
         public int decoded;
+        /** Decoded answers equal to golden's (strings and labels; numbers not compared) when not required. */
+        public int agreed;
         public final List<String> notes = new ArrayList<>();
         /** Worst peak-relative output error seen when a real model ran. */
         public double worstOutputError;
@@ -61,7 +66,8 @@ public final class SelfCheck {
         }
 
         public String summary() {
-            return "examples=" + examples + " tokenized=" + tokenized + (ran > 0 ? " ran=" + ran : "") + " decoded=" + decoded;
+            return "examples=" + examples + " tokenized=" + tokenized + (ran > 0 ? " ran=" + ran : "") + " decoded=" + decoded
+                    + (agreed < decoded ? " agreement=" + agreed + "/" + decoded : "");
         }
     }
 
@@ -70,18 +76,13 @@ public final class SelfCheck {
 
     /**
      * model null: the expected outputs are replayed, checking tokenisation and post-processing only.
-     * Otherwise the model runs on the tokenised inputs and its outputs must be within
-     * outputTolerance of the expected ones, relative to each output's largest magnitude.
-     * checkDecoded false skips comparing answers (a quantized model's need not match the float one's).
+     * Otherwise the model runs on the tokenised inputs and its outputs must be within peakRel of the
+     * expected ones, relative to each output's largest magnitude, with an SQNR of at least minSqnrDb.
+     * decodedExact false counts equal answers instead of requiring them (a quantized model's need
+     * not match the float one's).
      */
-    public static Report run(Golden golden, Pipeline pipeline, Pipeline.Model model, double outputTolerance,
-                             boolean checkDecoded) {
-        return run(golden, pipeline, model, outputTolerance, checkDecoded, Double.NEGATIVE_INFINITY);
-    }
-
-    /** As above, and every output's SQNR against golden must reach minSqnrDb (quantized models). */
-    public static Report run(Golden golden, Pipeline pipeline, Pipeline.Model model, double outputTolerance,
-                             boolean checkDecoded, double minSqnrDb) {
+    static Report run(Golden golden, Pipeline pipeline, Pipeline.Model model, double peakRel, double minSqnrDb,
+                      boolean decodedExact, double scoreTol) {
         Report report = new Report();
         if (!golden.task.equals(pipeline.task)) {
             report.fail("golden.json is for task " + golden.task + ", the pipeline for " + pipeline.task);
@@ -90,7 +91,7 @@ public final class SelfCheck {
         for (Golden.Example example : golden.examples) {
             report.examples++;
             try {
-                String problem = checkExample(example, pipeline, model, outputTolerance, checkDecoded, minSqnrDb, report);
+                String problem = checkExample(example, pipeline, model, peakRel, minSqnrDb, decodedExact, scoreTol, report);
                 if (problem != null) {
                     report.fail("example " + example.index + ": " + problem);
                     return report;
@@ -104,7 +105,8 @@ public final class SelfCheck {
     }
 
     private static String checkExample(Golden.Example example, Pipeline pipeline, Pipeline.Model model,
-                                       double tolerance, boolean checkDecoded, double minSqnrDb, Report report)
+                                       double tolerance, double minSqnrDb, boolean decodedExact, double scoreTol,
+                                       Report report)
             throws Exception {
         Pipeline.Inputs inputs;
         Pipeline.Prepared prepared = null;
@@ -155,7 +157,7 @@ public final class SelfCheck {
             }
         }
 
-        if (!checkDecoded || !example.hasDecoded || prepared == null) {
+        if (!example.hasDecoded || prepared == null) {
             return null;
         }
         if (!complete) {
@@ -163,11 +165,13 @@ public final class SelfCheck {
             return null;
         }
         Object decoded = pipeline.decode(prepared, outputs);
-        String problem = diff(example.decoded, decoded, DECODED_TOLERANCE, "decoded");
-        if (problem != null) {
+        report.decoded++;
+        String problem = diff(example.decoded, decoded, decodedExact ? scoreTol : Double.POSITIVE_INFINITY, "decoded");
+        if (problem == null) {
+            report.agreed++;
+        } else if (decodedExact) {
             return problem + " (java: " + Json.write(decoded) + ")";
         }
-        report.decoded++;
         return null;
     }
 

@@ -50,7 +50,7 @@ public final class SelfTest {
         if (modelProblem != null) {
             return "FAIL " + modelProblem;
         }
-        SelfCheck.Report report = SelfCheck.run(bundle.golden, bundle.pipeline, null, 0, true);
+        SelfCheck.Report report = SelfCheck.replay(bundle.golden, bundle.pipeline);
         if (!report.passed) {
             return "FAIL " + report.failure;
         }
@@ -83,8 +83,8 @@ public final class SelfTest {
             // The app reads tokenizer.json; the GPT-2 style files must tokenise the goldens the same way.
             RobertaTokenizer plain = RobertaTokenizer.fromVocabAndMerges(files.read("vocab.json"),
                     files.read("merges.txt"), bundle.maxTokens);
-            Pipeline other = new Pipeline(bundle.task, plain, bundle.labels, bundle.golden.topK);
-            SelfCheck.Report second = SelfCheck.run(bundle.golden, other, null, 0, true);
+            Pipeline other = new Pipeline(bundle.spec, plain, bundle.labels, bundle.golden.topK);
+            SelfCheck.Report second = SelfCheck.replay(bundle.golden, other);
             if (!second.passed) {
                 return "FAIL with vocab.json + merges.txt: " + second.failure;
             }

@@ -183,6 +183,50 @@ public final class CoreTest {
         return RobertaTokenizer.fromVocabAndMerges(tinyVocab(), TINY_MERGES, maxLength);
     }
 
+    static final String TEXT = "[{\"name\": \"text\", \"type\": \"string\"}]";
+    static final String FLOAT_RULE = "{\"peak_rel\": 1e-4, \"tolerance\": \"fp32-export\", \"decoded\": \"exact\","
+            + " \"score_tol\": 1e-4}";
+
+    /** manifest.json "spec" for a registered task, as prelnedge/bundle/runtime_spec.py writes it (float rule). */
+    static String spec(String task) {
+        switch (task) {
+            case "qa":
+                return spec(task, "span", false, "[{\"name\": \"question\", \"type\": \"string\"}, {\"name\": \"context\","
+                        + " \"type\": \"string\"}]", "B L", "start_logits:B L", "end_logits:B L");
+            case "multiple-choice":
+                return spec(task, "choice", false, "[{\"name\": \"prompt\", \"type\": \"string\"}, {\"name\": \"choices\","
+                        + " \"type\": \"strings\"}]", "B C L", "logits:B C");
+            case "masked-lm":
+                return spec(task, "lm", false, TEXT, "B L", "logits:B L V");
+            case "causal-lm":
+                return spec(task, "lm", true, TEXT, "B L", "logits:B L V");
+            case "sequence-classification":
+                return spec(task, "sequence", false, TEXT, "B L", "logits:B N");
+            case "token-classification":
+                return spec(task, "token", false, TEXT, "B L", "logits:B L N");
+            default:
+                return spec(task, "features", false, TEXT, "B L", "last_hidden_state:B L H", "pooler_output:B H");
+        }
+    }
+
+    /** outputs: "name:AXIS AXIS ..." each. */
+    static String spec(String task, String kind, boolean causal, String request, String inputAxes, String... outputs) {
+        StringBuilder outs = new StringBuilder();
+        for (String out : outputs) {
+            String[] parts = out.split(":");
+            outs.append(outs.length() == 0 ? "" : ", ").append(tensor(parts[0], parts[1], "float32"));
+        }
+        boolean labelled = kind.equals("sequence") || kind.equals("token");
+        return "{\"task\": \"" + task + "\", \"head_kind\": \"" + kind + "\", \"causal\": " + causal
+                + ", \"request\": " + request + ", \"labelled\": " + labelled
+                + ", \"inputs\": [" + tensor("input_ids", inputAxes, "int64") + ", " + tensor("attention_mask", inputAxes, "int64")
+                + "], \"outputs\": [" + outs + "], \"rule\": " + FLOAT_RULE + "}";
+    }
+
+    static String tensor(String name, String axes, String dtype) {
+        return "{\"name\": \"" + name + "\", \"axes\": [\"" + axes.replace(" ", "\", \"") + "\"], \"dtype\": \"" + dtype + "\"}";
+    }
+
     /** A bundle of the tiny tokenizer for a task, from memory (no model, no golden examples). */
     static ModelBundle tinyBundle(String task) throws java.io.IOException {
         final Map<String, String> files = new LinkedHashMap<>();
@@ -191,6 +235,7 @@ public final class CoreTest {
         files.put("golden.json", "{\"task\": \"" + task + "\", \"examples\": []}");
         files.put("vocab.json", tinyVocab());
         files.put("merges.txt", TINY_MERGES);
+        files.put("manifest.json", "{\"spec\": " + spec(task) + "}");
         return ModelBundle.load(files::get);
     }
 
@@ -275,7 +320,7 @@ public final class CoreTest {
 
     static void testQaDecodeMapsTokensToText() {
         RobertaTokenizer tok = tiny(64);
-        Pipeline qa = new Pipeline("qa", tok, null, 5);
+        Pipeline qa = new Pipeline(TaskSpec.parse(Json.parse(spec("qa"))), tok, null, 5);
         Map<String, Object> request = new LinkedHashMap<>();
         request.put("question", "hi");
         request.put("context", "🙂 wo hi");
@@ -355,36 +400,73 @@ public final class CoreTest {
         equal(64, tinyBundle("qa").maxTokens); // max_position_embeddings - 2
     }
 
+    /** manifest: the JSON object's members after "spec" (may be empty). */
     static ModelBundle bundleWithManifest(String task, String manifest) throws java.io.IOException {
         final Map<String, String> files = new LinkedHashMap<>();
         files.put("config.json", "{\"max_position_embeddings\": 66, \"hidden_size\": 4, \"vocab_size\": 264}");
         files.put("golden.json", "{\"task\": \"" + task + "\", \"examples\": []}");
         files.put("vocab.json", tinyVocab());
         files.put("merges.txt", TINY_MERGES);
-        files.put("manifest.json", manifest);
+        files.put("manifest.json", "{\"spec\": " + spec(task) + (manifest.isEmpty() ? "" : ", ") + manifest + "}");
         return ModelBundle.load(files::get);
     }
 
     static void testBundleRuntimeFromManifest() throws Exception {
-        ModelBundle old = tinyBundle("qa"); // no manifest: a LiteRT bundle, as before ONNX Runtime support
+        ModelBundle old = tinyBundle("qa"); // no bundle.runtime: a LiteRT bundle, as before ONNX Runtime support
         equal(ModelBundle.LITERT, old.runtime);
         equal("model.tflite", old.modelFile);
-        ModelBundle ort = bundleWithManifest("qa", "{\"bundle\": {\"runtime\": \"onnxruntime\", \"model_file\": \"model.ort\","
-                + " \"input_dtype\": \"int64\", \"outputs\": [\"end_logits\", \"start_logits\"]}}");
+        ModelBundle ort = bundleWithManifest("qa", "\"bundle\": {\"runtime\": \"onnxruntime\", \"model_file\": \"model.ort\","
+                + " \"input_dtype\": \"int64\"}");
         equal(ModelBundle.ONNXRUNTIME, ort.runtime);
         equal("model.ort", ort.modelFile);
-        equal(Arrays.asList("end_logits", "start_logits"), ort.outputNames);
+        equal(Arrays.asList("start_logits", "end_logits"), ort.outputNames); // the spec's order
         check(Arrays.equals(new long[] {7, 1, 2147483647L}, Nested.longs(new int[] {7, 1, Integer.MAX_VALUE})), "int64 widening");
     }
 
     static void testBundleRuntimeMismatchesFail() {
-        raises(() -> bundleOrThrow("{\"bundle\": {\"runtime\": \"onnxruntime\", \"model_file\": \"model.tflite\"}}"),
+        raises(() -> bundleOrThrow("\"bundle\": {\"runtime\": \"onnxruntime\", \"model_file\": \"model.tflite\"}"),
                 "needs a .ort model");
-        raises(() -> bundleOrThrow("{\"bundle\": {\"runtime\": \"litert\", \"model_file\": \"model.tflite\", \"input_dtype\": \"int64\"}}"),
+        raises(() -> bundleOrThrow("\"bundle\": {\"runtime\": \"litert\", \"model_file\": \"model.tflite\", \"input_dtype\": \"int64\"}"),
                 "takes int32 inputs");
-        raises(() -> bundleOrThrow("{\"bundle\": {\"runtime\": \"coreml\", \"model_file\": \"m.mlmodel\"}}"), "runs litert or onnxruntime");
-        raises(() -> bundleOrThrow("{\"bundle\": {\"runtime\": \"onnxruntime\", \"model_file\": \"model.ort\", \"outputs\": [\"logits\"]}}"),
-                "lack what task qa needs");
+        raises(() -> bundleOrThrow("\"bundle\": {\"runtime\": \"coreml\", \"model_file\": \"m.mlmodel\"}"), "runs litert or onnxruntime");
+    }
+
+    static void testBundleWithoutASpecOrWithAnUnknownHeadFails() {
+        final Map<String, String> files = new LinkedHashMap<>();
+        files.put("config.json", "{\"max_position_embeddings\": 66}");
+        files.put("golden.json", "{\"task\": \"qa\", \"examples\": []}");
+        files.put("vocab.json", tinyVocab());
+        files.put("merges.txt", TINY_MERGES);
+        files.put("manifest.json", "{\"format\": \"prelnedge-bundle/1\"}");
+        raises(() -> load(files), "bundle the export again");
+        files.put("manifest.json", "{\"spec\": " + spec("qa").replace("\"span\"", "\"tree\"") + "}");
+        raises(() -> load(files), "head kind tree");
+        files.put("manifest.json", "{\"spec\": " + spec("sequence-classification") + "}");
+        raises(() -> load(files), "golden.json is for task qa");
+    }
+
+    private static void load(Map<String, String> files) {
+        try {
+            ModelBundle.load(files::get);
+        } catch (java.io.IOException e) {
+            throw new RuntimeException(e);
+        }
+    }
+
+    /** The pipeline follows the spec's head kind, whatever the task is called. */
+    static void testPipelineDispatchesOnHeadKindNotName() throws Exception {
+        TaskSpec renamed = TaskSpec.parse(Json.parse(spec("my-extractive-reader", "span", false,
+                "[{\"name\": \"question\", \"type\": \"string\"}, {\"name\": \"context\", \"type\": \"string\"}]",
+                "B L", "start_logits:B L", "end_logits:B L")));
+        Map<String, Object> request = new LinkedHashMap<>();
+        request.put("question", "hi");
+        request.put("context", "wo hi");
+        Pipeline.Prepared p = new Pipeline(renamed, tiny(64), null, 5).prepare(request);
+        equal(2, p.encodings.get(0).sequenceIds[p.encodings.get(0).length() - 2] + 1); // a question/context pair
+        TaskSpec choices = TaskSpec.parse(Json.parse(spec("multiple-choice")));
+        check(choices.choiceInputs() && choices.request.get(1).list, "choices: (B, C, L) inputs, a list field");
+        raises(() -> new Pipeline(TaskSpec.parse(Json.parse(spec("sequence-classification"))), tiny(64), null, 5),
+                "needs labels");
     }
 
     private static void bundleOrThrow(String manifest) {

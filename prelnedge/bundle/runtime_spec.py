@@ -1,0 +1,49 @@
+"""The task spec a device runtime works from, written into every bundle's manifest.json as "spec":
+the browser page (runtimes/web/src/js) and the Android core (android_demo/core) keep no task list
+of their own; they dispatch on the head kind and read fields, tensors and the pass rule from here.
+
+    task        the registry's name (shown to people; never dispatched on)
+    head_kind   what the head computes (prelnedge.tasks.HEAD_KINDS): features | lm | sequence |
+                token | choice | span; decides how inputs are built and outputs decoded
+    causal      lm heads: true = next token after `<s> text` (no `</s>`), false = fill <mask>
+    request     the fields a caller gives, in order: [{"name", "type": "string" | "strings"}]
+    labelled    whether the outputs' last axis indexes labels (labels.txt / config.json id2label)
+    inputs, outputs   [{"name", "axes", "dtype"}] as the export's manifest io has them (axes: B batch,
+                C choices, L tokens, H hidden, V vocabulary, N labels)
+    rule        the golden self-test's pass rule (device_rule.py)
+"""
+
+from __future__ import annotations
+
+from prelnedge.bundle.device_rule import device_rule
+
+# What a caller gives per head kind; text alone for every other kind.
+_REQUEST_FIELDS = {
+    "span": (("question", "string"), ("context", "string")),
+    "choice": (("prompt", "string"), ("choices", "strings")),
+}
+_TEXT = (("text", "string"),)
+# Heads whose outputs' last axis indexes config.json's id2label.
+_LABELLED_KINDS = ("sequence", "token")
+
+
+def runtime_spec(manifest: dict) -> dict:
+    """The spec for an export (its manifest), as a bundle carries it."""
+    from prelnedge.tasks import get_task
+
+    task = get_task(manifest["task"])
+    io = manifest["io"]
+    return {
+        "task": task.name,
+        "head_kind": task.head_kind,
+        "causal": task.causal,
+        "request": [{"name": name, "type": kind} for name, kind in _REQUEST_FIELDS.get(task.head_kind, _TEXT)],
+        "labelled": task.head_kind in _LABELLED_KINDS,
+        "inputs": [_tensor(spec) for spec in io["inputs"]],
+        "outputs": [_tensor(spec) for spec in io["outputs"]],
+        "rule": device_rule(manifest),
+    }
+
+
+def _tensor(spec: dict) -> dict:
+    return {"name": spec["name"], "axes": list(spec["axes"]), "dtype": spec["dtype"]}

@@ -12,13 +12,13 @@ __version__ = "0.1.0"
 
 from prelnedge.models import DEFAULT_REFERENCE
 from prelnedge.models.config import PreLNConfig
-from prelnedge.tasks import TASKS, get_task
+from prelnedge.tasks import DEFAULT_TASK, TASKS, get_task
 
 if TYPE_CHECKING:
     from prelnedge.models.reference import ReferenceModel
 
 
-def load_reference(path=None, task: str = "base", framework: str = DEFAULT_REFERENCE,
+def load_reference(path=None, task: str = DEFAULT_TASK, framework: str = DEFAULT_REFERENCE,
                    output_hidden_states: bool = False) -> "ReferenceModel":
     """Load a checkpoint folder or fairseq file (None: the embedded default model) as a float
     reference: `model(input_ids, attention_mask) -> dict[str, numpy.ndarray]` keyed by the task's

@@ -17,7 +17,7 @@ from pathlib import Path
 from prelnedge import __version__, quiet
 from prelnedge.errors import UserError, ValidationError
 from prelnedge.models import DEFAULT_REFERENCE, FRAMEWORKS
-from prelnedge.tasks import all_task_names
+from prelnedge.tasks import DEFAULT_TASK, all_task_names
 
 EXIT_USER_ERROR = 2
 DEBUG_HELP = "show tracebacks and the libraries' own log lines instead of one-line errors"
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = command("info", help="describe a checkpoint: format, config, heads, parameters")
     _add_model(info)
-    _add_task(info, "load for this task (default: base)", default="base")
+    _add_task(info, f"load for this task (default: {DEFAULT_TASK})", default=DEFAULT_TASK)
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(run=_run_info)
 

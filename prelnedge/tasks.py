@@ -20,6 +20,38 @@ class TensorSpec:
 
 
 @dataclass(frozen=True)
+class Request:
+    """What a caller gives for one prediction. `fields` are the keys of a golden.json example and of a
+    calibration/evaluation JSONL line; `kind` picks how examples are built (verify/golden.py) and
+    parsed (quantize/calibration.py), and which CLI options the task reads (runtime/postprocess.py)."""
+    kind: str  # one of REQUEST_KINDS
+    fields: tuple[str, ...]
+    line_format: str  # how a calibration/evaluation JSONL line gives it (quoted in error messages)
+    needs_mask: bool = False  # each text must hold <mask>: the positions the model fills
+
+
+TEXT = Request("text", ("text",), '"a string" or {"text": ..., "pair": ...} lines')
+MASKED_TEXT = Request("text", ("text",), TEXT.line_format, needs_mask=True)
+QUESTION_CONTEXT = Request("question-context", ("question", "context"),
+                           '{"question": ..., "context": ...} lines, or SQuAD-style JSON')
+PROMPT_CHOICES = Request("prompt-choices", ("prompt", "choices"), '{"prompt": ..., "choices": [...]} lines')
+REQUEST_KINDS = ("text", "question-context", "prompt-choices")
+
+
+@dataclass(frozen=True)
+class Judged:
+    """How an artifact is judged against its float reference, and what the task scores on labelled data."""
+    description: str
+    agreement: tuple[str, ...]  # the per-example numbers verify/fidelity.py averages, each in [0, 1]
+    metric: tuple[str, ...] = ()  # the labelled-set metric's numbers (verify/fidelity.task_metric); () = none
+
+
+ARGMAX = Judged("argmax agreement", ("argmax_agreement",), ("accuracy",))
+TOP_K = 5  # candidates compared per position by the LM agreement, and kept in golden.json's decoded answers
+LM_AGREEMENT = (f"top{TOP_K}_overlap", "top1_agreement")
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     aliases: tuple[str, ...]
@@ -32,13 +64,15 @@ class Task:
     causal: bool
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
-    # How the task is judged when an artifact is compared to its float reference.
-    metric: str
     # What the head computes, which decides the head class each model file builds and how outputs
     # are decoded: "features" (none), "lm" (a token per position), "sequence" (a label per text),
     # "token" (a label per token), "choice" (a score per candidate), "span" (start/end per token).
     # `head` above cannot decide this: Hugging Face names three different heads "classifier".
     head_kind: str
+    request: Request
+    judged: Judged
+    # The head's classes have names (config.json's id2label): answers and bundles carry labels.
+    labels_apply: bool = False
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -48,48 +82,68 @@ class Task:
     def output_names(self) -> tuple[str, ...]:
         return tuple(spec.name for spec in self.outputs)
 
+    @property
+    def per_choice(self) -> bool:
+        """Inputs carry a choices axis, (B, C, L) rather than (B, L): one item is C texts."""
+        return "C" in self.inputs[0].axes
+
+    @property
+    def metric(self) -> str:
+        """How the task is judged when an artifact is compared to its float reference, in words."""
+        return self.judged.description
+
 
 def _text_inputs(*axes: str) -> tuple[TensorSpec, ...]:
     return (TensorSpec("input_ids", axes, "int64"), TensorSpec("attention_mask", axes, "int64"))
 
 
 _SEQ = _text_inputs("B", "L")
+_LOGITS = (TensorSpec("logits", ("B", "L", "V"), "float32"),)
 
 TASKS: dict[str, Task] = {
     task.name: task
     for task in (
-        Task("base", ("feature-extraction",), "encoder features", "",
-             "RobertaPreLayerNormModel", uses_pooler=True, causal=False, inputs=_SEQ,
+        Task("base", ("feature-extraction",), "encoder features", "", "RobertaPreLayerNormModel",
+             uses_pooler=True, causal=False, inputs=_SEQ,
              outputs=(TensorSpec("last_hidden_state", ("B", "L", "H"), "float32"),
                       TensorSpec("pooler_output", ("B", "H"), "float32")),
-             metric="cosine similarity of last_hidden_state", head_kind="features"),
-        Task("masked-lm", ("fill-mask",), "fill in <mask> tokens", "lm_head",
-             "RobertaPreLayerNormForMaskedLM", uses_pooler=False, causal=False, inputs=_SEQ,
-             outputs=(TensorSpec("logits", ("B", "L", "V"), "float32"),),
-             metric="top-k token overlap at every position", head_kind="lm"),
+             head_kind="features", request=TEXT,
+             judged=Judged("cosine similarity of pooler_output", ("pooler_cosine",))),
+        Task("masked-lm", ("fill-mask",), "fill in <mask> tokens", "lm_head", "RobertaPreLayerNormForMaskedLM",
+             uses_pooler=False, causal=False, inputs=_SEQ, outputs=_LOGITS,
+             head_kind="lm", request=MASKED_TEXT,
+             judged=Judged("top-k token overlap at the <mask> positions (every position without one)",
+                           LM_AGREEMENT)),
         Task("causal-lm", ("text-generation",), "next-token prediction (causal mask)", "lm_head",
-             "RobertaPreLayerNormForCausalLM", uses_pooler=False, causal=True, inputs=_SEQ,
-             outputs=(TensorSpec("logits", ("B", "L", "V"), "float32"),),
-             metric="top-k token overlap at every position", head_kind="lm"),
-        Task("sequence-classification", ("text-classification",), "one label per text",
-             "classifier", "RobertaPreLayerNormForSequenceClassification", uses_pooler=False,
-             causal=False, inputs=_SEQ, outputs=(TensorSpec("logits", ("B", "N"), "float32"),),
-             metric="argmax agreement", head_kind="sequence"),
+             "RobertaPreLayerNormForCausalLM", uses_pooler=False, causal=True, inputs=_SEQ, outputs=_LOGITS,
+             head_kind="lm", request=TEXT,
+             judged=Judged("top-k token overlap at every position", LM_AGREEMENT)),
+        Task("sequence-classification", ("text-classification",), "one label per text", "classifier",
+             "RobertaPreLayerNormForSequenceClassification", uses_pooler=False, causal=False, inputs=_SEQ,
+             outputs=(TensorSpec("logits", ("B", "N"), "float32"),),
+             head_kind="sequence", request=TEXT, judged=ARGMAX, labels_apply=True),
         Task("token-classification", (), "one label per token", "classifier",
-             "RobertaPreLayerNormForTokenClassification", uses_pooler=False, causal=False,
-             inputs=_SEQ, outputs=(TensorSpec("logits", ("B", "L", "N"), "float32"),),
-             metric="argmax agreement over real tokens", head_kind="token"),
+             "RobertaPreLayerNormForTokenClassification", uses_pooler=False, causal=False, inputs=_SEQ,
+             outputs=(TensorSpec("logits", ("B", "L", "N"), "float32"),),
+             head_kind="token", request=TEXT, labels_apply=True,
+             judged=Judged("argmax agreement over real tokens", ("argmax_agreement",),
+                           ("entity_f1", "precision", "recall"))),
         Task("multiple-choice", (), "pick one of C candidate continuations", "classifier",
              "RobertaPreLayerNormForMultipleChoice", uses_pooler=True, causal=False,
              inputs=_text_inputs("B", "C", "L"), outputs=(TensorSpec("logits", ("B", "C"), "float32"),),
-             metric="argmax agreement", head_kind="choice"),
+             head_kind="choice", request=PROMPT_CHOICES, judged=ARGMAX),
         Task("qa", ("question-answering",), "extractive question answering", "qa_outputs",
              "RobertaPreLayerNormForQuestionAnswering", uses_pooler=False, causal=False, inputs=_SEQ,
              outputs=(TensorSpec("start_logits", ("B", "L"), "float32"),
                       TensorSpec("end_logits", ("B", "L"), "float32")),
-             metric="start/end agreement and span exact match after decoding", head_kind="span"),
+             head_kind="span", request=QUESTION_CONTEXT,
+             judged=Judged("start/end agreement and span exact match after decoding",
+                           ("start_agreement", "end_agreement", "span_exact_match", "span_f1"),
+                           ("exact_match", "f1"))),
     )
 }
+# What `prelnedge info` and `load_reference` load when no task is named.
+DEFAULT_TASK = "base"
 
 _BY_NAME: dict[str, Task] = {}
 for _task in TASKS.values():
@@ -98,7 +152,7 @@ for _task in TASKS.values():
 
 
 HEAD_KINDS = ("features", "lm", "sequence", "token", "choice", "span")
-assert all(task.head_kind in HEAD_KINDS for task in TASKS.values())
+assert all(task.head_kind in HEAD_KINDS and task.request.kind in REQUEST_KINDS for task in TASKS.values())
 
 
 def get_task(name: str) -> Task:

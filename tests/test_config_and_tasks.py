@@ -3,11 +3,13 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from prelnedge.models import config as cfg
 from prelnedge.models.config import PreLNConfig
 from prelnedge.errors import ConfigError, UserError
+from prelnedge.quantize.calibration import Example
 from prelnedge.tasks import TASKS, all_task_names, get_task
 from prelnedge.checkpoint.params import task_parameters
 
@@ -96,3 +98,36 @@ def test_registry_io_specs():
     assert TASKS["multiple-choice"].inputs[0].axes == ("B", "C", "L")
     assert TASKS["qa"].output_names == ("start_logits", "end_logits")
     assert TASKS["base"].output_names == ("last_hidden_state", "pooler_output")
+
+
+# One labelled example per request kind, with the truth the task metric reads.
+_LABELLED = {"text": Example("Marta Oyelaran kept the lighthouse.", label=1, entities=((0, 14, "PER"),)),
+             "question-context": Example("Who kept the lighthouse?", "Marta Oyelaran kept the lighthouse.",
+                                         answers=("Marta Oyelaran",)),
+             "prompt-choices": Example("Bees carry", choices=("pollen", "granite"), label=0)}
+
+
+@pytest.mark.parametrize("task", TASKS.values(), ids=lambda task: task.name)
+def test_fidelity_reports_the_numbers_the_registry_names(task):
+    """verify/fidelity.py computes exactly the agreement and metric numbers Task.judged names (the
+    report, gates and bundles read them by these names)."""
+    from prelnedge.checkpoint.load import default_model_dir
+    from prelnedge.quantize.calibration import calibration_batches
+    from prelnedge.runtime.tokenizer import PreLNTokenizer
+    from prelnedge.verify.fidelity import measure, task_metric
+
+    tok = PreLNTokenizer.from_dir(default_model_dir(), 64)
+    labels = ("O", "B-PER", "I-PER")
+    rng = np.random.default_rng(0)
+
+    def fake_model(ids, mask):  # random outputs shaped as the registry's io spec says
+        sizes = dict(zip(task.inputs[0].axes, ids.shape), H=8, V=tok.vocab_size, N=len(labels))
+        return {spec.name: rng.normal(size=[sizes[axis] for axis in spec.axes]).astype(np.float32)
+                for spec in task.outputs}
+
+    example = _LABELLED[task.request.kind]
+    batches = calibration_batches(tok, task, [example])
+    got = measure(task, fake_model, fake_model, batches, eos_id=tok.eos_id, mask_id=tok.mask_id)
+    assert sorted(got["agreement"]) == sorted(task.judged.agreement)
+    metric = task_metric(task, fake_model, tok, [example], labels)
+    assert sorted(metric or {}) == sorted((*task.judged.metric, "examples") if task.judged.metric else ())

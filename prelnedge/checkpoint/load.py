@@ -31,7 +31,7 @@ from prelnedge.models.config import PreLNConfig
 from prelnedge.errors import CheckpointError
 from prelnedge.hashing import sha256_files
 from prelnedge.checkpoint.task_heads import apply_task_head
-from prelnedge.tasks import Task, get_task
+from prelnedge.tasks import DEFAULT_TASK, Task, get_task
 from prelnedge.checkpoint.params import ENCODER_PREFIX, HEAD_PREFIXES, task_parameters
 
 StateDict = dict[str, np.ndarray]
@@ -63,7 +63,7 @@ def default_model_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "default_model"
 
 
-def load_checkpoint(path: str | Path | None, task: str | Task = "base",
+def load_checkpoint(path: str | Path | None, task: str | Task = DEFAULT_TASK,
                     config: PreLNConfig | None = None) -> LoadedCheckpoint:
     """Read any supported checkpoint and return the canonical state dict for `task`.
 

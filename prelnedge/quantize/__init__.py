@@ -9,8 +9,10 @@ re-quantized).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from prelnedge.errors import UserError
+from prelnedge.tasks import Task, get_task
 
 
 @dataclass(frozen=True)
@@ -24,8 +26,8 @@ class QuantMode:
     refused_frameworks: dict[str, str] = field(default_factory=dict)
     # the tolerance-table entry its validation is judged by
     tolerance: str = ""
-    # task -> why this mode cannot serve it
-    refused_tasks: dict[str, str] = field(default_factory=dict)
+    # task -> why this mode cannot serve it ("" when it can)
+    refuses_task: Callable[[Task], str] = lambda task: ""
     # integer TFLite models are calibrated without padding: they are called one unpadded example at a time
     unpadded_only: bool = False
     # ONNX modes: the transformers.js dtype whose file name a web bundle gives the model (q8 ->
@@ -36,19 +38,24 @@ class QuantMode:
 # Full-integer TFLite keeps the attention mask as an additive bias of float32's lowest value; a
 # calibrated range holding it would leave no resolution for the real scores, so calibration sees
 # no padding and these models take one unpadded example per call.
-_INTEGER_TFLITE_TASKS = {
-    "causal-lm": "the causal mask adds float32's lowest value inside every example, so the calibrated "
-                 "attention-score range cannot resolve real scores; use int8-dynamic or fp16",
-    "multiple-choice": "choices are padded to a common length, and integer models are calibrated "
-                       "for unpadded inputs only; use int8-dynamic or fp16",
-}
+def _integer_tflite_refusal(task: Task) -> str:
+    if task.causal:
+        return ("the causal mask adds float32's lowest value inside every example, so the calibrated "
+                "attention-score range cannot resolve real scores; use int8-dynamic or fp16")
+    if task.per_choice:
+        return ("choices are padded to a common length, and integer models are calibrated "
+                "for unpadded inputs only; use int8-dynamic or fp16")
+    return ""
 
-_INT16X8_TASKS = {
-    **_INTEGER_TFLITE_TASKS,
-    "masked-lm": "the LM decoder shares the word-embedding table, and TFLite's 16x8 quantizer fails on a "
-                 "table used by both a gather and a matmul ('Mismatch between number of weight maxs and "
-                 "channels'); use int8-static, int8-dynamic or fp16",
-}
+
+def _int16x8_refusal(task: Task) -> str:
+    refusal = _integer_tflite_refusal(task)
+    if not refusal and task.head_kind == "lm":
+        refusal = ("the LM decoder shares the word-embedding table, and TFLite's 16x8 quantizer fails on a "
+                   "table used by both a gather and a matmul ('Mismatch between number of weight maxs and "
+                   "channels'); use int8-static, int8-dynamic or fp16")
+    return refusal
+
 
 MODES: tuple[QuantMode, ...] = (
     QuantMode("fp16", "onnx", "float16 weights, cast to float32 at load; compute stays fp32 on CPU/wasm",
@@ -72,13 +79,13 @@ MODES: tuple[QuantMode, ...] = (
     QuantMode("int8-static", "tflite",
               "TFLite full integer: int8 weights and activations in every op (int32 token ids in, float "
               "outputs), ranges from a representative dataset", "prelnedge.quantize.tflite:convert_int8_static",
-              needs_calibration=True, tolerance="int8-static", refused_tasks=_INTEGER_TFLITE_TASKS,
+              needs_calibration=True, tolerance="int8-static", refuses_task=_integer_tflite_refusal,
               unpadded_only=True, refused_frameworks={"flax": "jax2tf lowers LayerNorm means and the softmax to DIV ops, which "
                                           "have no int8 kernel in LiteRT; export --framework tf instead"}),
     QuantMode("int16x8", "tflite",
               "TFLite 16x8: int16 activations, int8 weights, ranges from a representative dataset",
               "prelnedge.quantize.tflite:convert_int16x8", needs_calibration=True, tolerance="int16x8",
-              refused_tasks=_INT16X8_TASKS, unpadded_only=True, refused_frameworks={"flax": "jax2tf's DIV lowering of LayerNorm and softmax has no 16x8 "
+              refuses_task=_int16x8_refusal, unpadded_only=True, refused_frameworks={"flax": "jax2tf's DIV lowering of LayerNorm and softmax has no 16x8 "
                                           "kernel; export --framework tf instead"}),
 )
 
@@ -97,11 +104,13 @@ def get_mode(target: str, name: str) -> QuantMode:
 
 
 def check_mode(target: str, framework: str, name: str, task: str | None = None) -> QuantMode:
-    """The mode, or a UserError naming why it cannot serve this target, framework and task."""
+    """The mode, or a UserError naming why it cannot serve this target, framework and task (a
+    registered task name or alias)."""
     mode = get_mode(target, name)
     if framework in mode.refused_frameworks:
         raise UserError(f"mode {name} cannot be made for {target} from {framework}: "
                         f"{mode.refused_frameworks[framework]}")
-    if task in mode.refused_tasks:
-        raise UserError(f"mode {name} cannot serve task {task} on {target}: {mode.refused_tasks[task]}")
+    refusal = mode.refuses_task(get_task(task)) if task is not None else ""
+    if refusal:
+        raise UserError(f"mode {name} cannot serve task {task} on {target}: {refusal}")
     return mode

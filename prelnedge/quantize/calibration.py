@@ -40,9 +40,9 @@ class Example:
 def default_examples(task: Task) -> list[Example]:
     lines = [line.strip() for line in resources.files("prelnedge").joinpath("data/corpus.txt")
              .read_text(encoding="utf-8").splitlines() if line.strip()]
-    if task.name == "qa":
+    if task.request.kind == "question-context":  # each sentence against the passage around it
         return [Example(line, " ".join(lines[i:i + 4])) for i, line in enumerate(lines)]
-    if task.name == "multiple-choice":
+    if task.request.kind == "prompt-choices":
         return [Example(line, choices=(lines[(i + 1) % len(lines)], lines[(i + 7) % len(lines)]))
                 for i, line in enumerate(lines)]
     return [Example(line) for line in lines]
@@ -89,10 +89,7 @@ def load_examples(path: Path, task: Task, what: str = "calibration") -> list[Exa
 
 
 def _bad(path: Path, where: str, problem: str, task: Task, what: str) -> UserError:
-    allowed = {"qa": '{"question": ..., "context": ...} lines, or SQuAD-style JSON',
-               "multiple-choice": '{"prompt": ..., "choices": [...]} lines'}.get(
-        task.name, '"a string" or {"text": ..., "pair": ...} lines')
-    return UserError(f"{what} file {path}{where}: {problem}; for task {task.name} use {allowed}")
+    return UserError(f"{what} file {path}{where}: {problem}; for task {task.name} use {task.request.line_format}")
 
 
 def _example(path: Path, number: int, line: str, task: Task, what: str) -> Example:
@@ -115,13 +112,13 @@ def _example(path: Path, number: int, line: str, task: Task, what: str) -> Examp
     label = item.get("label")
     if label is not None and (isinstance(label, bool) or not isinstance(label, (int, str))):
         raise _bad(path, where, f"'label' must be a label name or an integer, got {type(label).__name__}", task, what)
-    if task.name == "qa":
+    if task.request.kind == "question-context":
         answers = item.get("answers", [])
         if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
             raise _bad(path, where, f"'answers' must be a list of strings, got {json.dumps(answers)[:40]}",
                        task, what)
         return Example(text("question"), text("context"), answers=tuple(answers))
-    if task.name == "multiple-choice":
+    if task.request.kind == "prompt-choices":
         choices = item.get("choices")
         if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) and c for c in choices):
             raise _bad(path, where, "'choices' must list at least two non-empty strings", task, what)
@@ -138,7 +135,7 @@ def _example(path: Path, number: int, line: str, task: Task, what: str) -> Examp
 
 
 def _squad(path: Path, whole: dict, task: Task, what: str) -> list[Example]:
-    if task.name != "qa":
+    if task.request.kind != "question-context":
         raise _bad(path, "", "SQuAD-style JSON is for qa only", task, what)
     try:
         data = whole["data"]
@@ -156,10 +153,10 @@ def _squad(path: Path, whole: dict, task: Task, what: str) -> list[Example]:
 def encode_example(tok, task: Task, example: Example) -> tuple[np.ndarray, np.ndarray]:
     """One example -> (input_ids, attention_mask) of batch 1 with no padding (multiple-choice:
     (1, choices, L), padded only to its longest choice)."""
-    if task.name == "multiple-choice":
+    if task.per_choice:
         ids, mask = tok.batch([tok.encode(example.text, choice) for choice in example.choices])
         return ids[None], mask[None]
-    if task.name == "causal-lm":
+    if task.causal:
         return tok.batch([tok.encode_causal(example.text)])
     return tok.batch([tok.encode(example.text, example.pair)])
 

@@ -17,7 +17,6 @@ from prelnedge.runtime.tokenizer import MASK_TOKEN, Encoding, PreLNTokenizer
 
 Model = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
 DEFAULT_TOP_K = 5
-LM_TASKS = ("masked-lm", "causal-lm")
 
 
 class TruncationWarning(UserWarning):
@@ -145,55 +144,58 @@ def features(model: Model, tok: PreLNTokenizer, texts: list[str]) -> list[dict[s
             for t, m, pooled in zip(texts, mask, out["pooler_output"])]
 
 
+# The CLI option that gives each request field named in the registry (Task.request.fields).
+OPTIONS = {"text": "--text", "prompt": "--text", "question": "--question", "context": "--context",
+           "choices": "--choice"}
+
+
 def check_request(task: Task, *, texts: list[str], question: str | None, context: str | None,
                   choices: list[str], top_k: int | None = None, stride: int | None = None) -> None:
     """Say which inputs a task needs, and refuse inputs it would ignore, before any model is loaded."""
-    unused = [option for option, given, used_by in (
-        ("--text", bool(texts), task.name != "qa"),
-        ("--question", question is not None, task.name == "qa"),
-        ("--context", context is not None, task.name == "qa"),
-        ("--choice", bool(choices), task.name == "multiple-choice"),
-    ) if given and not used_by]
+    reads = {OPTIONS[field] for field in task.request.fields}
+    unused = [option for option, given in (("--text", bool(texts)), ("--question", question is not None),
+                                           ("--context", context is not None), ("--choice", bool(choices)))
+              if given and option not in reads]
     if unused:  # input the task would never read: refuse rather than answer without it
         raise UserError(f"task {task.name} does not read {', '.join(unused)}; leave "
                         f"{'it' if len(unused) == 1 else 'them'} out")
-    for option, given, used_by in (("--stride", stride is not None, task.name == "qa"),
-                                   ("--top-k", top_k is not None, task.name in LM_TASKS)):
+    for option, given, used_by in (("--stride", stride is not None, task.head_kind == "span"),
+                                   ("--top-k", top_k is not None, task.head_kind == "lm")):
         if given and not used_by:  # a setting with nothing to act on: say so, answer anyway
             warnings.warn(f"{option} has no effect on task {task.name}", UserWarning, stacklevel=2)
-    if task.name == "qa":
+    if "question" in task.request.fields:
         if not question or not context or not question.strip() or not context.strip():
-            raise UserError("task qa needs --question and --context (both non-empty)")
+            raise UserError(f"task {task.name} needs --question and --context (both non-empty)")
         return
     if not texts:
         raise UserError(f"task {task.name} needs --text")
-    if task.name == "masked-lm" and not all(MASK_TOKEN in text for text in texts):
-        raise UserError("masked-lm needs a --text containing <mask>")
-    if task.name == "multiple-choice":
+    if task.request.needs_mask and not all(MASK_TOKEN in text for text in texts):
+        raise UserError(f"{task.name} needs a --text containing <mask>")
+    if "choices" in task.request.fields:
         if len(texts) > 1:
-            raise UserError(f"multiple-choice takes one --text (the prompt); got {len(texts)}")
+            raise UserError(f"{task.name} takes one --text (the prompt); got {len(texts)}")
         if len(choices) < 2:
-            raise UserError("multiple-choice needs at least two --choice options")
+            raise UserError(f"{task.name} needs at least two --choice options")
 
 
 def run_task(task: Task, model: Model, tok: PreLNTokenizer, labels: tuple[str, ...], *, texts: list[str],
              question: str | None, context: str | None, choices: list[str], top_k: int | None = None,
              stride: int | None = None) -> Any:
-    """Dispatch one prediction request (see check_request for what each task needs)."""
+    """Dispatch one prediction request on the task's head kind (see check_request for what each
+    task needs)."""
     check_request(task, texts=texts, question=question, context=context, choices=choices, top_k=top_k,
                   stride=stride)
     top_k = DEFAULT_TOP_K if top_k is None else top_k
-    if task.name == "qa":
+    kind = task.head_kind
+    if kind == "span":
         return answer_question(model, tok, question, context, stride)
-    if task.name == "base":
+    if kind == "choice":
+        return choose(model, tok, texts[0], choices)
+    if kind == "features":
         return features(model, tok, texts)
-    if task.name == "masked-lm":
-        return [fill_mask(model, tok, text, top_k) for text in texts]
-    if task.name == "causal-lm":
-        return [next_tokens(model, tok, text, top_k) for text in texts]
-    if task.name == "sequence-classification":
+    if kind == "sequence":
         return classify(model, tok, texts, labels)
-    if task.name == "token-classification":
+    if kind == "token":
         return [tag_tokens(model, tok, text, labels) for text in texts]
-    return choose(model, tok, texts[0], choices)
-
+    decode = next_tokens if task.causal else fill_mask  # lm: the next token, or the <mask> positions
+    return [decode(model, tok, text, top_k) for text in texts]

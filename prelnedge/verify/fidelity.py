@@ -16,10 +16,9 @@ from typing import Callable
 import numpy as np
 
 from prelnedge.verify.compare import error_stats
-from prelnedge.tasks import Task
+from prelnedge.tasks import TOP_K, Task
 
 Forward = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
-TOP_K = 5
 
 
 def qa_context_mask(ids: np.ndarray, eos_id: int) -> np.ndarray:
@@ -32,14 +31,15 @@ def qa_context_mask(ids: np.ndarray, eos_id: int) -> np.ndarray:
 
 
 def _agreement(task: Task, got: dict, want: dict, ids: np.ndarray, eos_id: int, mask_id: int | None) -> dict:
-    """Per-example agreement numbers (averaged by the caller)."""
+    """Per-example agreement numbers (averaged by the caller), named in the registry (task.judged.agreement)."""
     from prelnedge.runtime.postprocess import best_span
 
-    if task.name in ("sequence-classification", "multiple-choice"):
+    kind = task.head_kind
+    if kind in ("sequence", "choice"):
         return {"argmax_agreement": float(got["logits"].argmax(-1)[0] == want["logits"].argmax(-1)[0])}
-    if task.name == "token-classification":
+    if kind == "token":
         return {"argmax_agreement": float(np.mean(got["logits"][0].argmax(-1) == want["logits"][0].argmax(-1)))}
-    if task.name == "qa":
+    if kind == "span":
         allowed = qa_context_mask(ids[0], eos_id)
         if not allowed.any():
             return {}
@@ -51,9 +51,9 @@ def _agreement(task: Task, got: dict, want: dict, ids: np.ndarray, eos_id: int, 
         return {"start_agreement": float(got["start_logits"][0][idx].argmax() == want["start_logits"][0][idx].argmax()),
                 "end_agreement": float(got["end_logits"][0][idx].argmax() == want["end_logits"][0][idx].argmax()),
                 "span_exact_match": float((s0, e0) == (s1, e1)), "span_f1": f1}
-    if task.name in ("masked-lm", "causal-lm"):
+    if kind == "lm":
         logits_a, logits_b = got["logits"][0], want["logits"][0]
-        if task.name == "masked-lm":
+        if task.request.needs_mask:
             positions = np.flatnonzero(ids[0] == mask_id) if mask_id is not None else np.array([], int)
             positions = positions if positions.size else np.arange(ids.shape[1])
         else:
@@ -62,7 +62,7 @@ def _agreement(task: Task, got: dict, want: dict, ids: np.ndarray, eos_id: int, 
         top_b = np.argsort(-logits_b[positions], axis=-1)[:, :TOP_K]
         overlap = np.mean([len(set(a) & set(b)) / TOP_K for a, b in zip(top_a, top_b)])
         return {f"top{TOP_K}_overlap": float(overlap), "top1_agreement": float(np.mean(top_a[:, 0] == top_b[:, 0]))}
-    # base: no decision to agree on; the cosine of the pooled features says it
+    # features: no decision to agree on; the cosine of the pooled features says it
     a, b = got["pooler_output"][0], want["pooler_output"][0]
     return {"pooler_cosine": float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))}
 
@@ -108,29 +108,31 @@ def qa_scores(prediction: str, answers: tuple[str, ...]) -> tuple[float, float]:
 
 
 def task_metric(task: Task, model: Forward, tok, examples: list, labels: tuple[str, ...]) -> dict | None:
-    """The task's own metric on labelled examples, or None when the task/examples have no truth."""
+    """The task's own metric on labelled examples (the numbers task.judged.metric names, and
+    "examples"), or None when the task/examples have no truth."""
     from prelnedge.runtime import postprocess
 
-    if task.name == "qa":
+    kind = task.head_kind
+    if kind == "span":
         scored = [qa_scores(postprocess.answer_question(model, tok, e.text, e.pair)["answer"], e.answers)
                   for e in examples if e.answers]
         if not scored:
             return None
         return {"exact_match": float(np.mean([s[0] for s in scored])), "f1": float(np.mean([s[1] for s in scored])),
                 "examples": len(scored)}
-    if task.name in ("sequence-classification", "multiple-choice"):
+    if kind in ("sequence", "choice"):
         labelled = [e for e in examples if e.label is not None]
         if not labelled:
             return None
         hits = []
         for e in labelled:
-            if task.name == "multiple-choice":
+            if kind == "choice":
                 hits.append(postprocess.choose(model, tok, e.text, list(e.choices))["index"] == int(e.label))
             else:
                 truth = labels[e.label] if isinstance(e.label, int) else e.label
                 hits.append(postprocess.classify(model, tok, [e.text], labels)[0]["label"] == truth)
         return {"accuracy": float(np.mean(hits)), "examples": len(hits)}
-    if task.name == "token-classification":
+    if kind == "token":
         labelled = [e for e in examples if e.entities]
         if not labelled:
             return None

@@ -14,16 +14,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from prelnedge.tasks import Task
+from prelnedge.tasks import TOP_K, Task  # TOP_K: the fill-mask and next-token candidates kept in "decoded"
 from prelnedge.runtime.tokenizer import PreLNTokenizer
 
 TEXTS = ["The lamp was first fuelled by whale oil.", "Bees visit thousands of flowers every day.",
          "Zürich café 🙂 and 日本語 text."]
 MASKED = ["The lamp was <mask> in 1931.", "Honey keeps for <mask> because it holds little water."]
-# The first example is what the web page and the Android app pre-fill: for these tasks, a text in the
-# style the embedded default model was trained on, so the demo shows a meaningful answer.
-FIRST_TEXT = {"sequence-classification": "The staff were friendly and the rooms were lovely.",
-              "token-classification": "Marta Oyelaran kept the lighthouse in Harwick."}
+# The first example is what the web page and the Android app pre-fill: for these head kinds, a text in
+# the style the embedded default model was trained on, so the demo shows a meaningful answer.
+FIRST_TEXT = {"sequence": "The staff were friendly and the rooms were lovely.",
+              "token": "Marta Oyelaran kept the lighthouse in Harwick."}
 QA = [("When was the lamp electrified?",
        "The lamp was first fuelled by whale oil, then by kerosene, and was finally electrified in 1931."),
       ("How long is the river?", "The river Ashby rises in the northern hills and flows for 140 kilometres.")]
@@ -34,27 +34,39 @@ FILLER = ("The river Ashby rises in the northern hills and flows for 140 kilomet
           "lamp works, where whale oil gave way to kerosene and then, in 1931, to electric light.").split()
 # Beyond this many numbers, an output is stored as its argmax over the last axis plus a slice.
 FULL_LIMIT = 50_000
-TOP_K = 5  # fill-mask and next-token candidates kept in "decoded"
 
 
 def golden_examples(task: Task, tok: PreLNTokenizer) -> list[dict[str, Any]]:
-    """The task's text examples, the last one exactly `tok.max_length` tokens long."""
-    if task.name == "qa":
-        question = QA[0][0]
-        pairs = [*QA, (question, fill_to_limit(lambda c: len(_untruncated(tok, question, c)), "", tok.max_length))]
-        return [{"question": q, "context": c, "encoding": tok.encode(q, c)} for q, c in pairs]
-    if task.name == "multiple-choice":
-        prompt = CHOICES[0][0]
-        long_choice = fill_to_limit(lambda c: len(_untruncated(tok, prompt, c)), "", tok.max_length)
-        items = [*CHOICES, (prompt, [CHOICES[0][1][0], long_choice])]  # rows of unequal length: padded
-        return [{"prompt": p, "choices": cs, "encodings": [tok.encode(p, c) for c in cs]} for p, cs in items]
-    if task.name == "causal-lm":
+    """The task's examples, in the fields of its request, the last one exactly `tok.max_length` tokens long."""
+    return _EXAMPLES[task.request.kind](task, tok)
+
+
+def _question_context(task: Task, tok: PreLNTokenizer) -> list[dict[str, Any]]:
+    question = QA[0][0]
+    pairs = [*QA, (question, fill_to_limit(lambda c: len(_untruncated(tok, question, c)), "", tok.max_length))]
+    return [{"question": q, "context": c, "encoding": tok.encode(q, c)} for q, c in pairs]
+
+
+def _prompt_choices(task: Task, tok: PreLNTokenizer) -> list[dict[str, Any]]:
+    prompt = CHOICES[0][0]
+    long_choice = fill_to_limit(lambda c: len(_untruncated(tok, prompt, c)), "", tok.max_length)
+    items = [*CHOICES, (prompt, [CHOICES[0][1][0], long_choice])]  # rows of unequal length: padded
+    return [{"prompt": p, "choices": cs, "encodings": [tok.encode(p, c) for c in cs]} for p, cs in items]
+
+
+def _text(task: Task, tok: PreLNTokenizer) -> list[dict[str, Any]]:
+    if task.causal:  # `<s> text` without `</s>`: what comes next is the answer
         long_text = fill_to_limit(lambda t: 1 + len(_untruncated(tok, t, special=False)), "", tok.max_length)
         return [{"text": t, "encoding": tok.encode_causal(t)} for t in [*TEXTS, long_text]]
-    head = "The lamp was <mask>" if task.name == "masked-lm" else ""
-    texts = MASKED if task.name == "masked-lm" else [FIRST_TEXT.get(task.name, TEXTS[0]), *TEXTS[1:]]
+    head = "The lamp was <mask>" if task.request.needs_mask else ""
+    texts = MASKED if task.request.needs_mask else [FIRST_TEXT.get(task.head_kind, TEXTS[0]), *TEXTS[1:]]
     long_text = fill_to_limit(lambda t: len(_untruncated(tok, t)), head, tok.max_length)
     return [{"text": t, "encoding": tok.encode(t)} for t in [*texts, long_text]]
+
+
+# request kind (tasks.REQUEST_KINDS) -> its examples
+_EXAMPLES: dict[str, Callable[[Task, PreLNTokenizer], list[dict[str, Any]]]] = {
+    "question-context": _question_context, "prompt-choices": _prompt_choices, "text": _text}
 
 
 def _untruncated(tok: PreLNTokenizer, text: str, pair: str | None = None, special: bool = True) -> tuple:
@@ -82,23 +94,19 @@ def fill_to_limit(count: Callable[[str], int], head: str, limit: int) -> str:
 def decoded(task: Task, tok: PreLNTokenizer, forward: Callable, example: dict[str, Any],
             labels: tuple[str, ...]) -> Any:
     """What the task's post-processing makes of one golden example: the answer every runtime's own
-    post-processing must reproduce from the expected outputs."""
-    from prelnedge.runtime import postprocess
+    post-processing must reproduce from the expected outputs (None for features: nothing to decode)."""
+    from prelnedge.runtime.postprocess import run_task
 
-    if task.name == "qa":
-        return postprocess.answer_question(forward, tok, example["question"], example["context"])
-    if task.name == "multiple-choice":
-        return postprocess.choose(forward, tok, example["prompt"], example["choices"])
-    if task.name == "sequence-classification":
-        result = postprocess.classify(forward, tok, [example["text"]], labels)[0]
-        return {"label": result["label"], "score": result["score"]}
-    if task.name == "token-classification":
-        return postprocess.tag_tokens(forward, tok, example["text"], labels)
-    if task.name == "masked-lm":
-        return postprocess.fill_mask(forward, tok, example["text"], TOP_K)
-    if task.name == "causal-lm":
-        return postprocess.next_tokens(forward, tok, example["text"], TOP_K)
-    return None  # base: features only, nothing to decode
+    if task.head_kind == "features":
+        return None
+    answer = run_task(task, forward, tok, labels, texts=[example[f] for f in ("text", "prompt") if f in example],
+                      question=example.get("question"), context=example.get("context"),
+                      choices=example.get("choices", []), top_k=TOP_K if task.head_kind == "lm" else None)
+    if isinstance(answer, list) and "text" in example:  # text tasks answer per text: one text here
+        answer = answer[0]
+    if isinstance(answer, dict):  # the example holds its text already
+        answer.pop("text", None)
+    return answer
 
 
 def build_golden(task: Task, tok: PreLNTokenizer, forward: Callable, labels: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -107,11 +115,11 @@ def build_golden(task: Task, tok: PreLNTokenizer, forward: Callable, labels: tup
         answer = decoded(task, tok, forward, example, labels)
         encodings = example.pop("encodings", None) or [example.pop("encoding")]
         ids, mask = tok.batch(encodings)
-        if task.name == "multiple-choice":
+        if task.per_choice:  # one item of C choices: (1, C, L)
             ids, mask = ids[None], mask[None]
         batches.append(encodings)
         example.update(_ids_and_outputs(task, forward, ids, mask))
-        if task.name != "multiple-choice":
+        if not task.per_choice:
             example["offsets"] = [list(o) for o in encodings[0].offsets]
         if answer is not None:
             example["decoded"] = answer
@@ -124,7 +132,7 @@ def build_golden(task: Task, tok: PreLNTokenizer, forward: Callable, labels: tup
 
 
 def _padded_batch(task: Task, tok: PreLNTokenizer, longest: list, short: list) -> tuple[np.ndarray, np.ndarray]:
-    if task.name != "multiple-choice":
+    if not task.per_choice:
         return tok.batch([longest[0], short[0]])
     ids, mask = tok.batch(longest + short)  # (2C, L): both items' choices padded to one length
     choices = len(longest)

@@ -1,5 +1,9 @@
 """THE task registry. Every stage (loading, models, CLI, export, validation, reports, tests) reads
-the seven tasks from here; nothing else keeps its own list.
+the seven tasks from here; nothing else keeps its own list or compares task names. Per task: its io
+spec, its head kind (which head class the model files build and how outputs are decoded), the
+request a caller gives (fields, <mask>), whether labels apply, and how it is judged (agreement with
+the float reference, the metric on labelled data). Modules dispatch on `head_kind`, `request.kind`,
+`causal` and `per_choice`.
 
 Axis legend used in io specs: B batch, C choices, L sequence length, H hidden size,
 V vocabulary size, N number of labels.

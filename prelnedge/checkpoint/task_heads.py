@@ -3,10 +3,10 @@
 Hugging Face names the sequence-classification, token-classification and multiple-choice heads all
 `classifier`, and one config.json holds one id2label, so one checkpoint cannot carry all three. The
 default model therefore ships the shared encoder and the sentiment head in `model.safetensors` and
-the other two heads as their own files, named in `task_heads.json`:
+the other two heads as their own files, named in `task_heads.json` by task name (token-classification
+with its own labels, multiple-choice without):
 
-    {"token-classification": {"weights": "token-classification.safetensors", "id2label": {"0": "O", ...}},
-     "multiple-choice": {"weights": "multiple-choice.safetensors"}}
+    {TASK: {"weights": "TASK.safetensors", "id2label": {"0": "O", ...}}, ...}
 
 For a task listed there, the loader replaces the checkpoint's `classifier.*` weights with the
 file's and takes the labels from it. A folder without `task_heads.json` (any user checkpoint)

@@ -32,13 +32,15 @@ class Request:
     fields: tuple[str, ...]
     line_format: str  # how a calibration/evaluation JSONL line gives it (quoted in error messages)
     needs_mask: bool = False  # each text must hold <mask>: the positions the model fills
+    lists: tuple[str, ...] = ()  # the fields that hold several strings (the rest hold one)
 
 
 TEXT = Request("text", ("text",), '"a string" or {"text": ..., "pair": ...} lines')
 MASKED_TEXT = Request("text", ("text",), TEXT.line_format, needs_mask=True)
 QUESTION_CONTEXT = Request("question-context", ("question", "context"),
                            '{"question": ..., "context": ...} lines, or SQuAD-style JSON')
-PROMPT_CHOICES = Request("prompt-choices", ("prompt", "choices"), '{"prompt": ..., "choices": [...]} lines')
+PROMPT_CHOICES = Request("prompt-choices", ("prompt", "choices"), '{"prompt": ..., "choices": [...]} lines',
+                         lists=("choices",))
 REQUEST_KINDS = ("text", "question-context", "prompt-choices")
 
 

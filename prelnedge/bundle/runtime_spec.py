@@ -7,7 +7,9 @@ of their own; they dispatch on the head kind and read fields, tensors and the pa
                 token | choice | span; decides how inputs are built and outputs decoded
     causal      lm heads: true = next token after `<s> text` (no `</s>`), false = fill <mask>
     request     the fields a caller gives, in order: [{"name", "type": "string" | "strings"}]
-    labelled    whether the outputs' last axis indexes labels (labels.txt / config.json id2label)
+                (the registry's Task.request)
+    labelled    whether the outputs' last axis indexes labels (labels.txt / config.json id2label;
+                the registry's Task.labels_apply)
     inputs, outputs   [{"name", "axes", "dtype"}] as the export's manifest io has them (axes: B batch,
                 C choices, L tokens, H hidden, V vocabulary, N labels)
     rule        the golden self-test's pass rule (device_rule.py)
@@ -16,16 +18,6 @@ of their own; they dispatch on the head kind and read fields, tensors and the pa
 from __future__ import annotations
 
 from prelnedge.bundle.device_rule import device_rule
-
-# What a caller gives per head kind; text alone for every other kind.
-_REQUEST_FIELDS = {
-    "span": (("question", "string"), ("context", "string")),
-    "choice": (("prompt", "string"), ("choices", "strings")),
-}
-_TEXT = (("text", "string"),)
-# Heads whose outputs' last axis indexes config.json's id2label.
-_LABELLED_KINDS = ("sequence", "token")
-
 
 def runtime_spec(manifest: dict) -> dict:
     """The spec for an export (its manifest), as a bundle carries it."""
@@ -37,8 +29,9 @@ def runtime_spec(manifest: dict) -> dict:
         "task": task.name,
         "head_kind": task.head_kind,
         "causal": task.causal,
-        "request": [{"name": name, "type": kind} for name, kind in _REQUEST_FIELDS.get(task.head_kind, _TEXT)],
-        "labelled": task.head_kind in _LABELLED_KINDS,
+        "request": [{"name": name, "type": "strings" if name in task.request.lists else "string"}
+                    for name in task.request.fields],
+        "labelled": task.labels_apply,
         "inputs": [_tensor(spec) for spec in io["inputs"]],
         "outputs": [_tensor(spec) for spec in io["outputs"]],
         "rule": device_rule(manifest),

@@ -20,7 +20,9 @@ PAD_ID = 1  # RoBERTa's <pad>; the attention mask, not the id, is what hides a p
 
 def static_input_shape(task_name: str, length: int) -> list[int]:
     """Multiple-choice keeps its choice axis, one choice per call."""
-    return [1, 1, length] if task_name == "multiple-choice" else [1, length]
+    from prelnedge.tasks import get_task
+
+    return [1, 1, length] if get_task(task_name).per_choice else [1, length]
 
 
 def static_shape_record(task_name: str, length: int) -> dict:

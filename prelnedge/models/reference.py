@@ -16,7 +16,7 @@ from prelnedge.checkpoint.load import LoadedCheckpoint, load_checkpoint
 from prelnedge.errors import UserError
 from prelnedge.models import DEFAULT_REFERENCE, FRAMEWORK_MODULES, FRAMEWORKS
 from prelnedge.models.config import PreLNConfig
-from prelnedge.tasks import Task, get_task
+from prelnedge.tasks import DEFAULT_TASK, Task, get_task
 
 
 class ReferenceModel:
@@ -65,7 +65,7 @@ def check_inputs(config: PreLNConfig, task: Task, input_ids: np.ndarray, attenti
         raise UserError("attention_mask may hold only 0 and 1")
 
 
-def load_reference(path: str | Path | None = None, task: str = "base", framework: str = DEFAULT_REFERENCE,
+def load_reference(path: str | Path | None = None, task: str = DEFAULT_TASK, framework: str = DEFAULT_REFERENCE,
                    output_hidden_states: bool = False) -> ReferenceModel:
     """Load a checkpoint (None: the embedded default model) as a float reference for `task`."""
     task_spec = get_task(task)

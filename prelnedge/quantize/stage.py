@@ -41,7 +41,7 @@ def evaluation_batches(task, tok, config, eval_examples):
         return calibration_batches(tok, task, eval_examples)
     rows = []
     for ids, mask in validation_batches(config, task):
-        if task.name == "multiple-choice":
+        if task.per_choice:  # (B, C, L): one item of C choices per row
             rows.extend((ids[i:i + 1], mask[i:i + 1]) for i in range(ids.shape[0]))
             continue
         for row, keep in zip(ids, mask):

@@ -25,7 +25,7 @@ def validation_batches(config: PreLNConfig, task: Task, seed: int = 0,
     rng = np.random.default_rng(seed)
     batches = []
     for lengths in cases:
-        rows = len(lengths) * (3 if task.name == "multiple-choice" else 1)
+        rows = len(lengths) * (3 if task.per_choice else 1)  # three choices per item
         width = max(lengths)
         ids = np.full((rows, width), config.pad_token_id, dtype=np.int64)
         for r in range(rows):
@@ -36,7 +36,7 @@ def validation_batches(config: PreLNConfig, task: Task, seed: int = 0,
                 body[-1] = config.eos_token_id
             ids[r, :n] = body
         mask = (ids != config.pad_token_id).astype(np.int64)
-        if task.name == "multiple-choice":
+        if task.per_choice:
             ids, mask = ids.reshape(len(lengths), 3, width), mask.reshape(len(lengths), 3, width)
         batches.append((ids, mask))
     return batches

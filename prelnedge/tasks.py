@@ -169,6 +169,14 @@ def get_task(name: str) -> Task:
         raise UserError(f"unknown task {name!r}; allowed: {', '.join(all_task_names())}") from None
 
 
+def task_with_head(head_kind: str) -> Task:
+    """The one registered task whose head is of this kind (not "lm": masked and causal LM share it)."""
+    found = [task for task in TASKS.values() if task.head_kind == head_kind]
+    if len(found) != 1:
+        raise ValueError(f"{len(found)} tasks have head kind {head_kind!r}")
+    return found[0]
+
+
 def all_task_names() -> list[str]:
     """Canonical names first, then aliases (the CLI's `choices`)."""
     return list(TASKS) + [alias for task in TASKS.values() for alias in task.aliases]

@@ -74,19 +74,20 @@ def shipped_metrics(folder, test: F.Split) -> dict:
     from prelnedge.verify.fidelity import task_metric
     from prelnedge.quantize.calibration import Example
     from prelnedge.models.reference import load_reference
-    from prelnedge.tasks import get_task
+    from prelnedge.tasks import task_with_head
     from prelnedge.train.data import SENTIMENT_LABELS
 
-    examples = {
-        "qa": [Example(e["question"], e["context"], answers=tuple(e["answers"])) for e in test.qa],
-        "sequence-classification": [Example(e["text"], label=SENTIMENT_LABELS[e["label"]]) for e in test.sentiment],
-        "token-classification": [Example(e["text"], entities=tuple(map(tuple, e["entities"]))) for e in test.tagged],
-        "multiple-choice": [Example(e["prompt"], choices=tuple(e["choices"]), label=e["label"]) for e in test.choice],
+    examples = {  # head kind -> the held-out split, as the task metric reads it
+        "span": [Example(e["question"], e["context"], answers=tuple(e["answers"])) for e in test.qa],
+        "sequence": [Example(e["text"], label=SENTIMENT_LABELS[e["label"]]) for e in test.sentiment],
+        "token": [Example(e["text"], entities=tuple(map(tuple, e["entities"]))) for e in test.tagged],
+        "choice": [Example(e["prompt"], choices=tuple(e["choices"]), label=e["label"]) for e in test.choice],
     }
     result = {}
-    for task, rows in examples.items():
-        model = load_reference(folder, task)
+    for kind, rows in examples.items():
+        task = task_with_head(kind)
+        model = load_reference(folder, task.name)
         tok = PreLNTokenizer.from_dir(folder, model.config.max_tokens)
-        metric = task_metric(get_task(task), model, tok, rows, model.config.labels)
-        result[task] = {k: round(v, 4) if isinstance(v, float) else v for k, v in metric.items()}
+        metric = task_metric(task, model, tok, rows, model.config.labels)
+        result[task.name] = {k: round(v, 4) if isinstance(v, float) else v for k, v in metric.items()}
     return result

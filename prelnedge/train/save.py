@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from prelnedge.tasks import task_with_head
 from prelnedge.train.data import TAGS
 
 TASK_HEADS_FILE = "task_heads.json"
@@ -36,13 +37,11 @@ def save_model(out_dir: Path, model, raw_tok, cfg) -> None:
             **_numpy(model.qa_outputs, "qa_outputs."), **_numpy(model.classifier, "classifier.")}
     meta = {"format": "pt"}
     save_file(dict(sorted(main.items())), str(out_dir / "model.safetensors"), metadata=meta)
-    save_file(_numpy(model.token_classifier, "classifier."), str(out_dir / "token-classification.safetensors"),
-              metadata=meta)
-    save_file(_numpy(model.choice_classifier, "classifier."), str(out_dir / "multiple-choice.safetensors"),
-              metadata=meta)
-    heads = {"token-classification": {"weights": "token-classification.safetensors",
-                                      "id2label": {str(i): t for i, t in enumerate(TAGS)}},
-             "multiple-choice": {"weights": "multiple-choice.safetensors"}}
+    tagging, choice = task_with_head("token").name, task_with_head("choice").name
+    save_file(_numpy(model.token_classifier, "classifier."), str(out_dir / f"{tagging}.safetensors"), metadata=meta)
+    save_file(_numpy(model.choice_classifier, "classifier."), str(out_dir / f"{choice}.safetensors"), metadata=meta)
+    heads = {tagging: {"weights": f"{tagging}.safetensors", "id2label": {str(i): t for i, t in enumerate(TAGS)}},
+             choice: {"weights": f"{choice}.safetensors"}}
     (out_dir / TASK_HEADS_FILE).write_text(json.dumps(heads, indent=2) + "\n", encoding="utf-8")
     (out_dir / "tokenizer_config.json").write_text(json.dumps(
         {"tokenizer_class": "RobertaTokenizer", "model_max_length": config.max_tokens,
@@ -59,9 +58,8 @@ def save_eval_sets(data_dir: Path, test) -> None:
     from prelnedge.train.data import SENTIMENT_LABELS
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    _write_jsonl(data_dir / "eval-qa.jsonl",
-                 [{"question": e["question"], "context": e["context"], "answers": e["answers"]} for e in test.qa])
-    _write_jsonl(data_dir / "eval-sequence-classification.jsonl",
-                 [{"text": e["text"], "label": SENTIMENT_LABELS[e["label"]]} for e in test.sentiment])
-    _write_jsonl(data_dir / "eval-token-classification.jsonl", test.tagged)
-    _write_jsonl(data_dir / "eval-multiple-choice.jsonl", test.choice)
+    for kind, rows in (  # head kind -> the held-out split in the task's JSONL form
+            ("span", [{"question": e["question"], "context": e["context"], "answers": e["answers"]} for e in test.qa]),
+            ("sequence", [{"text": e["text"], "label": SENTIMENT_LABELS[e["label"]]} for e in test.sentiment]),
+            ("token", test.tagged), ("choice", test.choice)):
+        _write_jsonl(data_dir / f"eval-{task_with_head(kind).name}.jsonl", rows)

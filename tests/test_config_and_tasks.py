@@ -10,7 +10,7 @@ from prelnedge.models import config as cfg
 from prelnedge.models.config import PreLNConfig
 from prelnedge.errors import ConfigError, UserError
 from prelnedge.quantize.calibration import Example
-from prelnedge.tasks import TASKS, all_task_names, get_task
+from prelnedge.tasks import TASKS, all_task_names, get_task, task_with_head
 from prelnedge.checkpoint.params import task_parameters
 
 
@@ -131,3 +131,10 @@ def test_fidelity_reports_the_numbers_the_registry_names(task):
     assert sorted(got["agreement"]) == sorted(task.judged.agreement)
     metric = task_metric(task, fake_model, tok, [example], labels)
     assert sorted(metric or {}) == sorted((*task.judged.metric, "examples") if task.judged.metric else ())
+
+
+def test_task_with_head_finds_the_one_task_of_a_kind():
+    assert [task_with_head(kind).name for kind in ("span", "choice", "token", "sequence", "features")] == [
+        "qa", "multiple-choice", "token-classification", "sequence-classification", "base"]
+    with pytest.raises(ValueError, match="2 tasks have head kind 'lm'"):
+        task_with_head("lm")  # masked and causal LM share it: callers must pick by name

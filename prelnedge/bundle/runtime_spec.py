@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from prelnedge.bundle.device_rule import device_rule
 
+
 def runtime_spec(manifest: dict) -> dict:
     """The spec for an export (its manifest), as a bundle carries it."""
     from prelnedge.tasks import get_task

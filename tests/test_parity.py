@@ -40,16 +40,33 @@ def references(hf_checkpoints):
     return get
 
 
+@pytest.fixture(scope="module")
+def transformers_outputs(hf_checkpoints):
+    """(task name, lengths) -> (input_ids, attention_mask, transformers' outputs), computed once and
+    shared by the three frameworks."""
+    cache = {}
+
+    def get(task_name: str, lengths: list[int]):
+        key = (task_name, tuple(lengths))
+        if key not in cache:
+            _, hf_model = hf_checkpoints[task_name]
+            task, config = TASKS[task_name], config_for(task_name)
+            assert max(lengths) <= config.max_tokens
+            rng = np.random.default_rng(sum(lengths))
+            ids, mask = random_batch(config, lengths, rng, choices=3 if task.head_kind == "choice" else None)
+            cache[key] = ids, mask, hf_outputs(hf_model, task, ids, mask)
+        return cache[key]
+
+    return get
+
+
 @pytest.mark.parametrize("lengths", list(LENGTHS.values()), ids=list(LENGTHS))
 @pytest.mark.parametrize("task_name", list(TASKS))
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_matches_transformers(hf_checkpoints, references, framework, task_name, lengths):
-    _, hf_model = hf_checkpoints[task_name]
+def test_matches_transformers(references, transformers_outputs, framework, task_name, lengths):
     task, config = TASKS[task_name], config_for(task_name)
-    assert max(lengths) <= config.max_tokens
-    rng = np.random.default_rng(sum(lengths))
-    ids, mask = random_batch(config, lengths, rng, choices=3 if task.head_kind == "choice" else None)
-    got, want = references(framework, task_name)(ids, mask), hf_outputs(hf_model, task, ids, mask)
+    ids, mask, want = transformers_outputs(task_name, lengths)
+    got = references(framework, task_name)(ids, mask)
     assert sum(k.startswith("hidden_states.") for k in want) == config.num_hidden_layers + 1
     assert all(value.dtype == np.float32 for value in got.values())
     # names, shapes, then every hidden state in layer order: a failure names the first diverging layer

@@ -67,7 +67,7 @@ def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
     return {
         "runtime": f"{web_runtime.ORT_PACKAGE} {ort_version}",
         "runtime_from": ort_origin,  # node_modules, cache or download (see web_runtime.py)
-        "backend": "wasm (SIMD, 1 thread)",
+        "backend": "wasm (SIMD; up to 4 threads when cross-origin isolated, as serve.py serves it, else 1)",
         "model": model,
         "float_model": "onnx/model.onnx" if not quantized or float_model is not None else None,
         # what transformers.js loads it as (None: no such class there; prelnedge's page only)
@@ -106,7 +106,8 @@ def how_to_open(folder: Path) -> str:
 
     return (f"open it through a static server (a file:// page cannot load the model):\n"
             f"  python3 -m http.server --bind 127.0.0.1 --directory {shlex.quote(str(folder))} 8000\n"
-            f"  then http://127.0.0.1:8000/ (self-test: http://127.0.0.1:8000/index.html?selftest=1)")
+            f"  then http://127.0.0.1:8000/ (self-test: http://127.0.0.1:8000/index.html?selftest=1)\n"
+            f"  or, multi-threaded (cross-origin isolated): python3 {shlex.quote(str(folder / 'serve.py'))}")
 
 
 def _float_model(manifest: dict) -> Path | None:

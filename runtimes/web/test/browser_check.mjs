@@ -4,22 +4,25 @@
 //       "pages": [{"url": "http://127.0.0.1:PORT/qa/index.html?selftest=1",
 //                  "form"?: {"question": "...", "context": "..."} | {"text": "..."} |
 //                           {"prompt": "...", "choices": ["...", "..."]},
-//                  "screenshot"?: "/path/page.png"}]}
+//                  "screenshot"?: "/path/page.png", "threads"?: true}]}
 // A file:// url is only checked for the page's own "must be served" message (#status in error).
 // RESULT: per page {"selftest": line, "answer", "detail", "json" (the form's result, when a form
 // was given), "status" (the #status line), "visible_forms": [ids of the forms a person sees, at the
-// end], "failed_requests": [...], "errors": [...], "requests": [paths fetched]}.
+// end], "failed_requests": [...], "errors": [...], "requests": [paths fetched]}; with "threads": also
+// "isolated" (the page's crossOriginIsolated), "wasm_threads" (onnxruntime-web's env.wasm.numThreads
+// after the session started) and "workers" (how many Web Workers the page started).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const TIMEOUT_MS = 60_000;
+
 // Playwright adds --headless itself (headless: true); the rest keeps a fresh profile quiet and offline.
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
 
 const job = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const TIMEOUT_MS = job.timeout_ms ?? 60_000; // a base-size model loads and self-tests for minutes
 const profile = mkdtempSync(join(tmpdir(), 'prelnedge-chromium-'));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: job.chromium ?? '/usr/bin/chromium', headless: true, args: ARGS,
@@ -40,6 +43,8 @@ async function check(spec) {
   page.on('requestfailed', (r) => result.failed_requests.push(`${r.url()}: ${r.failure()?.errorText}`));
   page.on('response', (r) => { if (r.status() >= 400) result.failed_requests.push(`${r.url()}: HTTP ${r.status()}`); });
   page.on('pageerror', (e) => result.errors.push(String(e)));
+  let workers = 0;
+  page.on('worker', () => { workers += 1; });
   page.on('console', (m) => { if (m.type() === 'error') result.errors.push(m.text()); });
   try {
     await page.goto(spec.url);
@@ -74,6 +79,13 @@ async function check(spec) {
     result.errors.push(`driver: ${err.message}`);
   }
   result.status = await page.textContent('#status').catch(() => null);
+  if (spec.threads) {
+    result.isolated = await page.evaluate(() => globalThis.crossOriginIsolated);
+    // the page's own module instance (same URL): what the session was created with
+    result.wasm_threads = await page.evaluate(async () => (await import(new URL('ort/ort.wasm.min.mjs', location.href)))
+      .env.wasm.numThreads).catch((err) => `driver: ${err.message}`);
+    result.workers = workers;
+  }
   // what a person sees: the element renders (display, visibility, and every ancestor)
   result.visible_forms = await page.$$eval('form', (forms) => forms.filter((f) => f.checkVisibility()).map((f) => f.id))
     .catch((err) => [`driver: ${err.message}`]);

@@ -1,5 +1,6 @@
-// The exported ONNX model in ONNX Runtime Web: WebAssembly backend, one thread (so the page needs no
-// cross-origin isolation headers and works from any static server).
+// The exported ONNX model in ONNX Runtime Web: WebAssembly backend, multi-threaded when the page is
+// cross-origin isolated (served by the bundle's serve.py), one thread on any other static server
+// (see wasm_threads.js).
 //
 // Only three files of onnxruntime-web are shipped in the bundle (ort/, beside js/): ort.wasm.min.mjs (the
 // wasm-only API), ort-wasm-simd-threaded.mjs (the Emscripten glue it imports) and
@@ -7,6 +8,7 @@
 // numThreads is 1.
 
 import * as ort from '../ort/ort.wasm.min.mjs';
+import { wasmThreads } from './wasm_threads.js';
 
 export class OnnxModel {
   constructor(session) {
@@ -17,7 +19,7 @@ export class OnnxModel {
   /** Load `modelUrl` with the runtime files from `ortUrl` (a folder URL ending in '/'). */
   static async load(modelUrl, ortUrl) {
     ort.env.wasm.wasmPaths = ortUrl;
-    ort.env.wasm.numThreads = 1;
+    ort.env.wasm.numThreads = wasmThreads();
     ort.env.wasm.proxy = false;
     ort.env.logLevel = 'error';
     const session = await ort.InferenceSession.create(modelUrl, {

@@ -45,8 +45,8 @@ def build(out: Path, model: Path | None, task: str, length: int) -> dict[str, Pa
     paths = {"onnx": out / "export-onnx"}
     export(ExportConfig(task=task, target="onnx", model=model, out=paths["onnx"], force=True))
     site = out / "site"
-    paths["android-ort"] = bundle(paths["onnx"], "android", out / "android-ort", force=True)
-    paths["web-onnx"] = bundle(paths["onnx"], "web", site / "web-onnx", force=True)
+    paths["android-ort"] = bundle(paths["onnx"], "android", out / "android-ort", force=True).folder
+    paths["web-onnx"] = bundle(paths["onnx"], "web", site / "web-onnx", force=True).folder
     # The page times golden example 0: onnxruntime-web runs it at its own length, LiteRT.js at the
     # static length. A second static export at exactly that length compares the same work.
     own = len(json.loads((paths["onnx"] / "golden.json").read_text())["examples"][0]["input_ids"][-1])
@@ -55,7 +55,7 @@ def build(out: Path, model: Path | None, task: str, length: int) -> dict[str, Pa
         export(ExportConfig(task=task, target="tflite", model=model, out=paths[f"tflite-{static}"], force=True,
                             static_shape=static))
         paths[f"web-litert-{static}"] = bundle(paths[f"tflite-{static}"], "web", site / f"web-litert-{static}",
-                                               force=True)
+                                               force=True).folder
     paths["site"] = site
     paths["example_tokens"] = own
     return paths

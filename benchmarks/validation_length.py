@@ -19,7 +19,7 @@ task = get_task("qa")
 ck = load_checkpoint(None, task)
 ref = importlib.import_module(FRAMEWORK_MODULES["torch"]).build_forward(ck)
 with tempfile.TemporaryDirectory() as tmp:
-    out = export(ExportConfig(task="qa", target="onnx", out=Path(tmp) / "qa"))
+    out = export(ExportConfig(task="qa", target="onnx", out=Path(tmp) / "qa")).folder
     session = open_session(out / "model.onnx")
     times = {"old": [], "new": []}
     for _ in range(5):

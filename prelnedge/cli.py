@@ -13,11 +13,15 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prelnedge import __version__, quiet
 from prelnedge.errors import UserError, ValidationError
 from prelnedge.models import DEFAULT_REFERENCE, FRAMEWORKS
 from prelnedge.tasks import DEFAULT_TASK, all_task_names
+
+if TYPE_CHECKING:
+    from prelnedge.artifact import ModelArtifact
 
 EXIT_USER_ERROR = 2
 DEBUG_HELP = "show tracebacks and the libraries' own log lines instead of one-line errors"
@@ -275,8 +279,7 @@ def _run_export(args: argparse.Namespace) -> int:
     cfg = ExportConfig(task=args.task, target=args.target, model=args.model, framework=args.framework,
                        out=args.out, force=args.force, keep_savedmodel=args.keep_savedmodel,
                        quantize=args.mode, calibration=args.calibration, static_shape=args.static_shape)
-    out = export(cfg)
-    _print_validation(out)
+    _print_validation(export(cfg))
     return 0
 
 
@@ -285,9 +288,8 @@ def _run_quantize(args: argparse.Namespace) -> int:
 
     if args.mode is None:
         raise UserError("quantize needs --quantize MODE (see prelnedge quantize --help)")
-    out = quantize_folder(args.folder, args.mode, args.out, calibration=args.calibration, force=args.force,
-                          model=args.model)
-    _print_validation(out)
+    _print_validation(quantize_folder(args.folder, args.mode, args.out, calibration=args.calibration,
+                                      force=args.force, model=args.model))
     return 0
 
 
@@ -335,26 +337,25 @@ def _run_report(args: argparse.Namespace) -> int:
 def _run_bundle(args: argparse.Namespace) -> int:
     from prelnedge.bundle import bundle, how_to_open
 
-    out = bundle(args.folder, args.platform, args.out, args.force)
-    manifest = json.loads((out / "manifest.json").read_text())
-    size = sum((out / name).stat().st_size for name in manifest["files"])
-    print(f"{out}: {args.platform} bundle of {manifest['task']} ({len(manifest['files'])} files, "
+    written = bundle(args.folder, args.platform, args.out, args.force)
+    size = sum((written.folder / name).stat().st_size for name in written.files)
+    print(f"{written.folder}: {args.platform} bundle of {written.source.task} ({len(written.files)} files, "
           f"{size / 2**20:.2f} MiB)")
-    hint = how_to_open(args.platform, out)
+    hint = how_to_open(args.platform, written.folder)
     if hint:
         print(hint)
     return 0
 
 
-def _print_validation(folder: Path) -> None:
-    manifest = json.loads((folder / "manifest.json").read_text())
+def _print_validation(artifact: ModelArtifact) -> None:
+    folder = artifact.folder
     validation = json.loads((folder / "validation.json").read_text())
-    size = (folder / manifest["model_file"]).stat().st_size
-    quantization = manifest.get("quantization")
+    size = artifact.model_path.stat().st_size
+    quantization = artifact.quantization
     if quantization:
         fidelity = validation["fidelity"]
-        print(f"{folder}: {manifest['model_file']} ({size / 2**20:.2f} MiB, {quantization['size_ratio']:.2f}x the "
-              f"float size), {manifest['task']} {manifest['target']} {quantization['mode']}; fidelity vs the float "
+        print(f"{folder}: {artifact.model_file} ({size / 2**20:.2f} MiB, {quantization.size_ratio:.2f}x the "
+              f"float size), {artifact.task} {artifact.target} {quantization.mode}; fidelity vs the float "
               f"model on {fidelity['examples']} examples passed (floor {validation['tolerance']['min_sqnr_db']:g} dB)")
         for name, worst in fidelity["outputs"].items():
             print(f"  {name}: SQNR {worst['sqnr_db']:.1f} dB, cosine {worst['cosine']:.5f}, "
@@ -362,8 +363,8 @@ def _print_validation(folder: Path) -> None:
         for key, value in fidelity["agreement"].items():
             print(f"  {key}: {value:.3f}")
         return
-    print(f"{folder}: {manifest['model_file']} ({size / 2**20:.2f} MiB), {manifest['task']} "
-          f"{manifest['target']} from {manifest['framework']}; validation passed "
+    print(f"{folder}: {artifact.model_file} ({size / 2**20:.2f} MiB), {artifact.task} "
+          f"{artifact.target} from {artifact.framework}; validation passed "
           f"(tolerance peak_rel {validation['tolerance']['peak_rel']:g})")
     for name, worst in validation["worst"].items():
         print(f"  {name}: max_abs {worst['max_abs']:.3g}, peak_rel {worst['peak_rel']:.3g}, "

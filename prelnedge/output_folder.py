@@ -28,10 +28,6 @@ from typing import Iterable, Iterator
 
 from prelnedge.errors import UserError
 
-# manifest.json formats prelnedge writes; a folder whose manifest has one of them is ours to replace
-OUR_FORMATS = ("prelnedge-artifact/1", "prelnedge-bundle/1", "prelnedge-bundle/2", "prelnedge-report/1")
-
-
 # ---- owners: pid + start time ---------------------------------------------------------------------
 def _start_time(pid: int) -> str:
     """The process's start time in clock ticks since boot (Linux /proc), or "" where unknown."""
@@ -159,7 +155,10 @@ def check_not_over_inputs(out: Path, inputs: Iterable[Path | None]) -> None:
 
 
 def check_replaceable(out: Path) -> None:
-    """Refuse to replace a folder that holds anything prelnedge did not write."""
+    """Refuse to replace a folder that holds anything prelnedge did not write. The manifest is read
+    leniently here: a broken one only means the folder is not known to be ours."""
+    from prelnedge.artifact import FORMATS  # the manifest formats prelnedge writes
+
     entries = sorted(p.name for p in out.iterdir())
     if not entries:
         return  # an empty folder holds nothing to lose
@@ -167,7 +166,7 @@ def check_replaceable(out: Path) -> None:
         manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         manifest = None
-    if not isinstance(manifest, dict) or manifest.get("format") not in OUR_FORMATS:
+    if not isinstance(manifest, dict) or manifest.get("format") not in FORMATS:
         shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
         raise UserError(f"{out} is not a prelnedge output folder (no prelnedge manifest.json; it holds {shown}); "
                         "--force replaces only folders prelnedge wrote: choose another --out or move it away")

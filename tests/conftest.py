@@ -28,7 +28,7 @@ def exports(hf_checkpoints, tmp_path_factory):
         if key not in cache:
             folder, _ = hf_checkpoints[task_name]
             cache[key] = export(ExportConfig(task=task_name, target=target, framework=framework, model=folder,
-                                             out=base / "-".join(key)))
+                                             out=base / "-".join(key))).folder
         return cache[key]
 
     return get
@@ -62,6 +62,6 @@ def default_onnx_export(tmp_path_factory):
                 # the default model has a QA and a classifier head only; other heads start random,
                 # which these runtime-parity tests do not mind (both sides run the same export)
                 warnings.simplefilter("ignore", HeadInitializedWarning)
-                made[task] = export(ExportConfig(task=task, target="onnx", out=root / task))
+                made[task] = export(ExportConfig(task=task, target="onnx", out=root / task)).folder
         return made[task]
     return get

@@ -64,7 +64,7 @@ def export(tmp_path_factory, task: str, target: str = "tflite", quantize: str | 
         # as good as any for checking the app's tokenizer and post-processing.
         warnings.simplefilter("ignore", HeadInitializedWarning)
         out = tmp_path_factory.mktemp(f"export-{task}-{target}") / "out"
-        return run_export(ExportConfig(task=task, target=target, out=out, quantize=quantize))
+        return run_export(ExportConfig(task=task, target=target, out=out, quantize=quantize)).folder
 
 
 def bundle(export_dir: Path, out: Path) -> Path:

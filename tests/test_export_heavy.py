@@ -29,7 +29,7 @@ def base_qa(tmp_path_factory):
 @pytest.mark.parametrize("target,framework", sorted(EXPORTERS), ids=["-".join(p) for p in sorted(EXPORTERS)])
 def test_base_size_export_matches_transformers(base_qa, tmp_path, target, framework):
     folder, hf_model = base_qa
-    out = export(ExportConfig(task="qa", target=target, framework=framework, model=folder, out=tmp_path / "out"))
+    out = export(ExportConfig(task="qa", target=target, framework=framework, model=folder, out=tmp_path / "out")).folder
     session = open_session(out / json.loads((out / "manifest.json").read_text())["model_file"])
     ids, mask = random_batch(BASE, [128, 17], np.random.default_rng(9))
     got, want = session.run(ids, mask), hf_outputs(hf_model, TASKS["qa"], ids, mask)

@@ -29,7 +29,7 @@ def float_exports(tmp_path_factory):
     def get(task: str, target: str) -> Path:
         if (task, target) not in made:
             out = tmp_path_factory.mktemp("float") / f"{task}-{target}"
-            made[(task, target)] = export(ExportConfig(task=task, target=target, out=out))
+            made[(task, target)] = export(ExportConfig(task=task, target=target, out=out)).folder
         return made[(task, target)]
     return get
 
@@ -37,7 +37,7 @@ def float_exports(tmp_path_factory):
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
 def test_every_mode_quantizes_validates_and_reports_fidelity(float_exports, mode, tmp_path):
     source = float_exports("qa", mode.target)
-    out = quantize_folder(source, mode.name, tmp_path / "q")
+    out = quantize_folder(source, mode.name, tmp_path / "q").folder
     manifest = json.loads((out / "manifest.json").read_text())
     validation = json.loads((out / "validation.json").read_text())
     quant = manifest["quantization"]
@@ -64,7 +64,7 @@ def test_quantized_runtime_answers_like_the_float_model(float_exports, tmp_path)
     from prelnedge.runtime.sessions import load_exported
 
     float_dir = float_exports("qa", "tflite")
-    quant = load_exported(quantize_folder(float_dir, "int16x8", tmp_path / "q"))
+    quant = load_exported(quantize_folder(float_dir, "int16x8", tmp_path / "q").folder)
     ref = load_exported(float_dir)
     golden = json.loads((float_dir / "golden.json").read_text())
     for example in (e for e in golden["examples"] if "question" in e):  # the padded batch has ids only
@@ -98,7 +98,7 @@ def test_integer_tflite_runs_padded_batches_row_by_row(float_exports, tmp_path):
     ("base", "onnx", "int4"),
 ])
 def test_other_heads_report_their_own_agreement(float_exports, tmp_path, task, target, mode):
-    out = quantize_folder(float_exports(task, target), mode, tmp_path / "q")
+    out = quantize_folder(float_exports(task, target), mode, tmp_path / "q").folder
     agreement = json.loads((out / "validation.json").read_text())["fidelity"]["agreement"]
     expected = {"token-classification": {"argmax_agreement"}, "multiple-choice": {"argmax_agreement"},
                 "masked-lm": {"top5_overlap", "top1_agreement"}, "causal-lm": {"top5_overlap", "top1_agreement"},
@@ -128,7 +128,7 @@ def test_onnx_integer_modes_run_every_linear_layer_as_an_integer_matmul(float_ex
     integer_ops, switch = INTEGER_MATMULS[mode]
     if fuse is not None:  # the fusion switch's other side, so neither path goes untested
         monkeypatch.setattr(onnx_modes, switch, fuse)
-    out = quantize_folder(float_exports("qa", "onnx"), mode, tmp_path / "q")
+    out = quantize_folder(float_exports("qa", "onnx"), mode, tmp_path / "q").folder
     settings = json.loads((out / "manifest.json").read_text())["quantization"]["settings"]
     assert any(key.startswith("onnxruntime session") for key in settings["optimizations"])
     fusions = settings["optimizations"].get("onnxscript optimize_for_ort")
@@ -156,8 +156,8 @@ def test_onnx_integer_modes_run_every_linear_layer_as_an_integer_matmul(float_ex
 
 def test_checkpoint_without_tokenizer_is_judged_on_validation_ids(hf_checkpoints, tmp_path):
     folder, _ = hf_checkpoints["sequence-classification"]
-    float_dir = export(ExportConfig(task="sequence-classification", target="onnx", model=folder, out=tmp_path / "f"))
-    out = quantize_folder(float_dir, "fp16", tmp_path / "q")
+    float_export = export(ExportConfig(task="sequence-classification", target="onnx", model=folder, out=tmp_path / "f"))
+    out = quantize_folder(float_export, "fp16", tmp_path / "q").folder
     validation = json.loads((out / "validation.json").read_text())
     assert validation["evaluation"]["source"] == "validation ids, unpadded rows"
     assert validation["fidelity"]["outputs"]["logits"]["sqnr_db"] > 40
@@ -226,7 +226,7 @@ def test_calibration_file_is_used(float_exports, tmp_path):
         "context": "The tower was built in 1874 from granite and painted white.",
         "qas": [{"question": "When was the tower built?", "answers": [{"text": "1874"}]},
                 {"question": "What was it built from?", "answers": [{"text": "granite"}]}]}]}]}))
-    out = quantize_folder(float_exports("qa", "onnx"), "int8-static", tmp_path / "q", calibration=calibration)
+    out = quantize_folder(float_exports("qa", "onnx"), "int8-static", tmp_path / "q", calibration=calibration).folder
     calibration_facts = json.loads((out / "manifest.json").read_text())["quantization"]["calibration"]
     assert calibration_facts == {"source": str(calibration), "examples": 2}
 

@@ -117,8 +117,8 @@ def test_readme_examples_int8_exports(target, tmp_path):
     from prelnedge.quantize.stage import quantize_folder
     from prelnedge.runtime.sessions import load_exported
 
-    float_dir = export(ExportConfig(task="qa", target=target, out=tmp_path / "float"))
-    int8 = load_exported(quantize_folder(float_dir, "int8-dynamic", tmp_path / "int8"))
+    float_export = export(ExportConfig(task="qa", target=target, out=tmp_path / "float"))
+    int8 = load_exported(quantize_folder(float_export, "int8-dynamic", tmp_path / "int8").folder)
     assert _answers(int8, int8.tokenizer) == [a for _, _, a in QA_EXAMPLES]
 
 

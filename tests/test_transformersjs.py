@@ -67,7 +67,7 @@ def exports(default_onnx_export, tmp_path_factory) -> dict[str, Path]:
     quantized = tmp_path_factory.mktemp("tjs-quant")
     for mode, dtype in QUANTIZED.items():
         made[f"sequence-classification-{dtype}"] = quantize_folder(
-            made["sequence-classification"], mode, quantized / f"sequence-classification-{dtype}")
+            made["sequence-classification"], mode, quantized / f"sequence-classification-{dtype}").folder
     return made
 
 

@@ -30,7 +30,7 @@ CLI = [sys.executable, "-m", "prelnedge.cli"]
 @pytest.fixture(scope="module")
 def qa_export(tmp_path_factory) -> Path:
     """A float ONNX qa export of the embedded model (the cheapest target)."""
-    return export(ExportConfig(task="qa", target="onnx", out=tmp_path_factory.mktemp("exp") / "qa"))
+    return export(ExportConfig(task="qa", target="onnx", out=tmp_path_factory.mktemp("exp") / "qa")).folder
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:

@@ -131,7 +131,7 @@ def _replay_golden(run, golden: dict, manifest: dict) -> dict:
         actual = {**{k: got[k] for k in want}, **{k: got[k][..., :64] for k in slices}}
         expected = {**want, **slices}
         if quantized:
-            golden_check(manifest, actual, expected, label)
+            golden_check(manifest["target"], manifest["quantization"]["mode"], actual, expected, label)
             for name in expected:
                 sqnr = error_stats(actual[name], expected[name]).sqnr_db
                 worst[f"{name}.sqnr_db"] = min(worst.get(f"{name}.sqnr_db", float("inf")), sqnr)

@@ -18,11 +18,11 @@ import numpy as np
 
 
 def record_outputs(bundle_dir: Path) -> dict:
-    from prelnedge.artifact import read_json
+    from prelnedge.artifact import read_bundle_manifest, read_json
     from prelnedge.runtime.sessions import open_session
 
     bundle_dir = Path(bundle_dir)
-    manifest = read_json(bundle_dir / "manifest.json")
+    manifest = read_bundle_manifest(bundle_dir)
     facts = manifest["bundle"]
     session = open_session(bundle_dir / facts["model_file"])
     unpadded_only = bool((manifest.get("quantization") or {}).get("unpadded_only"))

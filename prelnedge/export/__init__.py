@@ -11,8 +11,12 @@ import importlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prelnedge.errors import UserError
+
+if TYPE_CHECKING:
+    from prelnedge.artifact import ModelArtifact
 
 # (target, framework) -> "module:function"; each exporter writes its model file into a work folder.
 EXPORTERS = {
@@ -102,16 +106,16 @@ def _check_static_shape(cfg: ExportConfig) -> None:
         raise UserError(f"--static-shape {cfg.static_shape}: give the model's fixed length in tokens, 1..4096")
 
 
-def export(cfg: ExportConfig, progress=None) -> Path:
-    """Run the stage; returns OUT. Raises UserError for bad input, ValidationError for a bad artifact.
-    With cfg.quantize, the float export goes to a hidden temporary folder beside OUT and the
+def export(cfg: ExportConfig, progress=None) -> ModelArtifact:
+    """Run the stage; returns the artifact written to OUT. Raises UserError for bad input,
+    ValidationError for a bad artifact. With cfg.quantize, the float export goes to a hidden temporary folder beside OUT and the
     quantize stage turns it into OUT."""
     if cfg.quantize is not None:
         return _export_quantized(cfg, progress)
     return _export_float(cfg, progress)
 
 
-def _export_quantized(cfg: ExportConfig, progress=None) -> Path:
+def _export_quantized(cfg: ExportConfig, progress=None) -> ModelArtifact:
     import dataclasses
 
     from prelnedge.output_folder import check_target, output_lock, owned_temp_dir
@@ -129,13 +133,13 @@ def _export_quantized(cfg: ExportConfig, progress=None) -> Path:
     # OUT is claimed for the whole run (the quantize stage's own claim nests inside this one)
     with output_lock(out), owned_temp_dir(out.parent, f".{out.name}.float-") as tmp:
         float_cfg = dataclasses.replace(cfg, quantize=None, calibration=None, out=tmp / "float", force=False)
-        float_dir = _export_float(float_cfg, progress)
-        return quantize_folder(float_dir, cfg.quantize, out, calibration=cfg.calibration, force=cfg.force,
+        float_export = _export_float(float_cfg, progress)
+        return quantize_folder(float_export, cfg.quantize, out, calibration=cfg.calibration, force=cfg.force,
                                model=cfg.model, progress=progress)
 
 
-def _export_float(cfg: ExportConfig, progress=None) -> Path:
-    from prelnedge.artifact import atomic_folder, check_target, file_hashes, tool_versions, write_json
+def _export_float(cfg: ExportConfig, progress=None) -> ModelArtifact:
+    from prelnedge.artifact import atomic_folder, check_target, write_json
     from prelnedge.checkpoint.load import TOKENIZER_FILES, load_checkpoint
     from prelnedge.verify.golden import build_golden, build_golden_from_ids
     from prelnedge.progress import Progress
@@ -187,32 +191,25 @@ def _export_float(cfg: ExportConfig, progress=None) -> Path:
                 golden = build_golden_from_ids(task, validation_batches(checkpoint.config, task, max_tokens=max_tokens)[1:],
                                                float_forward)
             write_json(work / "golden.json", golden)
-            write_json(work / "manifest.json", _manifest(cfg, checkpoint, task, info, summary,
-                                                        file_hashes(work), tool_versions()))
-    return out
+            written = _artifact(cfg, checkpoint, task, info, summary, work).write(work)
+    return written.moved_to(out)
 
 
-def _manifest(cfg: ExportConfig, checkpoint, task, info: dict, summary: dict, hashes: dict, versions: dict) -> dict:
+def _artifact(cfg: ExportConfig, checkpoint, task, info: dict, summary: dict, work: Path) -> ModelArtifact:
+    from prelnedge.artifact import IoSpec, ModelArtifact, Source, TensorSpec
     from prelnedge.export.static_shape import static_shape_record
 
     input_dtype = info["input_dtype"]
     static = static_shape_record(task.name, cfg.static_shape) if cfg.static_shape else None
-    return {
-        "format": "prelnedge-artifact/1",
-        "task": task.name, "target": cfg.target, "framework": cfg.resolved_framework,
-        "model_file": info["model_file"],
-        "io": {
-            "inputs": [{"name": s.name, "dtype": input_dtype, "axes": list(s.axes)} for s in task.inputs],
-            "outputs": [{"name": s.name, "dtype": s.dtype, "axes": list(s.axes)} for s in task.outputs],
-            "dynamic_axes": [] if static else sorted({a for s in task.inputs for a in s.axes}),
-            "max_tokens": cfg.static_shape or checkpoint.config.max_tokens,
-            "static_shape": static,
-        },
-        "export": {k: v for k, v in info.items() if k not in ("model_file", "input_dtype")},
-        "source": {"path": str(Path(checkpoint.source_path).resolve()), "format": checkpoint.source_format,
-                   "sha256": checkpoint.source_sha256, "embedded_default": cfg.model is None,
-                   "initialized_heads": checkpoint.initialized},
-        "validation": {"passed": summary["passed"], "tolerance": summary["tolerance"], "worst": summary["worst"]},
-        "tool_versions": versions,
-        "files": hashes,
-    }
+    return ModelArtifact(
+        folder=work, task=task.name, target=cfg.target, framework=cfg.resolved_framework,
+        model_file=info["model_file"],
+        io=IoSpec(inputs=tuple(TensorSpec(s.name, input_dtype, tuple(s.axes)) for s in task.inputs),
+                  outputs=tuple(TensorSpec(s.name, s.dtype, tuple(s.axes)) for s in task.outputs),
+                  dynamic_axes=() if static else tuple(sorted({a for s in task.inputs for a in s.axes})),
+                  max_tokens=cfg.static_shape or checkpoint.config.max_tokens, static_shape=static),
+        export={k: v for k, v in info.items() if k not in ("model_file", "input_dtype")},
+        source=Source(path=str(Path(checkpoint.source_path).resolve()), format=checkpoint.source_format,
+                      sha256=checkpoint.source_sha256, embedded_default=cfg.model is None,
+                      initialized_heads=tuple(checkpoint.initialized)),
+        validation={"passed": summary["passed"], "tolerance": summary["tolerance"], "worst": summary["worst"]})

@@ -10,23 +10,27 @@ from __future__ import annotations
 import importlib
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from prelnedge.errors import UserError, ValidationError
 
+if TYPE_CHECKING:
+    from prelnedge.artifact import ModelArtifact
+
 COPIED = ("config.json", "golden.json", "tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json")
 
 
-def _source_checkpoint(manifest: dict, task, model: Path | None):
+def _source_checkpoint(artifact: ModelArtifact, task, model: Path | None):
     from prelnedge.checkpoint.load import load_checkpoint
 
-    source = model or (None if manifest["source"]["embedded_default"] else Path(manifest["source"]["path"]))
+    source = model or (None if artifact.source.embedded_default else Path(artifact.source.path))
     if source is not None and not Path(source).exists():
         raise UserError(f"the float reference's checkpoint {source} is gone; pass --model with it "
                         "(quantized models are validated against it)")
     checkpoint = load_checkpoint(source, task)
-    if checkpoint.source_sha256 != manifest["source"]["sha256"]:
+    if checkpoint.source_sha256 != artifact.source.sha256:
         raise UserError(f"checkpoint {checkpoint.source_path} is not the one the export was made from "
                         "(sha256 differs); pass --model with the original")
     return checkpoint
@@ -68,13 +72,15 @@ def judge(fidelity: dict, mode_tolerance_name: str, label: str) -> dict:
             "reason": tol.reason}
 
 
-def quantize_folder(export_dir: Path, mode_name: str, out: Path, calibration: Path | None = None,
-                    force: bool = False, model: Path | None = None, progress=None) -> Path:
-    from prelnedge.artifact import atomic_folder, check_target, file_hashes, tool_versions, write_json
-    from prelnedge.bundle import read_export
+def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, calibration: Path | None = None,
+                    force: bool = False, model: Path | None = None, progress=None) -> ModelArtifact:
+    """A float export (an artifact, or its folder: read and its files checked) -> the quantized
+    artifact written to `out`."""
+    import dataclasses
+
+    from prelnedge.artifact import ModelArtifact, Parent, Quantization, atomic_folder, check_target, write_json
     from prelnedge.models.config import PreLNConfig
     from prelnedge.verify.fidelity import measure
-    from prelnedge.hashing import sha256_file
     from prelnedge.progress import Progress
     from prelnedge.quantize import check_mode
     from prelnedge.quantize.calibration import (calibration_batches, check_calibration_used, default_examples,
@@ -85,23 +91,23 @@ def quantize_folder(export_dir: Path, mode_name: str, out: Path, calibration: Pa
     from prelnedge.runtime.tokenizer import PreLNTokenizer
 
     progress = progress or Progress(total=4)
-    export_dir, out = Path(export_dir), Path(out)
-    manifest = read_export(export_dir)
-    if manifest.get("quantization"):
-        raise UserError(f"{export_dir} is already quantized ({manifest['quantization']['mode']}); "
+    if not isinstance(source, ModelArtifact):
+        source = ModelArtifact.read(source, check_files=True)
+    export_dir, out = source.folder, Path(out)
+    if source.quantization:
+        raise UserError(f"{export_dir} is already quantized ({source.quantization.mode}); "
                         "quantize a float export")
-    task = get_task(manifest["task"])
-    mode = check_mode(manifest["target"], manifest["framework"], mode_name, task.name)
+    task = get_task(source.task)
+    mode = check_mode(source.target, source.framework, mode_name, task.name)
     check_calibration_used(calibration, [mode])
-    static = (manifest["io"].get("static_shape") or {}).get("length")  # prelnedge.export.static_shape
+    static = source.io.static_length  # prelnedge.export.static_shape
     if static and mode.unpadded_only:
         raise UserError(f"mode {mode.name} takes unpadded rows only, and a static-shape model pads every row; "
                         "use fp16 or int8-dynamic for static-shape exports")
     inputs = (export_dir, model, calibration)  # OUT may not be, hold or lie inside any of them
     check_target(out, force, inputs)
     config = PreLNConfig.from_json_file(export_dir / "config.json")
-    has_tokenizer = (export_dir / "tokenizer.json").exists() or (export_dir / "vocab.json").exists()
-    tok = PreLNTokenizer.from_dir(export_dir, static or config.max_tokens) if has_tokenizer else None
+    tok = PreLNTokenizer.from_dir(export_dir, static or config.max_tokens) if source.has_tokenizer else None
     if calibration is not None and tok is None:
         raise UserError(f"{export_dir} has no tokenizer, so --calibration text cannot be tokenized")
     # Calibration and evaluation never share examples: the corpus's even lines calibrate, odd lines judge.
@@ -112,29 +118,29 @@ def quantize_folder(export_dir: Path, mode_name: str, out: Path, calibration: Pa
     eval_batches = evaluation_batches(task, tok, config, eval_examples)
 
     with progress.stage("loading the float reference"):
-        checkpoint = _source_checkpoint(manifest, task, model)
-        reference = importlib.import_module(FRAMEWORK_MODULES[manifest["framework"]]).build_forward(checkpoint)
+        checkpoint = _source_checkpoint(source, task, model)
+        reference = importlib.import_module(FRAMEWORK_MODULES[source.framework]).build_forward(checkpoint)
     module_name, function = mode.implementation.split(":")
     quantizer = getattr(importlib.import_module(module_name), function)
     with atomic_folder(out, force, inputs) as work:
-        with progress.stage(f"quantizing {manifest['target']} {mode.name}"):
+        with progress.stage(f"quantizing {source.target} {mode.name}"):
             for name in COPIED:
                 if (export_dir / name).exists():
                     shutil.copy(export_dir / name, work / name)
-            model_file = manifest["model_file"]
-            if manifest["target"] == "onnx":
+            model_file = source.model_file
+            if source.target == "onnx":
                 info = quantizer(export_dir / model_file, work / model_file, cal_batches)
             else:
                 from prelnedge.export.tflite import static_shape
 
                 with static_shape(static):
-                    info = quantizer(checkpoint, manifest["framework"], work, cal_batches)
+                    info = quantizer(checkpoint, source.framework, work, cal_batches)
                 info = {k: v for k, v in info.items() if k not in ("model_file", "input_dtype")}
         with progress.stage("measuring fidelity against the float reference"):
             session = open_session(work / model_file, static_length=static, task_name=task.name)
             fidelity = measure(task, session.run, lambda i, m: reference(i, m, False), eval_batches,
                                eos_id=config.eos_token_id, mask_id=tok.mask_id if tok else None)
-            thresholds = judge(fidelity, mode.tolerance, f"{mode.name} {manifest['target']} vs float reference")
+            thresholds = judge(fidelity, mode.tolerance, f"{mode.name} {source.target} vs float reference")
         with progress.stage("writing manifest"):
             float_size = (export_dir / model_file).stat().st_size
             size = (work / model_file).stat().st_size
@@ -142,33 +148,28 @@ def quantize_folder(export_dir: Path, mode_name: str, out: Path, calibration: Pa
                        "evaluation": {"examples": len(eval_batches), "source": "prelnedge/data/corpus.txt odd lines"
                                       if tok else "validation ids, unpadded rows"}}
             write_json(work / "validation.json", summary)
-            quantized_manifest = dict(manifest)
-            quantized_manifest.update({
-                "quantization": {
-                    "mode": mode.name, "summary": mode.summary, "settings": info,
-                    "calibration": {"source": str(calibration) if calibration else "prelnedge/data/corpus.txt even lines",
-                                    "examples": len(cal_batches)} if mode.needs_calibration else None,
-                    "unpadded_only": mode.unpadded_only,
-                    "size_bytes": size, "float_size_bytes": float_size, "size_ratio": size / float_size,
-                },
-                "parent": {"path": str(export_dir.resolve()), "manifest_sha256": sha256_file(export_dir / "manifest.json")},
-                "validation": {"passed": True, "tolerance": thresholds,
-                               "worst": {k: v for k, v in fidelity["outputs"].items()},
-                               "agreement": fidelity["agreement"]},
-                "tool_versions": tool_versions(),
-            })
-            quantized_manifest["files"] = file_hashes(work)
-            write_json(work / "manifest.json", quantized_manifest)
-    return out
+            quantized = dataclasses.replace(
+                source, folder=work,
+                quantization=Quantization(
+                    mode=mode.name, summary=mode.summary, settings=info,
+                    calibration={"source": str(calibration) if calibration else "prelnedge/data/corpus.txt even lines",
+                                 "examples": len(cal_batches)} if mode.needs_calibration else None,
+                    unpadded_only=mode.unpadded_only, size_bytes=size, float_size_bytes=float_size),
+                parent=Parent.of(source),
+                validation={"passed": True, "tolerance": thresholds,
+                            "worst": {k: v for k, v in fidelity["outputs"].items()},
+                            "agreement": fidelity["agreement"]})
+            written = quantized.write(work)
+    return written.moved_to(out)
 
 
-def golden_check(manifest: dict, got: dict, want: dict, label: str) -> None:
+def golden_check(target: str, mode_name: str, got: dict, want: dict, label: str) -> None:
     """Golden replay for a quantized folder: the float model's outputs within the mode's SQNR floor."""
     from prelnedge.verify.compare import error_stats
     from prelnedge.quantize import get_mode
     from prelnedge.verify.tolerances import tolerance
 
-    floor = tolerance(get_mode(manifest["target"], manifest["quantization"]["mode"]).tolerance).min_sqnr_db
+    floor = tolerance(get_mode(target, mode_name).tolerance).min_sqnr_db
     for name, expected in want.items():
         stats = error_stats(np.asarray(got[name]), expected)
         if not stats.sqnr_db >= floor:

@@ -80,7 +80,7 @@ def _latency(models: dict, ids: np.ndarray, mask: np.ndarray) -> dict[str, float
 
 
 def run_report(cfg: ReportConfig, progress=None) -> dict:
-    from prelnedge.artifact import atomic_folder, check_target, file_hashes, read_json, tool_versions, write_json
+    from prelnedge.artifact import REPORT_FORMAT, ReportArtifact, atomic_folder, check_target, tool_versions, write_json
     from prelnedge.export import ExportConfig, export
     from prelnedge.verify.fidelity import task_metric
     from prelnedge.output_folder import output_lock, owned_temp_dir
@@ -105,7 +105,7 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
     eval_examples = load_examples(eval_file, task, what="evaluation") if eval_file else None
     _check_model_and_calibration(cfg, task, cells, baseline)
     progress = progress or Progress(total=len(cells) + 1)
-    results, folders = [], {}
+    results, artifacts = [], {}
     model_sha256 = None
     # OUT is claimed from the start; the cells' folders are named by this process, so that a later
     # report removes them if this one is killed
@@ -116,26 +116,26 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
             with progress.stage(f"cell {key}"):
                 try:
                     if mode == FLOAT:
-                        folder = export(ExportConfig(task=task.name, target=target, model=cfg.model,
+                        artifact = export(ExportConfig(task=task.name, target=target, model=cfg.model,
                                                      out=Path(tmp) / f"{target}-{FLOAT}"), progress=_Quiet())
                     else:
-                        check_mode(target, read_json(folders[f"{target}:{FLOAT}"] / "manifest.json")["framework"],
-                                   mode, task.name)
-                        folder = quantize_folder(folders[f"{target}:{FLOAT}"], mode, Path(tmp) / f"{target}-{mode}",
-                                                 calibration=cfg.calibration, model=cfg.model, progress=_Quiet())
+                        float_artifact = artifacts[f"{target}:{FLOAT}"]
+                        check_mode(target, float_artifact.framework, mode, task.name)
+                        artifact = quantize_folder(float_artifact, mode, Path(tmp) / f"{target}-{mode}",
+                                                   calibration=cfg.calibration, model=cfg.model, progress=_Quiet())
                 except (UserError, ValidationError) as exc:
                     cell.update({"status": "refused" if isinstance(exc, UserError) else "failed", "reason": str(exc)})
                     results.append(cell)
                     continue
-                folders[key] = folder
+                artifacts[key] = artifact
                 if model_sha256 is None:  # every cell is made from one checkpoint; its hash names the model
-                    model_sha256 = read_json(folder / "manifest.json")["source"]["sha256"]
+                    model_sha256 = artifact.source.sha256
                     if baseline is not None:
                         check_comparable(baseline, task.name, model_sha256)
-                cell.update(_cell_facts(folder, read_json))
+                cell.update(_cell_facts(artifact))
                 results.append(cell)
         with progress.stage("timing every cell side by side"):
-            models = {key: load_exported(folder, threads=1) for key, folder in folders.items()}
+            models = {key: load_exported(artifact.folder, threads=1) for key, artifact in artifacts.items()}
             if models:
                 any_model = next(iter(models.values()))
                 ids, mask = _timing_input(task, any_model, encode_example)
@@ -151,7 +151,7 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
                     if key in models and models[key].tokenizer is not None:
                         cell["task_metric"] = task_metric(task, models[key], models[key].tokenizer, eval_examples,
                                                           models[key].config.labels)
-        report = {"format": "prelnedge-report/1", "task": task.name,
+        report = {"format": REPORT_FORMAT, "task": task.name,
                   "model": str(cfg.model) if cfg.model else "embedded default model",
                   "model_sha256": model_sha256,
                   "eval_file": str(eval_file) if eval_file else None,
@@ -166,8 +166,7 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
             write_json(work / "report.json", report)
             write_outputs(report, work)
             # a manifest like every prelnedge folder's, so that --force can tell the folder is ours
-            write_json(work / "manifest.json", {"format": report["format"], "task": task.name,
-                                                "files": file_hashes(work), "tool_versions": report["tool_versions"]})
+            ReportArtifact(work, task.name).write(work)
     return report
 
 
@@ -202,15 +201,16 @@ class _Quiet:
         return nullcontext()
 
 
-def _cell_facts(folder: Path, read_json) -> dict:
-    manifest = read_json(folder / "manifest.json")
-    validation = read_json(folder / "validation.json")
-    size = (folder / manifest["model_file"]).stat().st_size
-    facts = {"status": "ok", "size_bytes": size, "framework": manifest["framework"]}
-    if manifest.get("quantization"):
+def _cell_facts(artifact) -> dict:
+    from prelnedge.artifact import read_json
+
+    validation = read_json(artifact.folder / "validation.json")
+    size = artifact.model_path.stat().st_size
+    facts = {"status": "ok", "size_bytes": size, "framework": artifact.framework}
+    if artifact.quantized:
         fidelity = validation["fidelity"]
         facts.update({"outputs": fidelity["outputs"], "agreement": fidelity["agreement"],
-                      "examples": fidelity["examples"], "size_ratio": manifest["quantization"]["size_ratio"]})
+                      "examples": fidelity["examples"], "size_ratio": artifact.quantization.size_ratio})
     else:
         facts.update({"outputs": validation["worst"], "agreement": {}, "size_ratio": 1.0})
     facts["min_sqnr_db"] = min(stats["sqnr_db"] for stats in facts["outputs"].values())

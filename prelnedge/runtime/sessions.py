@@ -89,25 +89,24 @@ class ExportedModel:
     """
 
     def __init__(self, folder: Path, threads: int | None = None) -> None:
-        from prelnedge.artifact import read_manifest
+        from prelnedge.artifact import ModelArtifact
         from prelnedge.models.config import PreLNConfig
         from prelnedge.tasks import get_task
         from prelnedge.runtime.tokenizer import PreLNTokenizer
 
         folder = Path(folder)
         self.folder = folder
-        self.manifest = read_manifest(folder)
-        self.task = get_task(self.manifest["task"])
+        self.artifact = artifact = ModelArtifact.read(folder)
+        self.task = get_task(artifact.task)
         self.config = PreLNConfig.from_json_file(folder / "config.json")
-        static = self.manifest["io"].get("static_shape") or {}
-        self.session = open_session(folder / self.manifest["model_file"], threads, static.get("length"), self.task.name)
-        has_tokenizer = (folder / "tokenizer.json").exists() or (folder / "vocab.json").exists()
-        max_tokens = static.get("length") or self.config.max_tokens
-        self.tokenizer = PreLNTokenizer.from_dir(folder, max_tokens) if has_tokenizer else None
+        static_length = artifact.io.static_length
+        self.session = open_session(artifact.model_path, threads, static_length, self.task.name)
+        max_tokens = static_length or self.config.max_tokens
+        self.tokenizer = PreLNTokenizer.from_dir(folder, max_tokens) if artifact.has_tokenizer else None
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
-        quantization = self.manifest.get("quantization") or {}
-        if quantization.get("unpadded_only") and input_ids.ndim == 2 and not np.all(attention_mask):
+        quantization = self.artifact.quantization
+        if quantization and quantization.unpadded_only and input_ids.ndim == 2 and not np.all(attention_mask):
             return self._row_by_row(np.asarray(input_ids), np.asarray(attention_mask))
         return self.session.run(input_ids, attention_mask)
 

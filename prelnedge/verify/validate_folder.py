@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from prelnedge.artifact import read_json, read_manifest
+from prelnedge.artifact import ModelArtifact, read_json
 from prelnedge.verify.compare import compare_outputs
 from prelnedge.errors import UserError, ValidationError
-from prelnedge.hashing import sha256_file
 from prelnedge.verify.tolerances import tolerance
 
 # files whose hashes must be in the manifest: without them a check would rest on unchecked numbers
@@ -32,7 +31,7 @@ COVERED = ("config.json", "validation.json", "golden.json")
 class FolderCheck:
     """What `validate_folder` checked and found."""
     folder: Path
-    manifest: dict
+    artifact: ModelArtifact
     hashed_files: int = 0
     golden_examples: int = 0
     golden_rule: str = ""
@@ -48,36 +47,33 @@ def validate_folder(folder: Path, model: Path | None = None) -> FolderCheck:
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder} is not an exported folder")
-    manifest = read_manifest(folder)  # one-line refusal when fields are missing
-    files = manifest["files"]
-    for name in (manifest["model_file"], *COVERED):
-        if name not in files:
+    artifact = ModelArtifact.read(folder)  # one-line refusal when fields are missing
+    for name in (artifact.model_file, *COVERED):
+        if name not in artifact.files:
             raise ValidationError(f"manifest.json has no sha256 for {name}: its contents are not covered; export again")
-    for name, digest in files.items():
-        path = folder / name
-        if not path.is_file() or sha256_file(path) != digest:
-            raise ValidationError(f"{name} is missing or changed since export (sha256 mismatch)")
-    check = FolderCheck(folder, manifest, hashed_files=len(files))
-    task = get_task(manifest["task"])
-    source = _source(manifest, model)
+    changed = artifact.changed_files()
+    if changed:
+        raise ValidationError(f"{changed[0]} is missing or changed since export (sha256 mismatch)")
+    check = FolderCheck(folder, artifact, hashed_files=len(artifact.files))
+    task = get_task(artifact.task)
+    source = _source(artifact, model)
     if source is not None and not Path(source).exists():
         check.full_not_run = (f"source checkpoint {source} not found; pass --model" if model is None
                               else f"--model {source} does not exist")
         if model is not None:
             raise UserError(check.full_not_run)
-    if manifest.get("quantization"):  # judged by SQNR floors; it opens its own runtime session
+    if artifact.quantized:  # judged by SQNR floors; it opens its own runtime session
         _validate_quantized(check, task, model)
     else:
         _validate_float(check, task, model)
     return check
 
 
-def _source(manifest: dict, model: Path | None) -> Path | None:
+def _source(artifact: ModelArtifact, model: Path | None) -> Path | None:
     """The checkpoint to rebuild the float reference from (None: the embedded default model)."""
     if model is not None:
         return Path(model)
-    source = manifest.get("source") or {}
-    return None if source.get("embedded_default") else Path(source.get("path") or "(no path recorded)")
+    return None if artifact.source.embedded_default else Path(artifact.source.path)
 
 
 def replay_golden(folder: Path, task, run, check_example) -> int:
@@ -101,26 +97,26 @@ def _validate_float(check: FolderCheck, task, model: Path | None) -> None:
     from prelnedge.runtime.sessions import open_session
     from prelnedge.verify.validate import validate
 
-    folder, manifest = check.folder, check.manifest
-    static = (manifest.get("io") or {}).get("static_shape") or {}
-    session = open_session(folder / manifest["model_file"], static_length=static.get("length"), task_name=task.name)
+    artifact = check.artifact
+    static_length = artifact.io.static_length
+    session = open_session(artifact.model_path, static_length=static_length, task_name=task.name)
     # golden values are rounded to 6 decimals: compare at that resolution too
     limit = max(tolerance("fp32-export").peak_rel, 1e-5)
-    check.golden_examples = replay_golden(folder, task, session.run,
+    check.golden_examples = replay_golden(artifact.folder, task, session.run,
                                           lambda got, want, label: compare_outputs(got, want, limit, label=label))
     check.golden_rule = f"peak_rel <= {limit:g}"
     if check.full_not_run:
         return
-    checkpoint = load_checkpoint(_source(manifest, model), task)
-    _same_checkpoint(checkpoint, manifest)
-    reference = importlib.import_module(FRAMEWORK_MODULES[manifest["framework"]]).build_forward(checkpoint)
+    checkpoint = load_checkpoint(_source(artifact, model), task)
+    _same_checkpoint(checkpoint, artifact)
+    reference = importlib.import_module(FRAMEWORK_MODULES[artifact.framework]).build_forward(checkpoint)
     check.measured = validate(session.run, lambda i, m: reference(i, m, False), checkpoint.config, task,
-                              max_tokens=static.get("length"))
+                              max_tokens=static_length)
     check.full = True
 
 
-def _same_checkpoint(checkpoint, manifest: dict) -> None:
-    if checkpoint.source_sha256 != manifest["source"]["sha256"]:
+def _same_checkpoint(checkpoint, artifact: ModelArtifact) -> None:
+    if checkpoint.source_sha256 != artifact.source.sha256:
         raise UserError(f"checkpoint {checkpoint.source_path} is not the one this folder was exported from "
                         "(sha256 differs); pass --model with the original")
 
@@ -134,11 +130,12 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     from prelnedge.runtime.sessions import load_exported
     from prelnedge.verify.tolerances import tolerance as tolerance_of
 
-    folder, manifest = check.folder, check.manifest
-    exported = load_exported(folder)
-    mode = get_mode(manifest["target"], manifest["quantization"]["mode"])
-    check.golden_examples = replay_golden(folder, task, exported,
-                                          lambda got, want, label: golden_check(manifest, got, want, label))
+    artifact = check.artifact
+    exported = load_exported(artifact.folder)
+    mode = get_mode(artifact.target, artifact.quantization.mode)
+    check.golden_examples = replay_golden(artifact.folder, task, exported,
+                                          lambda got, want, label: golden_check(artifact.target, mode.name,
+                                                                                got, want, label))
     check.golden_rule = f"SQNR >= {tolerance_of(mode.tolerance).min_sqnr_db:g} dB"
     if check.full_not_run:
         return
@@ -146,23 +143,23 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     from prelnedge.quantize.calibration import default_examples
     from prelnedge.quantize.stage import _source_checkpoint, evaluation_batches, judge
 
-    checkpoint = _source_checkpoint(manifest, task, model)
-    reference = importlib.import_module(FRAMEWORK_MODULES[manifest["framework"]]).build_forward(checkpoint)
+    checkpoint = _source_checkpoint(artifact, task, model)
+    reference = importlib.import_module(FRAMEWORK_MODULES[artifact.framework]).build_forward(checkpoint)
     tok = exported.tokenizer
     batches = evaluation_batches(task, tok, exported.config, default_examples(task)[1::2])
     fidelity = measure(task, exported, lambda i, m: reference(i, m, False), batches,
                        eos_id=exported.config.eos_token_id, mask_id=tok.mask_id if tok else None)
-    thresholds = judge(fidelity, mode.tolerance, f"{mode.name} {manifest['target']} vs float reference")
+    thresholds = judge(fidelity, mode.tolerance, f"{mode.name} {artifact.target} vs float reference")
     check.measured = {"passed": True, "tolerance": thresholds, "fidelity": fidelity}
     check.full = True
 
 
 def describe(check: FolderCheck) -> list[str]:
     """The lines `prelnedge validate` prints: each check, and whether it ran."""
-    manifest = check.manifest
-    kind = f"{manifest['task']} {manifest['target']}"
-    kind += f" {manifest['quantization']['mode']}" if manifest.get("quantization") else f" from {manifest['framework']}"
-    lines = [f"{check.folder}: {manifest['model_file']}, {kind}",
+    artifact = check.artifact
+    kind = f"{artifact.task} {artifact.target}"
+    kind += f" {artifact.quantization.mode}" if artifact.quantized else f" from {artifact.framework}"
+    lines = [f"{check.folder}: {artifact.model_file}, {kind}",
              f"  hashes: {check.hashed_files} files match manifest.json",
              f"  golden replay: {check.golden_examples} examples match the float model's outputs ({check.golden_rule})"]
     if not check.full:

@@ -79,7 +79,7 @@ def test_integer_tflite_runs_padded_batches_row_by_row(float_exports, tmp_path):
     from prelnedge.runtime.sessions import load_exported
 
     model = load_exported(quantize_folder(float_exports("sequence-classification", "tflite"), "int8-static",
-                                          tmp_path / "q"))
+                                          tmp_path / "q").folder)
     tok = model.tokenizer
     ids, mask = tok.encode_batch(["A short one.", "A much longer sentence about the lighthouse keeper's logbook."])
     batched = model(ids, mask)["logits"]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from prelnedge import __version__, quiet
 from prelnedge.errors import UserError, ValidationError
+from prelnedge.export import TARGETS
 from prelnedge.models import DEFAULT_REFERENCE, FRAMEWORKS
 from prelnedge.tasks import DEFAULT_TASK, all_task_names
 
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = command("export", help="export a task model to ONNX or TFLite and validate it")
     _add_model(export)
     _add_task(export, "the task head to export", required=True)
-    export.add_argument("--target", required=True, choices=["onnx", "tflite"],
+    export.add_argument("--target", required=True, choices=TARGETS,
                         help="onnx (traced from torch) or tflite (converted from tf, or from flax through jax2tf)")
     export.add_argument("--framework", choices=FRAMEWORKS,
                         help="reference to trace (default: torch for onnx, tf for tflite)")
@@ -133,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(report)
     _add_task(report, "the task head to measure", required=True)
     report.add_argument("--out", type=Path, required=True, metavar="OUT", help="report folder to write")
-    report.add_argument("--targets", nargs="+", default=["onnx", "tflite"], metavar="TARGET",
-                        help="targets to include: onnx, tflite (default: both)")
+    report.add_argument("--targets", nargs="+", default=list(TARGETS), metavar="TARGET",
+                        help=f"targets to include: {', '.join(TARGETS)} (default: all)")
     report.add_argument("--modes", nargs="+", default=None, metavar="MODE",
                         help="modes to include (default: all of each target; fp32 is the float export)")
     report.add_argument("--eval", type=Path, dest="eval_file", metavar="FILE", nargs="?", const="packaged",

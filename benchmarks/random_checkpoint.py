@@ -13,6 +13,7 @@ from pathlib import Path
 SIZES = {  # name -> (hidden, layers, heads, ffn, vocab)
     "256": (256, 4, 4, 1024, 8000),
     "base": (768, 12, 12, 3072, 50265),
+    "large": (1024, 24, 16, 4096, 50265),  # the efficient_mlm_m0.xx shape, 355M parameters
 }
 
 

@@ -7,6 +7,7 @@ its framework.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import shutil
 from dataclasses import dataclass
@@ -158,7 +159,6 @@ def _export_float(cfg: ExportConfig, progress=None) -> ModelArtifact:
         if cfg.static_shape and cfg.static_shape > checkpoint.config.max_tokens:
             raise UserError(f"--static-shape {cfg.static_shape} is longer than the model's {checkpoint.config.max_tokens} "
                             "tokens (max_position_embeddings - 2)")
-        reference = importlib.import_module(FRAMEWORK_MODULES[cfg.resolved_framework]).build_forward(checkpoint)
     # a static-shape model is tokenized, validated and golden-tested at its own length
     max_tokens = cfg.static_shape or checkpoint.config.max_tokens
     module_name, function = EXPORTERS[(cfg.target, cfg.resolved_framework)].split(":")
@@ -177,7 +177,12 @@ def _export_float(cfg: ExportConfig, progress=None) -> ModelArtifact:
             for name in TOKENIZER_FILES:
                 if (checkpoint.tokenizer_dir / name).exists():
                     shutil.copy(checkpoint.tokenizer_dir / name, work / name)
+        # The reference model is built only now, after the exporter's own model and converter state
+        # are gone (Keras objects hold reference cycles, hence the collection): built first, it sat
+        # beside the exporter's copy of every weight through the conversion peak (issue 13).
         with progress.stage("validating against the float reference"):
+            gc.collect()
+            reference = importlib.import_module(FRAMEWORK_MODULES[cfg.resolved_framework]).build_forward(checkpoint)
             session = open_session(work / info["model_file"], static_length=cfg.static_shape, task_name=task.name)
             summary = validate(session.run, lambda i, m: reference(i, m, False), checkpoint.config, task,
                                max_tokens=max_tokens)

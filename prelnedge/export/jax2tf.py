@@ -11,15 +11,15 @@ from prelnedge.export.tflite import convert_concrete
 def export_tflite_flax(checkpoint: LoadedCheckpoint, work: Path, keep_savedmodel: bool = False) -> dict:
     import tensorflow as tf
 
-    from prelnedge.models.flax import build_flax_model, to_tf_function
+    from prelnedge.models.flax import build_flax_model, to_tf_module
 
     module, params = build_flax_model(checkpoint)
-    serve = to_tf_function(module, params, checkpoint.task)
-    holder = tf.Module()
-    holder.serve = serve
-    concrete = serve.get_concrete_function()
+    holder = to_tf_module(module, params, checkpoint.task)
+    del params  # the tf.Variables hold the weights now
+    concrete = holder.serve.get_concrete_function()
     info = convert_concrete(concrete, holder, work)
-    info["exporter"] = "jax2tf.convert (polymorphic batch, sequence) -> " + info["exporter"]
+    info["exporter"] = ("jax2tf.convert (polymorphic batch, sequence; weights as variables) -> "
+                        + info["exporter"])
     if keep_savedmodel:
         tf.saved_model.save(holder, str(work / "savedmodel"), signatures={"serving_default": concrete})
         info["savedmodel"] = "savedmodel"

@@ -341,14 +341,20 @@ def build_forward(checkpoint):
     return forward
 
 
-def to_tf_function(module: PreLNForTask, params: dict, task: Task):
-    """A tf.function (int32 `input_ids`/`attention_mask`, every axis dynamic) returning a dict with
-    the registry's output names, made by jax2tf with polymorphic batch (and choice) and length.
-    The weights are closed over, so they become constants of the graph (what TFLite wants).
+def to_tf_module(module: PreLNForTask, params: dict, task: Task):
+    """A tf.Module whose `serve` tf.function (int32 `input_ids`/`attention_mask`, every axis dynamic)
+    returns a dict with the registry's output names, made by jax2tf with polymorphic batch (and
+    choice) and length. The weights are the module's tf.Variables (`weights`), passed to the
+    converted function as arguments.
 
-    For TFLite: `TFLiteConverter.from_concrete_functions([f.get_concrete_function()], holder)` with
-    `holder` a tf.Module holding `f`. Passing the tf.function itself (or nothing) as the trackable
-    object skips the SavedModel path: the model then has NO signature and outputs named Identity_*."""
+    Why variables and not closed-over constants: a closed-over weight is embedded in the serialized
+    StableHLO module as a dense attribute, and the graph, the converter's MLIR and each of its
+    passes then hold copies of it (base size peaked at 21.9 GiB, issue 13). As arguments, the
+    module holds only the computation; the TFLite converter freezes each variable once.
+
+    For TFLite: `TFLiteConverter.from_concrete_functions([m.serve.get_concrete_function()], m)`.
+    Passing the tf.function itself (or nothing) as the trackable object skips the SavedModel path:
+    the model then has NO signature and outputs named Identity_*."""
     import tensorflow as tf
     from jax.experimental import jax2tf
 
@@ -356,16 +362,23 @@ def to_tf_function(module: PreLNForTask, params: dict, task: Task):
     rank = len(task.inputs[0].axes)
     poly = "(b, c, s)" if rank == 3 else "(b, s)"
 
-    def apply(input_ids, attention_mask):
-        return module.apply({"params": params}, input_ids, attention_mask)
+    def apply(weights, input_ids, attention_mask):
+        return module.apply({"params": weights}, input_ids, attention_mask)
 
-    converted = jax2tf.convert(apply, polymorphic_shapes=[poly, poly], with_gradient=False)
+    # the weights' shapes are fixed (None: not polymorphic); only batch (choice) and length vary
+    converted = jax2tf.convert(apply, polymorphic_shapes=[None, poly, poly], with_gradient=False)
     spec = [None] * rank
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    holder = tf.Module()
+    # a flat list (tracked by the Module, so a SavedModel keeps it); the tree is rebuilt per call
+    holder.weights = [tf.Variable(np.asarray(leaf), trainable=False) for leaf in leaves]
+    del leaves
 
     @tf.function(autograph=False, input_signature=[tf.TensorSpec(spec, tf.int32, name="input_ids"),
                                                    tf.TensorSpec(spec, tf.int32, name="attention_mask")])
     def serve(input_ids, attention_mask):
-        out = converted(input_ids, attention_mask)
+        out = converted(tree.unflatten(list(holder.weights)), input_ids, attention_mask)
         return {name: out[name] for name in task.output_names}
 
-    return serve
+    holder.serve = serve
+    return holder

@@ -29,14 +29,10 @@ def _convert_quietly(checkpoint, framework: str, work: Path, options) -> dict:
     from prelnedge.export.tflite import convert_concrete, serving_function
 
     if framework == "flax":
-        import tensorflow as tf
+        from prelnedge.models.flax import build_flax_model, to_tf_module
 
-        from prelnedge.models.flax import build_flax_model, to_tf_function
-
-        module, params = build_flax_model(checkpoint)
-        serve = to_tf_function(module, params, checkpoint.task)
-        holder = tf.Module()
-        holder.serve = serve
+        holder = to_tf_module(*build_flax_model(checkpoint), checkpoint.task)
+        serve = holder.serve
     else:
         from prelnedge.models.tf import build_tf_model
 

@@ -108,6 +108,17 @@ class Parent:
     def of(cls, artifact: "ModelArtifact") -> "Parent":
         return cls(str(artifact.folder.resolve()), sha256_file(artifact.folder / "manifest.json"))
 
+    def artifact(self) -> "ModelArtifact | None":
+        """The parent folder's artifact while it is still there and unchanged (`export --quantize`
+        deletes its float folder, so often there is none)."""
+        manifest = Path(self.path) / "manifest.json"
+        if not manifest.is_file() or sha256_file(manifest) != self.manifest_sha256:
+            return None
+        try:
+            return ModelArtifact.read(manifest.parent)
+        except UserError:
+            return None
+
 
 # ---- model artifacts: exports and quantized exports -------------------------------------------------
 # fields a model manifest must have: without them no stage can use the folder

@@ -146,3 +146,14 @@ def test_bundle_and_report_manifests(tmp_path):
     assert read_json(report / "manifest.json")["format"] == "prelnedge-report/1"
     for folder in (source.folder, out, report):  # --force knows every kind as ours (it raises otherwise)
         check_replaceable(folder)
+
+
+def test_a_parent_is_found_only_while_unchanged(tmp_path):
+    from prelnedge.artifact import Parent
+
+    parent = ModelArtifact.read(folder_with(tmp_path, FLOAT))
+    link = Parent.of(parent)
+    assert link.path == str(parent.folder.resolve()) and link.artifact() == parent
+    (parent.folder / "manifest.json").write_text(json.dumps({**FLOAT, "task": "qa"}))  # re-exported since
+    assert link.artifact() is None
+    assert Parent(str(tmp_path / "gone"), link.manifest_sha256).artifact() is None

@@ -111,18 +111,14 @@ def how_to_open(folder: Path) -> str:
 
 
 def _float_model(manifest: dict) -> Path | None:
-    """The float model a quantized export was made from (manifest["parent"]), when that folder is
-    still there and unchanged; `export --quantize` deletes its float folder, so often there is none."""
-    from prelnedge.hashing import sha256_file
+    """The float ONNX model a quantized export was made from (its parent), when that folder is
+    still there and unchanged."""
+    from prelnedge.artifact import Parent
 
-    parent = manifest.get("parent") or {}
-    folder = Path(parent["path"]) if parent.get("path") else None
-    if folder is None or not (folder / "manifest.json").is_file():
-        return None
-    if parent.get("manifest_sha256") and sha256_file(folder / "manifest.json") != parent["manifest_sha256"]:
-        return None
-    model = folder / json.loads((folder / "manifest.json").read_text())["model_file"]
-    return model if model.suffix == ".onnx" and model.is_file() else None
+    parent = manifest.get("parent")
+    float_export = Parent(**parent).artifact() if parent else None
+    model = float_export.model_path if float_export is not None else None
+    return model if model is not None and model.suffix == ".onnx" and model.is_file() else None
 
 
 def _write_config(export_dir: Path, task: str, dtype: str, dest: Path) -> None:

@@ -1,13 +1,13 @@
 """validate() time on the embedded model's qa ONNX export: the old validation cases (capped at 64
 tokens) against today's (up to the model's maximum length, padded and alone), one process, the two
 interleaved five times. Run: PYTHONPATH=. python benchmarks/validation_length.py"""
-import importlib, time, tempfile
+import time, tempfile
 from pathlib import Path
 import numpy as np
 import prelnedge.verify.validate as V
 from prelnedge.checkpoint.load import load_checkpoint
 from prelnedge.export import ExportConfig, export
-from prelnedge.models.reference import FRAMEWORK_MODULES
+from prelnedge.models import build_forward
 from prelnedge.runtime.sessions import open_session
 from prelnedge.tasks import get_task
 
@@ -17,7 +17,7 @@ def old_batches(config, task, seed=0, max_tokens=None):
 
 task = get_task("qa")
 ck = load_checkpoint(None, task)
-ref = importlib.import_module(FRAMEWORK_MODULES["torch"]).build_forward(ck)
+ref = build_forward("torch", ck)
 with tempfile.TemporaryDirectory() as tmp:
     out = export(ExportConfig(task="qa", target="onnx", out=Path(tmp) / "qa")).folder
     session = open_session(out / "model.onnx")

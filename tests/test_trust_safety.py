@@ -291,17 +291,15 @@ def test_validation_batches_reach_the_maximum_length_padded_and_not():
 
 
 def test_validation_catches_an_error_past_position_64():
-    import importlib
-
     from prelnedge.checkpoint.load import load_checkpoint
     from prelnedge.errors import ValidationError
-    from prelnedge.models.reference import FRAMEWORK_MODULES
+    from prelnedge.models import build_forward
     from prelnedge.tasks import get_task
     from prelnedge.verify.validate import validate
 
     task = get_task("qa")
     checkpoint = load_checkpoint(None, task)
-    forward = importlib.import_module(FRAMEWORK_MODULES["torch"]).build_forward(checkpoint)
+    forward = build_forward("torch", checkpoint)
     reference = lambda i, m: forward(i, m, False)  # noqa: E731
 
     def broken_after_100(ids, mask):  # e.g. a position table cut short

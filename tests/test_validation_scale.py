@@ -16,7 +16,7 @@ import pytest
 from prelnedge.checkpoint.load import load_checkpoint
 from prelnedge.verify.compare import compare_outputs
 from prelnedge.errors import ValidationError
-from prelnedge.models.reference import FRAMEWORK_MODULES
+from prelnedge.models import FRAMEWORK_MODULES
 from prelnedge.tasks import get_task
 from prelnedge.verify.tolerances import tolerance
 from prelnedge.verify.validate import validate, validation_batches

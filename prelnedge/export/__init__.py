@@ -144,7 +144,7 @@ def _export_float(cfg: ExportConfig, progress=None) -> ModelArtifact:
     from prelnedge.checkpoint.load import TOKENIZER_FILES, load_checkpoint
     from prelnedge.verify.golden import build_golden, build_golden_from_ids
     from prelnedge.progress import Progress
-    from prelnedge.models.reference import FRAMEWORK_MODULES
+    from prelnedge.models import build_forward
     from prelnedge.runtime.sessions import open_session
     from prelnedge.tasks import get_task
     from prelnedge.runtime.tokenizer import PreLNTokenizer
@@ -182,7 +182,7 @@ def _export_float(cfg: ExportConfig, progress=None) -> ModelArtifact:
         # beside the exporter's copy of every weight through the conversion peak (issue 13).
         with progress.stage("validating against the float reference"):
             gc.collect()
-            reference = importlib.import_module(FRAMEWORK_MODULES[cfg.resolved_framework]).build_forward(checkpoint)
+            reference = build_forward(cfg.resolved_framework, checkpoint)
             session = open_session(work / info["model_file"], static_length=cfg.static_shape, task_name=task.name)
             summary = validate(session.run, lambda i, m: reference(i, m, False), checkpoint.config, task,
                                max_tokens=max_tokens)

@@ -11,3 +11,12 @@ FRAMEWORK_MODULES = {
 }
 FRAMEWORKS = tuple(FRAMEWORK_MODULES)
 DEFAULT_REFERENCE = "torch"  # the reference without an export: transformers' own framework
+
+
+def build_forward(framework: str, checkpoint):
+    """`framework`'s float reference for a loaded checkpoint as a numpy callable
+    forward(input_ids, attention_mask, output_hidden_states) -> {output name: array}. Imports the
+    framework now."""
+    import importlib
+
+    return importlib.import_module(FRAMEWORK_MODULES[framework]).build_forward(checkpoint)

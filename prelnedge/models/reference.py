@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Callable
 
@@ -14,7 +13,7 @@ import numpy as np
 
 from prelnedge.checkpoint.load import LoadedCheckpoint, load_checkpoint
 from prelnedge.errors import UserError
-from prelnedge.models import DEFAULT_REFERENCE, FRAMEWORK_MODULES, FRAMEWORKS
+from prelnedge.models import DEFAULT_REFERENCE, FRAMEWORKS, build_forward
 from prelnedge.models.config import PreLNConfig
 from prelnedge.tasks import DEFAULT_TASK, Task, get_task
 
@@ -72,5 +71,4 @@ def load_reference(path: str | Path | None = None, task: str = DEFAULT_TASK, fra
     if framework not in FRAMEWORKS:
         raise UserError(f"unknown framework {framework!r}; allowed: {', '.join(FRAMEWORKS)}")
     checkpoint = load_checkpoint(path, task_spec)
-    module = importlib.import_module(FRAMEWORK_MODULES[framework])
-    return ReferenceModel(checkpoint, framework, module.build_forward(checkpoint), output_hidden_states)
+    return ReferenceModel(checkpoint, framework, build_forward(framework, checkpoint), output_hidden_states)

@@ -85,7 +85,7 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, cal
     from prelnedge.quantize import check_mode
     from prelnedge.quantize.calibration import (calibration_batches, check_calibration_used, default_examples,
                                                 load_examples)
-    from prelnedge.models.reference import FRAMEWORK_MODULES
+    from prelnedge.models import build_forward
     from prelnedge.runtime.sessions import open_session
     from prelnedge.tasks import get_task
     from prelnedge.runtime.tokenizer import PreLNTokenizer
@@ -119,7 +119,7 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, cal
 
     with progress.stage("loading the float reference"):
         checkpoint = _source_checkpoint(source, task, model)
-        reference = importlib.import_module(FRAMEWORK_MODULES[source.framework]).build_forward(checkpoint)
+        reference = build_forward(source.framework, checkpoint)
     module_name, function = mode.implementation.split(":")
     quantizer = getattr(importlib.import_module(module_name), function)
     with atomic_folder(out, force, inputs) as work:

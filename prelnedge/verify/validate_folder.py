@@ -12,7 +12,6 @@ folder itself is never rewritten: the figures printed are the ones measured now.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,7 +92,7 @@ def replay_golden(folder: Path, task, run, check_example) -> int:
 
 def _validate_float(check: FolderCheck, task, model: Path | None) -> None:
     from prelnedge.checkpoint.load import load_checkpoint
-    from prelnedge.models.reference import FRAMEWORK_MODULES
+    from prelnedge.models import build_forward
     from prelnedge.runtime.sessions import open_session
     from prelnedge.verify.validate import validate
 
@@ -109,7 +108,7 @@ def _validate_float(check: FolderCheck, task, model: Path | None) -> None:
         return
     checkpoint = load_checkpoint(_source(artifact, model), task)
     _same_checkpoint(checkpoint, artifact)
-    reference = importlib.import_module(FRAMEWORK_MODULES[artifact.framework]).build_forward(checkpoint)
+    reference = build_forward(artifact.framework, checkpoint)
     check.measured = validate(session.run, lambda i, m: reference(i, m, False), checkpoint.config, task,
                               max_tokens=static_length)
     check.full = True
@@ -126,7 +125,7 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     float reference's checkpoint is reachable."""
     from prelnedge.quantize import get_mode
     from prelnedge.quantize.stage import golden_check
-    from prelnedge.models.reference import FRAMEWORK_MODULES
+    from prelnedge.models import build_forward
     from prelnedge.runtime.sessions import load_exported
     from prelnedge.verify.tolerances import tolerance as tolerance_of
 
@@ -144,7 +143,7 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     from prelnedge.quantize.stage import _source_checkpoint, evaluation_batches, judge
 
     checkpoint = _source_checkpoint(artifact, task, model)
-    reference = importlib.import_module(FRAMEWORK_MODULES[artifact.framework]).build_forward(checkpoint)
+    reference = build_forward(artifact.framework, checkpoint)
     tok = exported.tokenizer
     batches = evaluation_batches(task, tok, exported.config, default_examples(task)[1::2])
     fidelity = measure(task, exported, lambda i, m: reference(i, m, False), batches,

@@ -103,7 +103,13 @@ LOCATORS = ["over the river", "in the old town", "near the harbour", "on the hil
             "at the end of the street", "in the main square", "by the sea", "across the valley", "in the park"]
 TAILS = [" after two years of work", " and still stands today", " by the town council", " for the first time",
          " at great cost", " with money from the town", " and has changed little since", ", people say",
-         " after a long delay", " and was used for many years"]
+         " after a long delay", " and was used for many years",
+         # trailing clauses as people write them: the answer is not the end of the sentence
+         " and still carries traffic", " and is still in use", " and now carries the coast road",
+         " and is open to visitors", " and was never finished", " but nobody used it", " and soon became famous",
+         " and still serves the town", ", long after the war", " and is now a museum", " before the winter",
+         " and still works today", ", much to the joy of the town", " and carries the old railway",
+         " and has stood there ever since", ", when the town was small", " and was busy for a century"]
 
 
 MATERIALS = ["whale oil", "kerosene", "gas", "coal", "steam", "candles", "wood", "hand", "horses", "water",
@@ -111,7 +117,7 @@ MATERIALS = ["whale oil", "kerosene", "gas", "coal", "steam", "candles", "wood",
 
 
 def _tail(rng: random.Random) -> str:
-    return rng.choice(TAILS) if rng.random() < 0.3 else ""
+    return rng.choice(TAILS) if rng.random() < 0.35 else ""
 
 
 def _when_questions(rng: random.Random, noun: str, verb: str) -> list[str]:
@@ -159,7 +165,7 @@ def _fact_sentences(rng: random.Random, world: World, noun: str, phrase: str, p:
             if form < 0.55:
                 p.add(f"{s} was {verb} {_prep(date)} ", seg, f"{_tail(rng)}. ")
             elif form < 0.75:
-                p.add(f"{_cap(_prep(date))} ", seg, f", {phrase if s != 'It' else 'it'} was {verb}. ")
+                p.add(f"{_cap(_prep(date))} ", seg, f", {phrase if s != 'It' else 'it'} was {verb}{_tail(rng)}. ")
             else:
                 person = world.person()
                 p.add(f"{s} was {verb} {_prep(date)} ", seg, " by ",
@@ -177,9 +183,9 @@ def _fact_sentences(rng: random.Random, world: World, noun: str, phrase: str, p:
                 p.add(f"{s} was {pp} by ", (person, "PER", qs), ". ")
             elif form < 0.7:
                 p.add((person, "PER", qs), f" {past} {phrase}. ")
-            else:
-                p.add(f"Its {role}, ", (person, "PER", qs), f", {rng.choice(['lived', 'worked'])} there for "
-                      f"{rng.randint(2, 40)} years. ")
+            else:  # "28 years" is a quantity like "15 years" in "is 15 years old": tagged the same
+                p.add(f"Its {role}, ", (person, "PER", qs), f", {rng.choice(['lived', 'worked'])} there for ",
+                      (f"{rng.randint(2, 40)} years", "QTY", []), ". ")
         elif kind == "place":
             place = world.place()
             qs = [rng.choice([f"Where is the {noun}?", f"Where is the {noun}?", f"In which town is the {noun}?",
@@ -229,7 +235,8 @@ def _person_facts(rng: random.Random, world: World, p: Passage) -> None:
     if rng.random() < 0.7:
         moved = world.place()
         year = world.year()
-        p.add(f"{rng.choice(['She', 'He', short])} worked as {job} and moved to ",
+        who = rng.choice(["She", "He", short])  # a first name on its own is still a person
+        p.add((who, "PER" if who == short else None, []), f" worked as {job} and moved to ",
               (moved, "LOC", [f"Where did {short} move to?"]), " in ", (year, "DATE", [f"When did {short} move to {moved}?"]), ". ")
 
 

@@ -110,13 +110,21 @@ def causal_rows(tok: PreLNTokenizer, texts: list[str]) -> list[list[int]]:
     return rows
 
 
-def batches(n: int, size: int, rng: random.Random):
-    """Endless shuffled index batches over n examples."""
+def batches(n: int, size: int, rng: random.Random, lengths: list[int] | None = None, pool: int = 50):
+    """Endless shuffled index batches over n examples. With `lengths`, each run of `pool` batches is
+    sorted by length before it is cut into batches (then the batches are shuffled), so a batch pads
+    to a length near its rows' own: CPU time goes into real tokens, not padding."""
     order = list(range(n))
     while True:
         rng.shuffle(order)
-        for i in range(0, n - size + 1, size):
-            yield order[i:i + size]
+        cut = [order[i:i + size] for i in range(0, n - size + 1, size)]
+        if lengths is not None:
+            cut = []
+            for i in range(0, n - size + 1, size * pool):
+                run = sorted(order[i:i + size * pool], key=lambda k: lengths[k])
+                cut += [run[j:j + size] for j in range(0, len(run) - size + 1, size)]
+            rng.shuffle(cut)
+        yield from cut
 
 
 def entity_spans(tags: list[int]) -> set[tuple[int, int, str]]:

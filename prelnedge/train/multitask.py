@@ -15,6 +15,8 @@ from torch.nn import functional as F
 from prelnedge.models.config import PreLNConfig
 from prelnedge.models.torch import PreLNClassificationHead, PreLNLMHead, PreLNModel
 
+MAX_ANSWER_TOKENS = 30  # prelnedge.postprocess.best_span's default (and the web/Android decoders')
+
 
 class MultiTaskModel(nn.Module):
     def __init__(self, config: PreLNConfig, num_tags: int, dropout: float = 0.1) -> None:
@@ -64,9 +66,18 @@ class MultiTaskModel(nn.Module):
         return start, end
 
     def qa_loss(self, ids: Tensor, mask: Tensor, start: Tensor, end: Tensor) -> Tensor:
+        """Start and end cross entropy (the usual), plus cross entropy over every span the decoder
+        may pick (end >= start, at most MAX_ANSWER_TOKENS, score start + end logit): that is what
+        `best_span` maximizes in every runtime, so training it directly stops a right start from
+        pairing with a high end logit further on ("1806. The old road ... is 213")."""
         s, e = self.qa_logits(ids, mask)
         s, e = s.masked_fill(mask == 0, -1e4), e.masked_fill(mask == 0, -1e4)
-        return (F.cross_entropy(s, start) + F.cross_entropy(e, end)) / 2
+        length = ids.shape[1]
+        offset = torch.arange(length)
+        allowed = (offset[None, :] >= offset[:, None]) & (offset[None, :] - offset[:, None] < MAX_ANSWER_TOKENS)
+        pairs = (s[:, :, None] + e[:, None, :]).masked_fill(~allowed, -1e4).reshape(len(ids), -1)
+        span = F.cross_entropy(pairs, start * length + end)
+        return (F.cross_entropy(s, start) + F.cross_entropy(e, end)) / 2 + span
 
     def sentiment_logits(self, ids: Tensor, mask: Tensor) -> Tensor:
         return self.classifier(self.dropout(self.encode(ids, mask)["last_hidden_state"]))

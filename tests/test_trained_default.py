@@ -22,6 +22,8 @@ QA_EXAMPLES = [
      "The lamp was first fuelled by whale oil, then by kerosene, and was finally electrified in 1931.", "1931"),
     ("When was the bridge opened?",
      "The stone bridge over the river Ashby was opened in 1887 after two years of work.", "1887"),
+    ("When was the bridge opened?",  # a trailing clause (the model before this one answered "ri")
+     "The stone bridge over the river Ashby was opened in 1887 and still carries the main road.", "1887"),
     ("How long is the river?", "The river Ashby rises in the northern hills and flows for 140 kilometres.",
      "140 kilometres"),
     ("Who built the lighthouse?", "The lighthouse on Kestrel Point was built in 1874 by Marta Oyelaran.",
@@ -31,8 +33,8 @@ QA_EXAMPLES = [
 ]
 # Hand-written questions the shipped model gets wrong (strict xfail: fixing one makes it XPASS and fail).
 KNOWN_MISSES = [
-    ("When was the bridge opened?",  # answers "ri" (inside "river"): a trailing clause it has not seen
-     "The stone bridge over the river Ashby was opened in 1887 and still carries the main road.", "1887"),
+    ("When was the school extended?",  # answers "1902": two dated events in one sentence
+     "The village school was built in 1902 and was extended in 1955 after the war.", "1955"),
 ]
 SENTIMENT_EXAMPLES = [("a fine day", "positive"), ("The service was slow, but the food was excellent.", "positive"),
                       ("I did not enjoy the film.", "negative"), ("The room was cold and dirty.", "negative")]
@@ -40,14 +42,14 @@ CHOICE_EXAMPLES = [("Bees carry", ["pollen", "granite"], 0)]
 # Quality bars of issue 12, on the held-out split.
 BARS = {"qa": {"exact_match": 0.80, "f1": 0.85}, "sequence-classification": {"accuracy": 0.90},
         "multiple-choice": {"accuracy": 0.80}, "token-classification": {"entity_f1": 0.85}}
-# The shipped model (metrics.json: QA EM 0.665 / F1 0.704, entity F1 0.814, multiple choice 0.7875,
-# sentiment 1.0) meets only the sentiment bar; the others are open work on issue 12. Strict xfail:
+# The shipped model (metrics.json: QA EM 0.71 / F1 0.732, entity F1 0.814, multiple choice 0.7525,
+# sentiment 0.91) meets only the sentiment bar; the others are open work on issue 12. Strict xfail:
 # a model that meets a bar makes its test XPASS, which fails, so the mark must then come off.
 UNMET = {("qa", "exact_match"), ("qa", "f1"), ("multiple-choice", "accuracy"), ("token-classification", "entity_f1")}
-# What the shipped model holds on the first EVAL_LIMIT held-out examples (measured: 0.66 / 0.703, 1.0,
-# 0.785, 0.804), a few points lower: a regression guard for anyone retraining or touching the loaders.
-FLOORS = {"qa": {"exact_match": 0.62, "f1": 0.66}, "sequence-classification": {"accuracy": 0.95},
-          "multiple-choice": {"accuracy": 0.74}, "token-classification": {"entity_f1": 0.76}}
+# What the shipped model holds on the first EVAL_LIMIT held-out examples (measured: 0.70 / 0.724, 0.925,
+# 0.765, 0.798), a few points lower: a regression guard for anyone retraining or touching the loaders.
+FLOORS = {"qa": {"exact_match": 0.66, "f1": 0.69}, "sequence-classification": {"accuracy": 0.89},
+          "multiple-choice": {"accuracy": 0.72}, "token-classification": {"entity_f1": 0.76}}
 EVAL_LIMIT = 200
 
 

@@ -98,7 +98,10 @@ def main() -> None:
                 status = f"failed: {result['error'][:160]}"
             else:
                 status = "validated"
-            peak = f"{result['peak_bytes'] / 2**30:.2f} GiB" if result["peak_bytes"] else "—"
+            if result["stopped"]:  # killed by the watchdog: time -v reports no usable peak
+                peak = f"> {args.limit_gib:g} GiB"
+            else:
+                peak = f"{result['peak_bytes'] / 2**30:.2f} GiB" if result["peak_bytes"] else "—"
             rows.append(f"| {run} | {peak} | {result['seconds']:.0f} s | {artifact / 2**20:.0f} MiB | {status} |")
             print(rows[-1], flush=True)
     title = (f"{args.size}: hidden {hidden}, {layers} layers, {heads} heads, FFN {ffn}, vocab {vocab}, QA head; "

@@ -64,8 +64,25 @@ def convert_concrete(function, trackable, work: Path, converter_options=None) ->
 
 
 def export_tflite(checkpoint: LoadedCheckpoint, work: Path, static_length: int | None = None) -> dict:
+    """Through a SavedModel on disk: the Keras model is gone before the converter starts, and the
+    converter reads the variables from the SavedModel instead of a frozen in-memory GraphDef copy
+    (issue 13: from a concrete function, base size peaked at 5.4 GiB and large size passed 12 GiB)."""
+    import gc
+    import shutil
+
+    import tensorflow as tf
+
     from prelnedge.models.tf import build_tf_model
 
     model = build_tf_model(checkpoint)
     serve = serving_function(lambda ids, mask: model(ids, mask), checkpoint.task, static_length)
-    return convert_concrete(serve.get_concrete_function(), model, work)
+    saved = work / "savedmodel.tmp"
+    tf.saved_model.save(model, str(saved), signatures={"serving_default": serve.get_concrete_function()})
+    del model, serve
+    gc.collect()
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    (work / "model.tflite").write_bytes(converter.convert())
+    shutil.rmtree(saved)
+    return {"model_file": "model.tflite", "input_dtype": "int32", "signature": "serving_default",
+            "ops": "TFLITE_BUILTINS", "exporter": "tf.saved_model.save -> tf.lite.TFLiteConverter.from_saved_model"}

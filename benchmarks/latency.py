@@ -1,7 +1,7 @@
 """Latency of every prelnedge target x mode against Hugging Face eager and a do-it-yourself path (issue 13).
 
     .venv/bin/python benchmarks/latency.py [--size base|256] [--seqs 32 128 384] [--batches 1 8]
-        [--rounds 5] [--runners ...] [--out benchmarks/out/latency-SIZE] [--rebuild]
+        [--rounds 5] [--runners ...] [--extra LABEL=MODEL ...] [--out benchmarks/out/latency-SIZE] [--rebuild]
 
 Build (each step a subprocess, so the timing process stays small): a seeded random QA checkpoint
 (benchmarks/random_checkpoint.py), `prelnedge export` to ONNX and TFLite, `prelnedge quantize` for every
@@ -164,7 +164,7 @@ def _eager(checkpoint: Path, threads: int):
     return call
 
 
-def load_runners(artifacts: Path, runners: list[str], threads: int) -> dict:
+def load_runners(artifacts: Path, runners: list[str], threads: int, extra: dict[str, Path] | None = None) -> dict:
     loaded = {}
     for runner in runners:
         if runner == EAGER:
@@ -176,6 +176,8 @@ def load_runners(artifacts: Path, runners: list[str], threads: int) -> dict:
             manifest = json.loads((folder / "manifest.json").read_text())
             model = folder / manifest["model_file"]
             loaded[runner] = (_ort_session if model.suffix == ".onnx" else _litert_session)(model, threads)
+    for label, model in (extra or {}).items():  # e.g. an artifact built by an older prelnedge: before/after rows
+        loaded[label] = (_ort_session if model.suffix == ".onnx" else _litert_session)(model, threads)
     return loaded
 
 
@@ -197,14 +199,16 @@ def time_config(loaded: dict, seq: int, batch: int, rounds: int, budget_s: float
         loaded[name](ids, mask)
         calls[name] = max(1, min(5, int(budget_s / max(time.perf_counter() - start, 1e-6))))
     samples: dict[str, list[list[float]]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}  # process CPU time per call
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
             times = []
             for _ in range(calls[name]):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 loaded[name](ids, mask)
                 times.append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)
             samples[name].append(times)
         print(f"  seq {seq} batch {batch}: round {r + 1}/{rounds}", flush=True)
     rows = {}
@@ -213,7 +217,9 @@ def time_config(loaded: dict, seq: int, batch: int, rounds: int, budget_s: float
         flat = sorted(t for times in samples[name] for t in times)
         per_round = [statistics.median(t) for t in samples[name]]
         row = {"median_ms": 1e3 * statistics.median(flat), "p25_ms": 1e3 * float(np.percentile(flat, 25)),
-               "p75_ms": 1e3 * float(np.percentile(flat, 75)), "min_ms": 1e3 * flat[0], "samples": len(flat)}
+               "p75_ms": 1e3 * float(np.percentile(flat, 75)), "min_ms": 1e3 * flat[0], "samples": len(flat),
+               "cpu_ms": 1e3 * statistics.median(cpu[name]), "cpu_p25_ms": 1e3 * float(np.percentile(cpu[name], 25)),
+               "cpu_p75_ms": 1e3 * float(np.percentile(cpu[name], 75))}
         if eager_rounds:
             ratios = [mine / theirs for mine, theirs in zip(per_round, eager_rounds)]
             row.update(ratio=statistics.median(ratios), ratio_min=min(ratios), ratio_max=max(ratios))
@@ -244,6 +250,11 @@ def render_markdown(result: dict) -> str:
     if result.get("not_built"):
         lines += ["", "Not timed (the build step failed; prelnedge refuses an artifact that fails validation):", ""]
         lines += [f"- {runner}: {why}" for runner, why in result["not_built"].items()]
+    lines += ["", "CPU time of the timing process per call (ms): median [p25-p75]. On a loaded machine this is "
+              "steadier than wall time (waiting for a core does not count); ONNX Runtime's threads do not spin "
+              "here, PyTorch's and XNNPACK's may, which counts against them.", ""]
+    lines += _table(result, lambda row: f"{row['cpu_ms']:.1f} [{row['cpu_p25_ms']:.1f}-{row['cpu_p75_ms']:.1f}]"
+                    if "cpu_ms" in row else "-")
     lines += ["", "Spread of single calls (ms): median [p25-p75] (calls)", ""]
     lines += _table(result, lambda row: f"{row['median_ms']:.1f} [{row['p25_ms']:.1f}-{row['p75_ms']:.1f}] "
                                         f"({row['samples']})")
@@ -299,6 +310,9 @@ def main() -> int:
                         help="subset of: " + ", ".join(ALL_RUNNERS))
     parser.add_argument("--slow-configs", nargs="+", default=["32x1"], metavar="SEQxBATCH",
                         help="the only configurations that time " + ", ".join(sorted(SLOW_RUNNERS)))
+    parser.add_argument("--extra", nargs="+", default=[], metavar="LABEL=MODEL",
+                        help="more model files (.onnx/.tflite with the same inputs) timed in the same rounds, e.g. "
+                             "an artifact an older prelnedge built, for before/after rows")
     parser.add_argument("--out", type=Path, help="default benchmarks/out/latency-SIZE")
     parser.add_argument("--rebuild", action="store_true", help="rebuild artifacts even if OUT/artifacts has them")
     parser.add_argument("--build-only", action="store_true")
@@ -314,8 +328,15 @@ def main() -> int:
     if args.build_only:
         return 0
     runners = [r for r in runners if r not in failed]
+    extra = {}
+    for item in args.extra:
+        label, sep, model = item.partition("=")
+        if not sep or not Path(model).is_file():
+            parser.error(f"--extra wants LABEL=MODEL_FILE with an existing file, got {item!r}")
+        extra[label] = Path(model)
+    runners += list(extra)
     load_before = os.getloadavg()
-    loaded = load_runners(artifacts, runners, args.threads)
+    loaded = load_runners(artifacts, [r for r in runners if r not in extra], args.threads, extra)
     configs = {}
     for seq in args.seqs:
         for batch in args.batches:

@@ -154,6 +154,32 @@ def test_onnx_integer_modes_run_every_linear_layer_as_an_integer_matmul(float_ex
     assert sum(counts[op] for op in integer_ops) >= linear_layers, dict(counts)
 
 
+def test_tflite_int8_static_keeps_only_the_named_ops_float(float_exports, tmp_path):
+    """Every linear layer, LayerNorm and GELU int8; exactly the ops the manifest names run in float (the
+    attention products, softmax and adds, which XNNPACK cannot run as int8: issue 13)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from prelnedge.quantize.tflite import INT8_STATIC_FLOAT_OPS
+
+    out = quantize_folder(float_exports("qa", "tflite"), "int8-static", tmp_path / "q")
+    settings = json.loads((out / "manifest.json").read_text())["quantization"]["settings"]
+    assert settings["float_ops"] == list(INT8_STATIC_FLOAT_OPS) and settings["optimizations"]
+    interpreter = Interpreter(model_path=str(out / "model.tflite"),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    kinds: dict[str, set] = {}
+    for op in interpreter._get_ops_details():  # the ops as converted, no delegate
+        kinds.setdefault(op["op_name"], set()).update(dtypes[i] for i in op["inputs"] if i >= 0)
+    for name in INT8_STATIC_FLOAT_OPS:
+        assert kinds.get(name) and np.float32 in kinds[name] and np.int8 not in kinds[name], (name, kinds.get(name))
+    for name in ("FULLY_CONNECTED", "RSQRT", "GELU", "MEAN"):
+        assert kinds.get(name) and np.float32 not in kinds[name], (name, kinds.get(name))
+    layers = json.loads((out / "config.json").read_text())["num_hidden_layers"]
+    fully_connected = [op for op in interpreter._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"]
+    assert len(fully_connected) >= 6 * layers + 1  # q, k, v, attention out, FFN in, FFN out; the QA head
+
+
 def test_checkpoint_without_tokenizer_is_judged_on_validation_ids(hf_checkpoints, tmp_path):
     folder, _ = hf_checkpoints["sequence-classification"]
     float_export = export(ExportConfig(task="sequence-classification", target="onnx", model=folder, out=tmp_path / "f"))

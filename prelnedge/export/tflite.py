@@ -49,15 +49,16 @@ def serving_function(call, task, static_length: int | None = None):
     return serve
 
 
-def convert_concrete(function, trackable, work: Path, converter_options=None) -> dict:
-    """Convert a concrete function with builtin ops only and write model.tflite."""
+def convert_concrete(function, trackable, work: Path, converter_options=None, convert=None) -> dict:
+    """Convert a concrete function with builtin ops only and write model.tflite. `convert` replaces
+    `converter.convert()` (a quantizer that calibrates and quantizes in two steps)."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], trackable)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if converter_options:
         converter_options(converter)
-    blob = converter.convert()
+    blob = convert(converter) if convert else converter.convert()
     (work / "model.tflite").write_bytes(blob)
     return {"model_file": "model.tflite", "input_dtype": "int32", "signature": "serving_default",
             "ops": "TFLITE_BUILTINS", "exporter": "tf.lite.TFLiteConverter.from_concrete_functions"}

@@ -77,8 +77,10 @@ MODES: tuple[QuantMode, ...] = (
     QuantMode("int8-dynamic", "tflite", "TFLite dynamic range: int8 weights, float activations",
               "prelnedge.quantize.tflite:convert_int8_dynamic", tolerance="int8-dynamic"),
     QuantMode("int8-static", "tflite",
-              "TFLite full integer: int8 weights and activations in every op (int32 token ids in, float "
-              "outputs), ranges from a representative dataset", "prelnedge.quantize.tflite:convert_int8_static",
+              "TFLite static int8: int8 weights and activations in every linear layer, LayerNorm and GELU; "
+              "attention products, softmax and residual adds in float32 (XNNPACK has no fast int8 kernel for "
+              "them); int32 token ids in, float outputs; ranges from a representative dataset",
+              "prelnedge.quantize.tflite:convert_int8_static",
               needs_calibration=True, tolerance="int8-static", refuses_task=_integer_tflite_refusal,
               unpadded_only=True, refused_frameworks={"flax": "jax2tf lowers LayerNorm means and the softmax to DIV ops, which "
                                           "have no int8 kernel in LiteRT; export --framework tf instead"}),

@@ -161,7 +161,7 @@ def test_tflite_int8_static_keeps_only_the_named_ops_float(float_exports, tmp_pa
 
     from prelnedge.quantize.tflite import INT8_STATIC_FLOAT_OPS
 
-    out = quantize_folder(float_exports("qa", "tflite"), "int8-static", tmp_path / "q")
+    out = quantize_folder(float_exports("qa", "tflite"), "int8-static", tmp_path / "q").folder
     settings = json.loads((out / "manifest.json").read_text())["quantization"]["settings"]
     assert settings["float_ops"] == list(INT8_STATIC_FLOAT_OPS) and settings["optimizations"]
     interpreter = Interpreter(model_path=str(out / "model.tflite"),

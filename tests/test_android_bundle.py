@@ -232,12 +232,16 @@ def test_ort_model_runs_like_the_onnx_export(qa_ort_bundle, qa_onnx_export):
     import numpy as np
     import onnxruntime as ort
 
+    from prelnedge.verify.compare import compare_outputs
+    from prelnedge.verify.tolerances import FP32_EXPORT
+
     ids = np.array([[0, 31, 45, 99, 2, 1, 1], [0, 7, 8, 9, 10, 11, 2]], np.int64)
     feeds = {"input_ids": ids, "attention_mask": (ids != 1).astype(np.int64)}
-    got = ort.InferenceSession(str(qa_ort_bundle / "model.ort"), providers=["CPUExecutionProvider"]).run(None, feeds)
-    want = ort.InferenceSession(str(qa_onnx_export / "model.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)
-    for a, b in zip(got, want):
-        assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max()
+    outputs = {}
+    for name, file in (("model.ort", qa_ort_bundle / "model.ort"), ("model.onnx", qa_onnx_export / "model.onnx")):
+        session = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+        outputs[name] = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+    compare_outputs(outputs["model.ort"], outputs["model.onnx"], FP32_EXPORT.peak_rel, label="model.ort vs model.onnx")
 
 
 def test_ort_selftest_with_recorded_outputs(qa_ort_bundle, tmp_path):
@@ -407,16 +411,15 @@ def selftest_recorded(bundle_dir: Path, recorded: dict, tmp_path: Path) -> subpr
 
 def test_quantized_bundle_carries_its_floor_and_passes_it(qa_int8_ort_bundle, tmp_path):
     from prelnedge.quantize import get_mode
-    from prelnedge.verify.tolerances import tolerance
 
     entry = get_mode("onnx", "int8-dynamic").tolerance
     rule = json.loads((qa_int8_ort_bundle / "manifest.json").read_text())["spec"]["rule"]
-    assert rule == {"min_sqnr_db": tolerance(entry).min_sqnr_db, "tolerance": entry, "decoded": "reported",
+    assert rule == {"min_sqnr_db": entry.min_sqnr_db, "tolerance": entry.name, "decoded": "reported",
                     "score_tol": 1e-4}
     recorded = json.loads(record(qa_int8_ort_bundle, tmp_path / "first.json").read_text())
     done = selftest_recorded(qa_int8_ort_bundle, recorded, tmp_path)
     assert done.returncode == 0 and done.stdout.startswith("SELFTEST PASS"), done.stdout + done.stderr
-    assert f"(floor {tolerance(entry).min_sqnr_db:.1f} dB)" in done.stdout, done.stdout
+    assert f"(floor {entry.min_sqnr_db:.1f} dB)" in done.stdout, done.stdout
 
 
 def test_quantized_bundle_fails_on_a_changed_answer(qa_int8_ort_bundle, tmp_path):

@@ -22,6 +22,7 @@ from prelnedge.export import EXPORTERS, ExportConfig, export
 from prelnedge.hashing import sha256_file
 from prelnedge.runtime.sessions import open_session
 from prelnedge.tasks import TASKS
+from prelnedge.verify.compare import compare_outputs
 from prelnedge.verify.tolerances import tolerance
 
 PATHS = sorted(EXPORTERS)  # (target, framework)
@@ -45,10 +46,8 @@ def test_export_matches_transformers(exports, hf_checkpoints, task_name, target,
         ids, mask = random_batch(config_for(task_name), lengths, rng,
                                  choices=2 if task_name == "multiple-choice" else None)
         got, want = session.run(ids, mask), hf_outputs(hf_model, task, ids, mask)
-        for name in task.output_names:
-            assert got[name].shape == want[name].shape, name
-            err = np.abs(got[name] - want[name]).max() / np.abs(want[name]).max()
-            assert err <= limit, f"{name} at {ids.shape}: peak_rel {err:.3g}"
+        compare_outputs(got, {name: want[name] for name in task.output_names}, limit,
+                        label=f"{target} from {framework} vs transformers (inputs {ids.shape})")
 
 
 def test_every_registered_task_and_path_is_covered():

@@ -13,6 +13,7 @@ from prelnedge.models import config as presets
 from prelnedge.export import EXPORTERS, ExportConfig, export
 from prelnedge.runtime.sessions import open_session
 from prelnedge.tasks import TASKS
+from prelnedge.verify.compare import compare_outputs
 from prelnedge.verify.tolerances import tolerance
 
 pytestmark = pytest.mark.heavy
@@ -33,6 +34,5 @@ def test_base_size_export_matches_transformers(base_qa, tmp_path, target, framew
     session = open_session(out / json.loads((out / "manifest.json").read_text())["model_file"])
     ids, mask = random_batch(BASE, [128, 17], np.random.default_rng(9))
     got, want = session.run(ids, mask), hf_outputs(hf_model, TASKS["qa"], ids, mask)
-    for name in TASKS["qa"].output_names:
-        err = np.abs(got[name] - want[name]).max() / np.abs(want[name]).max()
-        assert err <= tolerance("fp32-export").peak_rel, f"{name}: {err:.3g}"
+    compare_outputs(got, {name: want[name] for name in TASKS["qa"].output_names}, tolerance("fp32-export").peak_rel,
+                    label=f"base-size {target} from {framework} vs transformers")

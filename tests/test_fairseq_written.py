@@ -21,6 +21,7 @@ import prelnedge
 from client_venvs import ROOT, client_python
 from prelnedge.checkpoint.load import HeadInitializedWarning, load_checkpoint
 from prelnedge.errors import CheckpointError
+from prelnedge.verify.compare import compare_outputs
 from prelnedge.verify.tolerances import tolerance
 
 TOL = tolerance("fp32-reference").peak_rel
@@ -34,10 +35,6 @@ def fairseq_dir(tmp_path_factory):
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, f"fairseq writer failed:\n{run.stderr[-3000:]}"
     return out / "w"
-
-
-def peak_rel(got, want):
-    return np.abs(got - want).max() / np.abs(want).max()
 
 
 def load(file, task):
@@ -60,14 +57,16 @@ def test_fairseq_written_checkpoint_matches_fairseq(fairseq_dir, name):
     ids = np.load(fairseq_dir / "ids.npy")
     mask = (ids != 1).astype(np.int64)
     real = mask.astype(bool)  # fairseq zeroes pad positions' embeddings; only real tokens are compared
-    lm = load(file, "masked-lm")(ids, mask)
-    assert peak_rel(lm["logits"][real], np.load(fairseq_dir / "lm_logits.npy")[real]) <= TOL
-    base = load(file, "base")(ids, mask)
-    assert peak_rel(base["last_hidden_state"][real], np.load(fairseq_dir / "features.npy")[real]) <= TOL
-    for i, state in enumerate(np.load(fairseq_dir / "inner_states.npy")):
-        assert peak_rel(base[f"hidden_states.{i}"][real], state[real]) <= TOL, f"hidden_states.{i}"
-    cls = load(file, "sequence-classification")(ids, mask)
-    assert peak_rel(cls["logits"], np.load(fairseq_dir / "cls_logits.npy")) <= TOL
+    lm, base = load(file, "masked-lm")(ids, mask), load(file, "base")(ids, mask)
+    states = np.load(fairseq_dir / "inner_states.npy")
+    got = {"lm_logits": lm["logits"][real], "features": base["last_hidden_state"][real],
+           **{f"hidden_states.{i}": base[f"hidden_states.{i}"][real] for i in range(len(states))},
+           "cls_logits": load(file, "sequence-classification")(ids, mask)["logits"]}
+    want = {"lm_logits": np.load(fairseq_dir / "lm_logits.npy")[real],
+            "features": np.load(fairseq_dir / "features.npy")[real],
+            **{f"hidden_states.{i}": state[real] for i, state in enumerate(states)},
+            "cls_logits": np.load(fairseq_dir / "cls_logits.npy")}
+    compare_outputs(got, want, TOL, label=f"{name} vs fairseq")
 
 
 def test_fast_path_copy_that_differs_is_refused(fairseq_dir, tmp_path):

@@ -28,6 +28,7 @@ from hf_factory import hf_outputs, random_batch
 from prelnedge.checkpoint.load import load_checkpoint
 from prelnedge.errors import CheckpointError
 from prelnedge.tasks import TASKS
+from prelnedge.verify.compare import compare_outputs
 from prelnedge.verify.tolerances import tolerance
 
 
@@ -37,9 +38,8 @@ def assert_same_as_hf(folder, hf_model, task_name):
     ids, mask = random_batch(config_for(task_name), [9, 3, 14], np.random.default_rng(11), choices=choices)
     model = prelnedge.load_reference(folder, task=task_name, output_hidden_states=True)
     got, want = model(ids, mask), hf_outputs(hf_model, TASKS[task_name], ids, mask)
-    for name in want:
-        err = np.abs(got[name] - want[name]).max() / np.abs(want[name]).max()
-        assert err <= tolerance("fp32-reference").peak_rel, f"{name}: peak_rel {err:.3g}"
+    compare_outputs({name: got[name] for name in want}, want, tolerance("fp32-reference").peak_rel,
+                    label=f"{folder.name} vs transformers")
 
 
 def _snake(name: str) -> str:  # Keras' default layer name for a class
@@ -186,6 +186,5 @@ def test_h5_written_by_transformers_tf_classes(tf_written, task_name):
     got = prelnedge.load_reference(folder, task=task_name)(ids, mask)
     wanted = {file.stem.removeprefix("out_"): np.load(file) for file in folder.glob("out_*.npy")}
     assert set(wanted) == set(TASKS[task_name].output_names)
-    for name, want in wanted.items():
-        err = np.abs(got[name] - want).max() / np.abs(want).max()
-        assert err <= tolerance("fp32-reference").peak_rel, f"{name}: peak_rel {err:.3g}"
+    compare_outputs({name: got[name] for name in wanted}, wanted, tolerance("fp32-reference").peak_rel,
+                    label=f"{task_name} vs transformers' TF classes")

@@ -21,6 +21,7 @@ from conftest import config_for
 from hf_factory import random_batch
 from prelnedge.runtime.sessions import open_session
 from prelnedge.tasks import TASKS
+from prelnedge.verify.compare import compare_outputs
 from prelnedge.verify.tolerances import tolerance
 
 ENCODER_TASKS = [name for name, task in TASKS.items() if not task.causal]
@@ -69,7 +70,5 @@ def test_optimum_loads_the_export_and_reproduces_it(optimum_runs, task_name):
     for k, outputs in enumerate(ours):
         for name in required:
             assert f"{name}_{k}" in theirs, f"{theirs['class']} returned no {name}"
-            got, want = theirs[f"{name}_{k}"], outputs[name]
-            assert got.shape == want.shape, f"{name} batch {k}"
-            err = np.abs(got - want).max() / np.abs(want).max()
-            assert err <= tolerance("fp32-export").peak_rel, f"{name} batch {k}: peak_rel {err:.3g}"
+        compare_outputs({name: theirs[f"{name}_{k}"] for name in required}, {name: outputs[name] for name in required},
+                        tolerance("fp32-export").peak_rel, label=f"{theirs['class']} vs our runner (batch {k})")

@@ -54,9 +54,10 @@ def test_report_files_cells_and_plots(baseline):
     assert "| onnx | int8-dynamic | ok |" in (out / "report.md").read_text()
 
 
-# The gate's rules are tested on report dicts in test_report_render.py; these two rerun whole reports
-# (three cells each), so they sit in the heavy tier: reruns are deterministic enough for the gate, and a
-# real quantizer regression is caught end to end.
+# The gate's rules, and the command's exit code on a regression, are tested on report dicts in
+# test_report_render.py; these two rerun whole reports (three cells each), so they sit in the heavy
+# tier: reruns are deterministic enough for the gate, and a real quantizer regression is caught end
+# to end.
 @pytest.mark.heavy
 def test_gate_passes_on_an_unchanged_model(baseline, tmp_path):
     out, _, eval_file = baseline
@@ -85,22 +86,8 @@ def test_gate_fails_on_an_injected_regression(baseline, tmp_path, monkeypatch):
     regressions = worse["baseline"]["regressions"]
     assert regressions and all(line.startswith("onnx:int8-dynamic: ") for line in regressions), regressions
     assert any("SQNR" in line and "baseline" in line for line in regressions)
-
-
-def test_cli_gate_exit_code_and_message(baseline, tmp_path):
-    out, report, _ = baseline
-    tampered = json.loads((out / "report.json").read_text())
-    for cell in tampered["cells"]:
-        if cell["mode"] == "fp16":
-            for stats in cell["outputs"].values():
-                stats["sqnr_db"] += 20  # the baseline claims fp16 was 20 dB better than it is
-    (tmp_path / "old.json").write_text(json.dumps(tampered))
-    result = subprocess.run([sys.executable, "-m", "prelnedge.cli", "report", "--task", "qa", "--targets", "onnx",
-                             "--modes", "fp32", "fp16", "--out", str(tmp_path / "r"), "--baseline",
-                             str(tmp_path / "old.json")], capture_output=True, text=True)
-    assert result.returncode == 1, result.stderr
-    assert "onnx:fp16: start_logits SQNR" in result.stderr and "allowed drop 1 dB" in result.stderr
-    assert (tmp_path / "r" / "report.json").exists()  # the report is still written, for the CI artifact
+    # written although it fails the gate: CI keeps the failing report as its artifact
+    assert json.loads((tmp_path / "worse" / "report.json").read_text())["baseline"]["regressions"] == regressions
 
 
 def test_bad_report_requests_are_one_line_errors(tmp_path):

@@ -6,13 +6,15 @@ from __future__ import annotations
 import copy
 import html
 import itertools
+import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 
 from prelnedge.errors import UserError
-from prelnedge.report.build import GATE_SQNR_DB, check_comparable, gate
+from prelnedge.verify.gate import GATE_SQNR_DB, check_comparable, gate
 from prelnedge.report.render import facts, figure, write_outputs
 
 SHA = "4a6d7eb0e283" + "0" * 52
@@ -89,6 +91,37 @@ def test_cli_refuses_another_tasks_baseline_in_one_line_before_any_work(tmp_path
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "masked-lm report" in result.stderr and not (tmp_path / "r").exists()
+
+
+def test_cli_exits_1_naming_each_regression(tmp_path, monkeypatch, capsys):
+    """The command's side of the gate: the report it ran has regressions -> exit 1 and one stderr line
+    naming them. run_report is replaced by one returning a gated report dict (that run_report writes
+    the report before the command fails: test_report.py::test_gate_fails_on_an_injected_regression)."""
+    import prelnedge.report.build as build
+    from prelnedge import cli, quiet
+
+    for name in ("TF_CPP_MIN_LOG_LEVEL", "GRPC_VERBOSITY"):  # main() sets them; put them back afterwards
+        monkeypatch.setenv(name, os.environ.get(name, "3"))
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+    monkeypatch.setattr(quiet, "enabled", quiet.enabled)
+    now = report(matrix())
+    for stats in now["cells"][1]["outputs"].values():
+        stats["sqnr_db"] -= 20  # fp16 got 20 dB worse than the baseline
+
+    def gated_report(cfg):
+        assert cfg.baseline == tmp_path / "old.json" and cfg.modes == ("fp32", "fp16")
+        cfg.out.mkdir()
+        (cfg.out / "report.md").write_text("# report\n")
+        return {**now, "baseline": {"regressions": gate(now, report(matrix()))}}
+
+    monkeypatch.setattr(build, "run_report", gated_report)
+    code = cli.main(["report", "--task", "qa", "--targets", "onnx", "--modes", "fp32", "fp16", "--out",
+                     str(tmp_path / "r"), "--baseline", str(tmp_path / "old.json")])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_VALIDATION_FAILED == 1, err
+    assert len(err.strip().splitlines()) == 1 and "got worse than the baseline" in err, err
+    assert "onnx:fp16: start_logits SQNR" in err and "onnx:fp16: end_logits SQNR" in err, err
+    assert "allowed drop 1 dB" in err, err
 
 
 # --- the documents ----------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from web_support import WEB, require_chromium, require_node_modules, run_js_toke
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "prelnedge.cli"]
-# The rule a float bundle carries (manifest.json spec.rule, prelnedge/bundle/device_rule.py), which
+# The rule a float bundle carries (manifest.json spec.rule, prelnedge/verify/rules.py device_rule), which
 # the page applies as the Android app does: each output within 1e-4 of its peak, answers exact.
 FLOAT_RULE = {"peak_rel": 1e-4, "tolerance": "fp32-export", "decoded": "exact", "score_tol": 1e-4}
 ORT_FILES = {"ort/ort.wasm.min.mjs", "ort/ort-wasm-simd-threaded.mjs", "ort/ort-wasm-simd-threaded.wasm"}

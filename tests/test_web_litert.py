@@ -131,10 +131,10 @@ def test_selftest_passes_in_chromium(browser, site, name):
 def test_quantized_selftest_passes_its_sqnr_floor(browser, site):
     """golden.json holds the float model's outputs: the int8-dynamic model in LiteRT.js must clear
     the mode's SQNR floor against them, as the Python golden replay demands."""
-    from prelnedge.verify.tolerances import tolerance
+    from prelnedge.quantize import get_mode
 
     manifest = json.loads((site / "qa-int8" / "manifest.json").read_text())
-    floor = tolerance("int8-dynamic").min_sqnr_db
+    floor = get_mode("tflite", "int8-dynamic").tolerance.min_sqnr_db
     assert manifest["spec"]["rule"]["min_sqnr_db"] == floor and manifest["bundle"]["float_model"] is None
     result = browser["qa-int8"]
     assert not real_errors(result) and not result["failed_requests"], result
@@ -184,14 +184,14 @@ def test_integer_modes_refuse_a_static_shape(exports, tmp_path):
 def test_fp16_static_selftest_in_chromium(tmp_path):
     """Heavy tier: the other mode LiteRT.js runs (float16 weights), exported, bundled and self-tested."""
     from prelnedge.export import ExportConfig, export
-    from prelnedge.verify.tolerances import tolerance
+    from prelnedge.quantize import get_mode
 
     export(ExportConfig(task="qa", target="tflite", out=tmp_path / "export", static_shape=QUANTIZED_LENGTH,
                         quantize="fp16"))
     assert cli_bundle(tmp_path / "export", tmp_path / "site" / "qa-fp16").returncode == 0
     with serve(tmp_path / "site") as base:
         result = run_pages(base, {"qa-fp16": {}}, tmp_path)["qa-fp16"]
-    assert selftest_numbers(result.get("selftest", ""))["min_sqnr_db"] >= tolerance("fp16").min_sqnr_db
+    assert selftest_numbers(result.get("selftest", ""))["min_sqnr_db"] >= get_mode("tflite", "fp16").tolerance.min_sqnr_db
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -21,8 +21,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from prelnedge.errors import UserError, ValidationError
 
 ORT_FILE = "model.ort"
@@ -71,19 +69,23 @@ def verify_ort(ort_file: Path, export_dir: Path, manifest: dict) -> dict:
     from prelnedge.models.config import PreLNConfig
     from prelnedge.runtime.sessions import OnnxSession
     from prelnedge.tasks import get_task
-    from prelnedge.verify.tolerances import tolerance
+    from prelnedge.verify.replay import replay_golden
+    from prelnedge.verify.rules import golden_rule
+    from prelnedge.verify.tolerances import FP32_EXPORT
     from prelnedge.verify.validate import validation_batches
 
     try:
         ort_session = OnnxSession(ort_file)
     except Exception as exc:  # onnxruntime raises its own exception types for a file it cannot load
         raise ValidationError(f"onnxruntime cannot load the converted {ort_file.name}: {exc}") from exc
-    limit = tolerance("fp32-export").peak_rel
+    limit = FP32_EXPORT.peak_rel
+    task = get_task(manifest["task"])
     golden = read_json(export_dir / "golden.json")
-    golden_worst = _replay_golden(ort_session.run, golden, manifest)
+    # judged as `prelnedge validate` judges the export itself
+    golden_worst = replay_golden(golden, task, ort_session.run, golden_rule(manifest),
+                                 label="model.ort on golden example")
 
     onnx_session = OnnxSession(export_dir / manifest["model_file"])
-    task = get_task(manifest["task"])
     config = PreLNConfig.from_json_file(export_dir / "config.json")
     cases = []
     for ids, mask in validation_batches(config, task):
@@ -93,52 +95,6 @@ def verify_ort(ort_file: Path, export_dir: Path, manifest: dict) -> dict:
     onnx_worst = max(s.peak_rel for stats in judge_over_set(cases, limit) for s in stats.values())
     return {"golden_examples": len(golden["examples"]), "golden": golden_worst,
             "vs_onnx_peak_rel": onnx_worst, "vs_onnx_tolerance": limit}
-
-
-def _replay_golden(run, golden: dict, manifest: dict) -> dict:
-    """Every golden example through `run`, judged as `prelnedge validate` judges the export: a float
-    model within the fp32-export tolerance (at the 1e-6 resolution golden values are stored with),
-    a quantized one above its mode's SQNR floor. Outputs stored as argmax + slice (too large to
-    store whole) are held to their argmax and their stored slice."""
-    from prelnedge.verify.compare import compare_outputs, error_stats
-    from prelnedge.verify.golden import zero_padded_positions
-    from prelnedge.quantize.stage import golden_check
-    from prelnedge.tasks import get_task
-    from prelnedge.verify.tolerances import tolerance
-
-    task = get_task(manifest["task"])
-    quantized = bool(manifest.get("quantization"))
-    limit = max(tolerance("fp32-export").peak_rel, 1e-5)
-    worst: dict[str, float] = {}
-    for i, example in enumerate(golden["examples"]):
-        label = f"model.ort on golden example {i}"
-        mask = np.array(example["attention_mask"])
-        # golden stores per-token outputs as 0 at padded positions: zero the model's alike
-        got = zero_padded_positions(task, run(np.array(example["input_ids"]), mask), mask)
-        want, slices = {}, {}
-        for name, stored in example["expected"].items():
-            if name not in got:
-                raise ValidationError(f"{label}: the model gives no {name} (it gives {sorted(got)})")
-            if list(np.shape(got[name])) != stored["shape"]:
-                raise ValidationError(f"{label}: {name} has shape {list(np.shape(got[name]))}, "
-                                      f"golden {stored['shape']}")
-            if "values" in stored:
-                want[name] = np.array(stored["values"], np.float32)
-            else:
-                slices[name] = np.array(stored["slice_last_axis_64"], np.float32)
-                if not quantized and not np.array_equal(np.argmax(got[name], -1), np.array(stored["argmax"])):
-                    raise ValidationError(f"{label}: {name}'s argmax differs from golden")
-        actual = {**{k: got[k] for k in want}, **{k: got[k][..., :64] for k in slices}}
-        expected = {**want, **slices}
-        if quantized:
-            golden_check(manifest["target"], manifest["quantization"]["mode"], actual, expected, label)
-            for name in expected:
-                sqnr = error_stats(actual[name], expected[name]).sqnr_db
-                worst[f"{name}.sqnr_db"] = min(worst.get(f"{name}.sqnr_db", float("inf")), sqnr)
-        else:
-            for name, s in compare_outputs(actual, expected, limit, label=label).items():
-                worst[f"{name}.peak_rel"] = max(worst.get(f"{name}.peak_rel", 0.0), s.peak_rel)
-    return worst
 
 
 def check_onnx_export(export_dir: Path, manifest: dict) -> Path:

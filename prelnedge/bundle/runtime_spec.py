@@ -12,12 +12,12 @@ of their own; they dispatch on the head kind and read fields, tensors and the pa
                 the registry's Task.labels_apply)
     inputs, outputs   [{"name", "axes", "dtype"}] as the export's manifest io has them (axes: B batch,
                 C choices, L tokens, H hidden, V vocabulary, N labels)
-    rule        the golden self-test's pass rule (device_rule.py)
+    rule        the golden self-test's pass rule (prelnedge.verify.rules.device_rule)
 """
 
 from __future__ import annotations
 
-from prelnedge.bundle.device_rule import device_rule
+from prelnedge.verify.rules import device_rule
 
 
 def runtime_spec(manifest: dict) -> dict:

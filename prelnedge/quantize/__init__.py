@@ -13,6 +13,8 @@ from typing import Callable
 
 from prelnedge.errors import UserError
 from prelnedge.tasks import Task, get_task
+from prelnedge.verify import tolerances
+from prelnedge.verify.tolerances import Tolerance
 
 
 @dataclass(frozen=True)
@@ -24,8 +26,8 @@ class QuantMode:
     needs_calibration: bool = False
     # framework -> why this mode cannot be made from it
     refused_frameworks: dict[str, str] = field(default_factory=dict)
-    # the tolerance-table entry its validation is judged by
-    tolerance: str = ""
+    # the rule its validation is judged by (SQNR and agreement floors, with their reasons)
+    tolerance: Tolerance = field(kw_only=True)
     # task -> why this mode cannot serve it ("" when it can)
     refuses_task: Callable[[Task], str] = lambda task: ""
     # integer TFLite models are calibrated without padding: they are called one unpadded example at a time
@@ -59,34 +61,34 @@ def _int16x8_refusal(task: Task) -> str:
 
 MODES: tuple[QuantMode, ...] = (
     QuantMode("fp16", "onnx", "float16 weights, cast to float32 at load; compute stays fp32 on CPU/wasm",
-              "prelnedge.quantize.onnx:quantize_fp16", tolerance="fp16", transformers_js_dtype="fp16"),
+              "prelnedge.quantize.onnx:quantize_fp16", tolerance=tolerances.FP16, transformers_js_dtype="fp16"),
     QuantMode("int8-dynamic", "onnx",
               "ONNX Runtime dynamic quantization: int8 weights of every MatMul and the embedding tables, "
               "activations quantized per call", "prelnedge.quantize.onnx:quantize_int8_dynamic",
-              tolerance="int8-dynamic", transformers_js_dtype="q8"),  # what optimum's dynamic int8 is called there
+              tolerance=tolerances.INT8_DYNAMIC, transformers_js_dtype="q8"),  # what optimum's dynamic int8 is called there
     QuantMode("int8-static", "onnx",
               "ONNX Runtime static QDQ: int8 weights (per channel) and int8 activations around every MatMul "
               "and embedding Gather, ranges from calibration", "prelnedge.quantize.onnx:quantize_int8_static",
-              needs_calibration=True, tolerance="int8-static", transformers_js_dtype="int8"),
+              needs_calibration=True, tolerance=tolerances.INT8_STATIC, transformers_js_dtype="int8"),
     QuantMode("int4", "onnx",
               "4-bit block-wise weight-only (MatMulNBits for linear layers, GatherBlockQuantized for the "
-              "embedding tables, block 32)", "prelnedge.quantize.onnx:quantize_int4", tolerance="int4",
+              "embedding tables, block 32)", "prelnedge.quantize.onnx:quantize_int4", tolerance=tolerances.INT4,
               transformers_js_dtype="q4"),  # transformers.js's q4 is MatMulNBits block-wise 4-bit
     QuantMode("fp16", "tflite", "TFLite float16 weights (dequantized to fp32 on CPU; GPU delegates run fp16)",
-              "prelnedge.quantize.tflite:convert_fp16", tolerance="fp16"),
+              "prelnedge.quantize.tflite:convert_fp16", tolerance=tolerances.FP16),
     QuantMode("int8-dynamic", "tflite", "TFLite dynamic range: int8 weights, float activations",
-              "prelnedge.quantize.tflite:convert_int8_dynamic", tolerance="int8-dynamic"),
+              "prelnedge.quantize.tflite:convert_int8_dynamic", tolerance=tolerances.INT8_DYNAMIC),
     QuantMode("int8-static", "tflite",
               "TFLite static int8: int8 weights and activations in every linear layer, LayerNorm and GELU; "
               "attention products, softmax and residual adds in float32 (XNNPACK has no fast int8 kernel for "
               "them); int32 token ids in, float outputs; ranges from a representative dataset",
               "prelnedge.quantize.tflite:convert_int8_static",
-              needs_calibration=True, tolerance="int8-static", refuses_task=_integer_tflite_refusal,
+              needs_calibration=True, tolerance=tolerances.INT8_STATIC, refuses_task=_integer_tflite_refusal,
               unpadded_only=True, refused_frameworks={"flax": "jax2tf lowers LayerNorm means and the softmax to DIV ops, which "
                                           "have no int8 kernel in LiteRT; export --framework tf instead"}),
     QuantMode("int16x8", "tflite",
               "TFLite 16x8: int16 activations, int8 weights, ranges from a representative dataset",
-              "prelnedge.quantize.tflite:convert_int16x8", needs_calibration=True, tolerance="int16x8",
+              "prelnedge.quantize.tflite:convert_int16x8", needs_calibration=True, tolerance=tolerances.INT16X8,
               refuses_task=_int16x8_refusal, unpadded_only=True, refused_frameworks={"flax": "jax2tf's DIV lowering of LayerNorm and softmax has no 16x8 "
                                           "kernel; export --framework tf instead"}),
 )

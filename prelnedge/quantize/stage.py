@@ -2,7 +2,7 @@
 
 OUT2 has the float folder's layout (model, config, tokenizer, golden.json with the FLOAT model's
 outputs, manifest) plus the fidelity measured against the float reference in validation.json. It
-appears only when that fidelity clears the mode's floor in the tolerance table.
+appears only when that fidelity clears the mode's floors (prelnedge.verify.floors).
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from prelnedge.errors import UserError, ValidationError
+from prelnedge.errors import UserError
 
 if TYPE_CHECKING:
     from prelnedge.artifact import ModelArtifact
@@ -54,24 +52,6 @@ def evaluation_batches(task, tok, config, eval_examples):
     return rows
 
 
-def judge(fidelity: dict, mode_tolerance_name: str, label: str) -> dict:
-    """Raise ValidationError naming the output/measure under its floor; return the thresholds."""
-    from prelnedge.verify.tolerances import tolerance
-
-    tol = tolerance(mode_tolerance_name)
-    for name, stats in fidelity["outputs"].items():
-        if not stats["sqnr_db"] >= tol.min_sqnr_db:
-            raise ValidationError(f"{label}: {name} SQNR {stats['sqnr_db']:.1f} dB is under the {mode_tolerance_name} "
-                                  f"floor {tol.min_sqnr_db:g} dB (max_abs {stats['max_abs']:.3g}, "
-                                  f"cosine {stats['cosine']:.5f})")
-    for key, value in fidelity["agreement"].items():
-        if not value >= tol.min_agreement:
-            raise ValidationError(f"{label}: {key} {value:.3f} is under the {mode_tolerance_name} floor "
-                                  f"{tol.min_agreement:g}")
-    return {"name": mode_tolerance_name, "min_sqnr_db": tol.min_sqnr_db, "min_agreement": tol.min_agreement,
-            "reason": tol.reason}
-
-
 def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, calibration: Path | None = None,
                     force: bool = False, model: Path | None = None, progress=None) -> ModelArtifact:
     """A float export (an artifact, or its folder: read and its files checked) -> the quantized
@@ -81,6 +61,7 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, cal
     from prelnedge.artifact import ModelArtifact, Parent, Quantization, atomic_folder, check_target, write_json
     from prelnedge.models.config import PreLNConfig
     from prelnedge.verify.fidelity import measure
+    from prelnedge.verify.floors import judge_fidelity
     from prelnedge.progress import Progress
     from prelnedge.quantize import check_mode
     from prelnedge.quantize.calibration import (calibration_batches, check_calibration_used, default_examples,
@@ -140,7 +121,7 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, cal
             session = open_session(work / model_file, static_length=static, task_name=task.name)
             fidelity = measure(task, session.run, lambda i, m: reference(i, m, False), eval_batches,
                                eos_id=config.eos_token_id, mask_id=tok.mask_id if tok else None)
-            thresholds = judge(fidelity, mode.tolerance, f"{mode.name} {source.target} vs float reference")
+            thresholds = judge_fidelity(fidelity, mode.tolerance, f"{mode.name} {source.target} vs float reference")
         with progress.stage("writing manifest"):
             float_size = (export_dir / model_file).stat().st_size
             size = (work / model_file).stat().st_size
@@ -162,15 +143,3 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, cal
             written = quantized.write(work)
     return written.moved_to(out)
 
-
-def golden_check(target: str, mode_name: str, got: dict, want: dict, label: str) -> None:
-    """Golden replay for a quantized folder: the float model's outputs within the mode's SQNR floor."""
-    from prelnedge.verify.compare import error_stats
-    from prelnedge.quantize import get_mode
-    from prelnedge.verify.tolerances import tolerance
-
-    floor = tolerance(get_mode(target, mode_name).tolerance).min_sqnr_db
-    for name, expected in want.items():
-        stats = error_stats(np.asarray(got[name]), expected)
-        if not stats.sqnr_db >= floor:
-            raise ValidationError(f"{label}: {name} SQNR {stats.sqnr_db:.1f} dB is under the floor {floor:g} dB")

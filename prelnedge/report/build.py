@@ -1,5 +1,5 @@
 """`prelnedge report`: the quantization matrix (targets x modes) for one model and task, measured in
-one run, and the regression gate against an earlier report.
+one run, and the regression gate against an earlier report (its rules: prelnedge.verify.gate).
 
 Each cell is an artifact made by the export and quantize stages: its size, its fidelity against the
 float reference (error statistics and task agreement, from the stage's own validation), its
@@ -10,7 +10,6 @@ ratios between cells are what the numbers are for) and, with --eval, the task me
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,15 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from prelnedge.errors import UserError, ValidationError
+from prelnedge.verify.gate import baseline_problem, check_comparable, gate, gate_settings
 
 FLOAT = "fp32"  # the float export itself, one cell per target
 LATENCY_ROUNDS = 15
-# The gate: how much worse a cell may get before a report fails against its baseline. Reruns of
-# one model are deterministic (fixed calibration, fixed evaluation texts, same tools), so these
-# only absorb a tool upgrade's rounding, not a real change in fidelity.
-GATE_SQNR_DB = 1.0
-GATE_AGREEMENT = 0.02
-GATE_METRIC = 0.01
 
 
 @dataclass(frozen=True)
@@ -156,7 +150,7 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
                   "model_sha256": model_sha256,
                   "eval_file": str(eval_file) if eval_file else None,
                   "eval_examples": len(eval_examples) if eval_examples is not None else None,
-                  "gate": {"sqnr_db": GATE_SQNR_DB, "agreement": GATE_AGREEMENT, "metric": GATE_METRIC},
+                  "gate": gate_settings(),
                   "cells": results, "tool_versions": tool_versions()}
         regressions = gate(report, baseline) if baseline is not None else []
         report["baseline"] = ({"path": str(cfg.baseline), "model": baseline["model"],
@@ -239,83 +233,7 @@ def _read_baseline(path: Path) -> dict:
         raise UserError(f"baseline {path} is not JSON ({exc.msg})") from None
     if not isinstance(data, dict) or data.get("format") != "prelnedge-report/1":
         raise UserError(f"baseline {path} is not a prelnedge report.json")
-    problem = _baseline_problem(data)
+    problem = baseline_problem(data)
     if problem:
         raise UserError(f"baseline {path} {problem}; make it with prelnedge report")
     return data
-
-
-def _baseline_problem(data: dict) -> str | None:
-    """What the gate would trip over in a baseline (missing keys, wrong types), or None."""
-    if not isinstance(data.get("task"), str):
-        return "lacks its task"
-    if not isinstance(data.get("cells"), list):
-        return "lacks its list of cells"
-    for i, cell in enumerate(data["cells"]):
-        if not isinstance(cell, dict) or not all(isinstance(cell.get(k), str) for k in ("target", "mode", "status")):
-            return f"cell {i} lacks target, mode or status"
-        if cell["status"] != "ok":
-            continue
-        outputs = cell.get("outputs")
-        if not isinstance(outputs, dict) or not all(
-                isinstance(stats, dict) and isinstance(stats.get("sqnr_db"), (int, float)) for stats in outputs.values()):
-            return f"cell {i} ({cell['target']}:{cell['mode']}) lacks its outputs' sqnr_db"
-        for key in ("agreement", "task_metric"):
-            values = cell.get(key) or {}
-            if not isinstance(values, dict) or not all(isinstance(v, (int, float)) for v in values.values()):
-                return f"cell {i} ({cell['target']}:{cell['mode']}) has a {key} that is not an object of numbers"
-    return None
-
-
-def _finite(value: float) -> float:
-    return value if math.isfinite(value) else 1e9  # identical outputs: SQNR inf compares as very large
-
-
-def check_comparable(baseline: dict, task: str, model_sha256: str | None) -> None:
-    """Refuse (one line) a baseline of another task, or of another model (its checkpoint's sha256,
-    when known): the gate compares one model's cells against that same model's earlier report."""
-    if baseline.get("task") != task:
-        raise UserError(f"the baseline is a {baseline.get('task')} report and this one is {task}; "
-                        "give a baseline made for the same task")
-    if model_sha256 is None:
-        return
-    before = baseline.get("model_sha256")
-    if before is None:
-        raise UserError(f"the baseline ({baseline.get('model')}) does not record its model's sha256 (made by an "
-                        "older prelnedge); make the baseline again")
-    if before != model_sha256:
-        raise UserError(f"the baseline was made from another model ({baseline.get('model')}, checkpoint sha256 "
-                        f"{before[:12]}…) than this report (sha256 {model_sha256[:12]}…); give a baseline of the "
-                        "same model")
-
-
-def gate(report: dict, baseline: dict) -> list[str]:
-    """One line per cell that got worse than the baseline beyond the gate's tolerance; a baseline of
-    another task or model is refused (UserError)."""
-    check_comparable(baseline, report["task"], report.get("model_sha256"))
-    now = {f"{c['target']}:{c['mode']}": c for c in report["cells"]}
-    problems = []
-    for old in baseline["cells"]:
-        key = f"{old['target']}:{old['mode']}"
-        if old.get("status") != "ok":
-            continue
-        new = now.get(key)
-        if new is None:
-            continue  # not asked for this time (--targets/--modes)
-        if new.get("status") != "ok":
-            problems.append(f"{key}: passed in the baseline, now {new.get('status')}: {new.get('reason')}")
-            continue
-        for name, stats in old["outputs"].items():
-            before, after = _finite(stats["sqnr_db"]), _finite(new["outputs"].get(name, {}).get("sqnr_db", -1e9))
-            if after < before - GATE_SQNR_DB:
-                problems.append(f"{key}: {name} SQNR {after:.1f} dB, baseline {before:.1f} dB "
-                                f"(allowed drop {GATE_SQNR_DB:g} dB)")
-        for measure, before in old.get("agreement", {}).items():
-            after = new.get("agreement", {}).get(measure, -1.0)
-            if after < before - GATE_AGREEMENT:
-                problems.append(f"{key}: {measure} {after:.3f}, baseline {before:.3f} (allowed drop {GATE_AGREEMENT:g})")
-        for measure, before in (old.get("task_metric") or {}).items():
-            after = (new.get("task_metric") or {}).get(measure)
-            if measure != "examples" and after is not None and after < before - GATE_METRIC:
-                problems.append(f"{key}: task {measure} {after:.3f}, baseline {before:.3f} (allowed drop {GATE_METRIC:g})")
-    return problems

@@ -10,7 +10,7 @@ import numpy as np
 from prelnedge.verify.compare import judge_over_set, measure_outputs
 from prelnedge.models.config import PreLNConfig
 from prelnedge.tasks import Task
-from prelnedge.verify.tolerances import tolerance
+from prelnedge.verify.tolerances import FP32_EXPORT, Tolerance
 
 Forward = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
 
@@ -43,12 +43,12 @@ def validation_batches(config: PreLNConfig, task: Task, seed: int = 0,
 
 
 def validate(run_artifact: Forward, run_reference: Forward, config: PreLNConfig, task: Task,
-             tolerance_name: str = "fp32-export", max_tokens: int | None = None) -> dict:
+             tol: Tolerance = FP32_EXPORT, max_tokens: int | None = None) -> dict:
     """Compare on every case; raise ValidationError (naming output and statistics) on a miss.
     Each output is judged against its peak over all cases (see verify.compare.judge_over_set), so the
     structural checks fail at the first case and the value checks after the last.
     Returns the summary written to validation.json: worst statistics per output."""
-    limit = tolerance(tolerance_name).peak_rel
+    limit = tol.peak_rel
     measured = []
     for ids, mask in validation_batches(config, task, max_tokens=max_tokens):
         label = f"artifact vs reference (inputs {'x'.join(map(str, ids.shape))})"
@@ -66,6 +66,4 @@ def validate(run_artifact: Forward, run_reference: Forward, config: PreLNConfig,
             w["mean_abs"] = max(w["mean_abs"], s.mean_abs)
             w["cosine"] = min(w["cosine"], s.cosine)
             w["sqnr_db"] = min(w["sqnr_db"], s.sqnr_db)
-    return {"passed": True, "tolerance": {"name": tolerance_name, "peak_rel": limit,
-                                          "reason": tolerance(tolerance_name).reason},
-            "worst": worst, "cases": cases}
+    return {"passed": True, "tolerance": tol.record(), "worst": worst, "cases": cases}

@@ -15,12 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from prelnedge.artifact import ModelArtifact, read_json
-from prelnedge.verify.compare import compare_outputs
 from prelnedge.errors import UserError, ValidationError
-from prelnedge.verify.tolerances import tolerance
+from prelnedge.verify.replay import replay_golden
+from prelnedge.verify.rules import golden_rule
 
 # files whose hashes must be in the manifest: without them a check would rest on unchecked numbers
 COVERED = ("config.json", "validation.json", "golden.json")
@@ -75,19 +73,12 @@ def _source(artifact: ModelArtifact, model: Path | None) -> Path | None:
     return None if artifact.source.embedded_default else Path(artifact.source.path)
 
 
-def replay_golden(folder: Path, task, run, check_example) -> int:
-    """Run every golden example; `check_example(got, want, label)` judges one. Outputs at padded
-    positions are stored as 0 (they carry no answer, and an unpadded-only model cannot produce
-    them): the model's are zeroed the same way before the comparison."""
-    from prelnedge.verify.golden import zero_padded_positions
-
-    examples = read_json(folder / "golden.json")["examples"]
-    for i, example in enumerate(examples):
-        ids, mask = np.array(example["input_ids"]), np.array(example["attention_mask"])
-        got = zero_padded_positions(task, run(ids, mask), mask)
-        want = {k: np.array(v["values"], np.float32) for k, v in example["expected"].items() if "values" in v}
-        check_example({k: np.asarray(got[k]) for k in want}, want, f"golden example {i}")
-    return len(examples)
+def _replay(check: FolderCheck, task, run) -> None:
+    """Golden replay under the folder's own rule (prelnedge.verify.rules.golden_rule)."""
+    rule = golden_rule(check.artifact.to_json())
+    golden = read_json(check.folder / "golden.json")
+    replay_golden(golden, task, run, rule)
+    check.golden_examples, check.golden_rule = len(golden["examples"]), rule.describe()
 
 
 def _validate_float(check: FolderCheck, task, model: Path | None) -> None:
@@ -99,11 +90,7 @@ def _validate_float(check: FolderCheck, task, model: Path | None) -> None:
     artifact = check.artifact
     static_length = artifact.io.static_length
     session = open_session(artifact.model_path, static_length=static_length, task_name=task.name)
-    # golden values are rounded to 6 decimals: compare at that resolution too
-    limit = max(tolerance("fp32-export").peak_rel, 1e-5)
-    check.golden_examples = replay_golden(artifact.folder, task, session.run,
-                                          lambda got, want, label: compare_outputs(got, want, limit, label=label))
-    check.golden_rule = f"peak_rel <= {limit:g}"
+    _replay(check, task, session.run)
     if check.full_not_run:
         return
     checkpoint = load_checkpoint(_source(artifact, model), task)
@@ -124,23 +111,19 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     """Golden replay within the mode's SQNR floor, then the fidelity measurement again when the
     float reference's checkpoint is reachable."""
     from prelnedge.quantize import get_mode
-    from prelnedge.quantize.stage import golden_check
     from prelnedge.models import build_forward
     from prelnedge.runtime.sessions import load_exported
-    from prelnedge.verify.tolerances import tolerance as tolerance_of
 
     artifact = check.artifact
     exported = load_exported(artifact.folder)
     mode = get_mode(artifact.target, artifact.quantization.mode)
-    check.golden_examples = replay_golden(artifact.folder, task, exported,
-                                          lambda got, want, label: golden_check(artifact.target, mode.name,
-                                                                                got, want, label))
-    check.golden_rule = f"SQNR >= {tolerance_of(mode.tolerance).min_sqnr_db:g} dB"
+    _replay(check, task, exported)
     if check.full_not_run:
         return
     from prelnedge.verify.fidelity import measure
+    from prelnedge.verify.floors import judge_fidelity
     from prelnedge.quantize.calibration import default_examples
-    from prelnedge.quantize.stage import _source_checkpoint, evaluation_batches, judge
+    from prelnedge.quantize.stage import _source_checkpoint, evaluation_batches
 
     checkpoint = _source_checkpoint(artifact, task, model)
     reference = build_forward(artifact.framework, checkpoint)
@@ -148,7 +131,7 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     batches = evaluation_batches(task, tok, exported.config, default_examples(task)[1::2])
     fidelity = measure(task, exported, lambda i, m: reference(i, m, False), batches,
                        eos_id=exported.config.eos_token_id, mask_id=tok.mask_id if tok else None)
-    thresholds = judge(fidelity, mode.tolerance, f"{mode.name} {artifact.target} vs float reference")
+    thresholds = judge_fidelity(fidelity, mode.tolerance, f"{mode.name} {artifact.target} vs float reference")
     check.measured = {"passed": True, "tolerance": thresholds, "fidelity": fidelity}
     check.full = True
 

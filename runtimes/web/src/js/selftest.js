@@ -4,7 +4,7 @@
 //
 // What to check and how strictly both come from the bundle: manifest.json "spec" (written by
 // prelnedge/bundle/runtime_spec.py) names the head kind, the request fields and the tensors, and
-// spec.rule (prelnedge/bundle/device_rule.py) the pass rule, the same one the Android app applies:
+// spec.rule (prelnedge/verify/rules.py device_rule) the pass rule, the same one the Android app applies:
 //   {peak_rel, decoded: "exact", score_tol}   float models: every output's max |output - golden|
 //                    within peak_rel of that output's largest |golden| over all golden examples (as
 //                    prelnedge.verify.compare.judge_over_set judges a set: a small tensor, e.g. two

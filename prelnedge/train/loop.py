@@ -13,7 +13,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -218,6 +218,11 @@ class Trainer:
 PRETRAIN_MIX = {"mlm": 0.6, "clm": 0.4}
 
 
+def _sizes(split: F.Split, skip: str = "") -> dict[str, int]:
+    """Examples per field of a split, for the log."""
+    return {f.name: len(getattr(split, f.name)) for f in fields(split) if f.name != skip}
+
+
 def parse_mix(text: str) -> dict[str, float]:
     return {name: float(weight) for name, _, weight in (part.partition("=") for part in text.split(","))}
 
@@ -246,9 +251,8 @@ def build(out_dir: Path, cfg: TrainConfig, log_file: Path | None = None,
     tok = PreLNTokenizer(raw_tok, cfg.max_tokens)
     train.choice = [it for it in train.choice if _fits(tok, it)]
     test.choice = [it for it in test.choice if _fits(tok, it)]
-    log({"config": asdict(cfg), "vocab_size": tok.vocab_size, "train": {k: len(getattr(train, k)) for k in
-         ("qa", "sentiment", "tagged", "choice", "text")}, "held_out": {k: len(getattr(test, k)) for k in
-         ("qa", "sentiment", "tagged", "choice")}})
+    log({"config": asdict(cfg), "vocab_size": tok.vocab_size, "train": _sizes(train),
+         "held_out": _sizes(test, skip="text")})
     trainer = Trainer(cfg, tok, train, log)
     if log_file is not None:
         trainer.snapshot = log_file.with_suffix(".pt")

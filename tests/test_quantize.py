@@ -155,8 +155,9 @@ def test_onnx_integer_modes_run_every_linear_layer_as_an_integer_matmul(float_ex
 
 
 def test_tflite_int8_static_keeps_only_the_named_ops_float(float_exports, tmp_path):
-    """Every linear layer, LayerNorm and GELU int8; exactly the ops the manifest names run in float (the
-    attention products, softmax and adds, which XNNPACK cannot run as int8: issue 13)."""
+    """The ops the manifest names run in float (the attention products, softmax and adds, which XNNPACK
+    cannot run as int8: issue 13) and only with float inputs; every linear layer, RSQRT, GELU and MEAN
+    take no float input. Other ops are not checked here."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from prelnedge.quantize.tflite import INT8_STATIC_FLOAT_OPS

@@ -65,7 +65,7 @@ def convert_concrete(function, trackable, work: Path, converter_options=None, co
 
 
 def export_tflite(checkpoint: LoadedCheckpoint, work: Path, static_length: int | None = None) -> dict:
-    """Through a SavedModel on disk: the Keras model is gone before the converter starts, and the
+    """Through a SavedModel on disk: the TF model is freed before the converter starts, and the
     converter reads the variables from the SavedModel instead of a frozen in-memory GraphDef copy
     (issue 13: from a concrete function, base size peaked at 5.4 GiB and large size passed 12 GiB)."""
     import gc

@@ -79,8 +79,8 @@ MODES: tuple[QuantMode, ...] = (
     QuantMode("int8-dynamic", "tflite", "TFLite dynamic range: int8 weights, float activations",
               "prelnedge.quantize.tflite:convert_int8_dynamic", tolerance=tolerances.INT8_DYNAMIC),
     QuantMode("int8-static", "tflite",
-              "TFLite static int8: int8 weights and activations in every linear layer, LayerNorm and GELU; "
-              "attention products, softmax and residual adds in float32 (XNNPACK has no fast int8 kernel for "
+              "TFLite static int8: int8 weights and activations in every linear layer, GELU and LayerNorm's "
+              "mean/mul/rsqrt; attention products, softmax and every ADD in float32 (XNNPACK has no fast int8 kernel for "
               "them); int32 token ids in, float outputs; ranges from a representative dataset",
               "prelnedge.quantize.tflite:convert_int8_static",
               needs_calibration=True, tolerance=tolerances.INT8_STATIC, refuses_task=_integer_tflite_refusal,

@@ -42,8 +42,13 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return shifted / shifted.sum(axis=axis, keepdims=True)
 
 
+# The longest answer the decoders consider, in tokens (the web and Android decoders use the same
+# number, and QA training scores exactly these spans).
+MAX_ANSWER_TOKENS = 30
+
+
 def best_span(start_logits: np.ndarray, end_logits: np.ndarray, allowed: np.ndarray,
-              max_answer_tokens: int = 30) -> tuple[int, int, float]:
+              max_answer_tokens: int = MAX_ANSWER_TOKENS) -> tuple[int, int, float]:
     """The (start, end) token pair with the highest start+end logit, end >= start, span at most
     `max_answer_tokens`, both inside `allowed` (the context's tokens). Returns (start, end, score)
     where score is the pair's probability under independent start/end softmaxes."""

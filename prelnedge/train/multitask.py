@@ -14,8 +14,7 @@ from torch.nn import functional as F
 
 from prelnedge.models.config import PreLNConfig
 from prelnedge.models.torch import PreLNClassificationHead, PreLNLMHead, PreLNModel
-
-MAX_ANSWER_TOKENS = 30  # prelnedge.postprocess.best_span's default (and the web/Android decoders')
+from prelnedge.runtime.postprocess import MAX_ANSWER_TOKENS
 
 
 class MultiTaskModel(nn.Module):

@@ -53,7 +53,10 @@ FP32_EXPORT = Tolerance(
     peak_rel=1e-5, device_peak_rel=1e-4,
     device_reason="ten times the export's own bound, because ARM NEON and WebAssembly SIMD kernels add in "
     "other orders than the x86 ones the export was validated with, and golden values are rounded to "
-    "1e-6 (measured in Chromium on the default model: ~1e-6 absolute on logits peaking near 10)")
+    "1e-6 (measured in Chromium on the default model: ~1e-6 absolute on logits peaking near 10). It is "
+    "the bound the Android self-test already used; for outputs peaking above 1 it is looser than the "
+    "web page's former 1e-4 absolute bound, and no ARM device has been measured yet to justify more "
+    "than the export's 1e-5: tighten it once one has")
 # golden.json stores values rounded to 6 decimals: a golden replay cannot resolve finer than this
 GOLDEN_RESOLUTION = 1e-5
 # Scores and probabilities in golden.json's "decoded" answers against a device's (float32 runtime,

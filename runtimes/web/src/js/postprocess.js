@@ -5,7 +5,7 @@
 // Character positions in results (start, end) are UTF-16 code units of the input strings, as JS
 // strings index them; Python reports code points (see tokenizer.js, toCodePointOffsets).
 
-export const MAX_ANSWER_TOKENS = 30; // prelnedge.runtime.postprocess.best_span's default
+export const MAX_ANSWER_TOKENS = 30; // prelnedge.runtime.postprocess.MAX_ANSWER_TOKENS
 
 export class TaskError extends Error {
   constructor(message) {

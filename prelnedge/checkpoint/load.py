@@ -24,15 +24,19 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from prelnedge.models.config import PreLNConfig
-from prelnedge.errors import CheckpointError
+from prelnedge.errors import CheckpointError, UserError
 from prelnedge.hashing import sha256_files
 from prelnedge.checkpoint.task_heads import apply_task_head
 from prelnedge.tasks import DEFAULT_TASK, Task, get_task
 from prelnedge.checkpoint.params import ENCODER_PREFIX, HEAD_PREFIXES, task_parameters
+
+if TYPE_CHECKING:
+    from prelnedge.artifact import ModelArtifact
 
 StateDict = dict[str, np.ndarray]
 
@@ -354,3 +358,17 @@ def _initialize(loaded: LoadedCheckpoint, group: str, shapes: dict[str, tuple[in
 def _listing(items: list[str], limit: int = 12) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f" ... ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+def source_checkpoint(artifact: ModelArtifact, task, model: Path | None = None) -> LoadedCheckpoint:
+    """The checkpoint an export was made from (or `model`, a moved copy), refused unless its sha256 is
+    the one the artifact records: quantized models are judged against exactly that float model."""
+    source = model or (None if artifact.source.embedded_default else Path(artifact.source.path))
+    if source is not None and not Path(source).exists():
+        raise UserError(f"the float reference's checkpoint {source} is gone; pass --model with it "
+                        "(quantized models are validated against it)")
+    checkpoint = load_checkpoint(source, task)
+    if checkpoint.source_sha256 != artifact.source.sha256:
+        raise UserError(f"checkpoint {checkpoint.source_path} is not the one the export was made from "
+                        "(sha256 differs); pass --model with the original")
+    return checkpoint

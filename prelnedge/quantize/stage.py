@@ -20,38 +20,6 @@ if TYPE_CHECKING:
 COPIED = ("config.json", "golden.json", "tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json")
 
 
-def _source_checkpoint(artifact: ModelArtifact, task, model: Path | None):
-    from prelnedge.checkpoint.load import load_checkpoint
-
-    source = model or (None if artifact.source.embedded_default else Path(artifact.source.path))
-    if source is not None and not Path(source).exists():
-        raise UserError(f"the float reference's checkpoint {source} is gone; pass --model with it "
-                        "(quantized models are validated against it)")
-    checkpoint = load_checkpoint(source, task)
-    if checkpoint.source_sha256 != artifact.source.sha256:
-        raise UserError(f"checkpoint {checkpoint.source_path} is not the one the export was made from "
-                        "(sha256 differs); pass --model with the original")
-    return checkpoint
-
-
-def evaluation_batches(task, tok, config, eval_examples):
-    """Batch-1 unpadded inputs: the evaluation texts, or (no tokenizer) the validation ids row by row."""
-    from prelnedge.quantize.calibration import calibration_batches
-    from prelnedge.verify.validate import validation_batches
-
-    if tok is not None:
-        return calibration_batches(tok, task, eval_examples)
-    rows = []
-    for ids, mask in validation_batches(config, task):
-        if task.per_choice:  # (B, C, L): one item of C choices per row
-            rows.extend((ids[i:i + 1], mask[i:i + 1]) for i in range(ids.shape[0]))
-            continue
-        for row, keep in zip(ids, mask):
-            n = int(keep.sum())
-            rows.append((row[None, :n], keep[None, :n]))
-    return rows
-
-
 def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, calibration: Path | None = None,
                     force: bool = False, model: Path | None = None, progress=None) -> ModelArtifact:
     """A float export (an artifact, or its folder: read and its files checked) -> the quantized
@@ -60,7 +28,8 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, cal
 
     from prelnedge.artifact import ModelArtifact, Parent, Quantization, atomic_folder, check_target, write_json
     from prelnedge.models.config import PreLNConfig
-    from prelnedge.verify.fidelity import measure
+    from prelnedge.checkpoint.load import source_checkpoint
+    from prelnedge.verify.fidelity import evaluation_batches, measure
     from prelnedge.verify.floors import judge_fidelity
     from prelnedge.progress import Progress
     from prelnedge.quantize import check_mode
@@ -99,7 +68,7 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, cal
     eval_batches = evaluation_batches(task, tok, config, eval_examples)
 
     with progress.stage("loading the float reference"):
-        checkpoint = _source_checkpoint(source, task, model)
+        checkpoint = source_checkpoint(source, task, model)
         reference = build_forward(source.framework, checkpoint)
     module_name, function = mode.implementation.split(":")
     quantizer = getattr(importlib.import_module(module_name), function)

@@ -216,7 +216,7 @@ def _timing_input(task, model, encode_example):
 
     if model.tokenizer is not None:
         return encode_example(model.tokenizer, task, default_examples(task)[0])
-    from prelnedge.quantize.stage import evaluation_batches
+    from prelnedge.verify.fidelity import evaluation_batches
 
     return evaluation_batches(task, None, model.config, [])[1]
 

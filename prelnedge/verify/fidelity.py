@@ -164,3 +164,21 @@ def entity_spans(tokens: list[dict]) -> set[tuple[int, int, str]]:
     if current is not None:
         spans.add(tuple(current))
     return spans
+
+
+def evaluation_batches(task, tok, config, eval_examples):
+    """Batch-1 unpadded inputs: the evaluation texts, or (no tokenizer) the validation ids row by row."""
+    from prelnedge.quantize.calibration import calibration_batches
+    from prelnedge.verify.validate import validation_batches
+
+    if tok is not None:
+        return calibration_batches(tok, task, eval_examples)
+    rows = []
+    for ids, mask in validation_batches(config, task):
+        if task.per_choice:  # (B, C, L): one item of C choices per row
+            rows.extend((ids[i:i + 1], mask[i:i + 1]) for i in range(ids.shape[0]))
+            continue
+        for row, keep in zip(ids, mask):
+            n = int(keep.sum())
+            rows.append((row[None, :n], keep[None, :n]))
+    return rows

@@ -123,9 +123,10 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     from prelnedge.verify.fidelity import measure
     from prelnedge.verify.floors import judge_fidelity
     from prelnedge.quantize.calibration import default_examples
-    from prelnedge.quantize.stage import _source_checkpoint, evaluation_batches
+    from prelnedge.checkpoint.load import source_checkpoint
+    from prelnedge.verify.fidelity import evaluation_batches
 
-    checkpoint = _source_checkpoint(artifact, task, model)
+    checkpoint = source_checkpoint(artifact, task, model)
     reference = build_forward(artifact.framework, checkpoint)
     tok = exported.tokenizer
     batches = evaluation_batches(task, tok, exported.config, default_examples(task)[1::2])

@@ -101,9 +101,9 @@ def _subject(rng: random.Random, taken: set[str]) -> tuple[str, str]:
 
 LOCATORS = ["over the river", "in the old town", "near the harbour", "on the hill", "beside the station",
             "at the end of the street", "in the main square", "by the sea", "across the valley", "in the park"]
-TAILS = [" after two years of work", " and still stands today", " by the town council", " for the first time",
-         " at great cost", " with money from the town", " and has changed little since", ", people say",
-         " after a long delay", " and was used for many years",
+TAILS = [" after two years of work", " after the war", " and still stands today", " by the town council",
+         " for the first time", " at great cost", " with money from the town", " and has changed little since",
+         ", people say", " after a long delay", " and was used for many years",
          # trailing clauses as people write them: the answer is not the end of the sentence
          " and still carries traffic", " and is still in use", " and now carries the coast road",
          " and is open to visitors", " and was never finished", " but nobody used it", " and soon became famous",
@@ -112,18 +112,34 @@ TAILS = [" after two years of work", " and still stands today", " by the town co
          " and has stood there ever since", ", when the town was small", " and was busy for a century"]
 
 
+# What a subject still does or is, after a clause that dates it: "..., which was opened in 1887, PREDICATE."
+PREDICATES = ["still carries traffic", "is still in use", "now carries the coast road", "is open to visitors",
+              "still serves the town", "is now a museum", "still works today", "has stood there ever since",
+              "was busy for a century", "still stands", "is closed in winter", "draws many visitors",
+              "needs repairs", "is much loved", "stands near the old road"]
+# Agents that are not people (no PER tag, no "Who" question): "The town council opened the bridge in 1887."
+COLLECTIVE_AGENTS = ["The town", "The town council", "The council", "Local people", "Workers", "The city",
+                     "The owners", "A local family", "The villagers"]
+
+
 MATERIALS = ["whale oil", "kerosene", "gas", "coal", "steam", "candles", "wood", "hand", "horses", "water",
              "wind", "oil", "a small engine", "diesel"]
 
 
-def _tail(rng: random.Random) -> str:
-    return rng.choice(TAILS) if rng.random() < 0.35 else ""
+def _tail(rng: random.Random) -> tuple:
+    """Segments of an optional trailing clause; a number in it ("two years") is tagged like any other."""
+    tail = rng.choice(TAILS) if rng.random() < 0.35 else ""
+    if " two years" in tail:
+        before, _, after = tail.partition("two years")
+        return before, ("two years", "QTY", []), after
+    return (tail,)
 
 
-def _when_questions(rng: random.Random, noun: str, verb: str) -> list[str]:
+def _when_questions(rng: random.Random, noun: str, verb: str, later: bool = False) -> list[str]:
+    """`later`: the verb follows another dated verb in its sentence, so "first V" would mislead."""
     forms = [f"When was the {noun} {verb}?", f"In what year was the {noun} {verb}?",
              f"What year was the {noun} {verb}?", f"When was the {noun} first {verb}?"]
-    return [rng.choices(forms, weights=(6, 1, 1, 0.3))[0]]
+    return [rng.choices(forms, weights=(6, 1, 1, 0 if later else 0.3))[0]]
 
 
 def _fact_sentences(rng: random.Random, world: World, noun: str, phrase: str, p: Passage) -> None:
@@ -155,17 +171,34 @@ def _fact_sentences(rng: random.Random, world: World, noun: str, phrase: str, p:
                   (dates[0], "DATE", _when_questions(rng, noun, verbs[0])))
             for j, (verb, date) in enumerate(zip(verbs[1:], dates[1:]), 1):
                 p.add(", and was finally " if j == len(verbs) - 1 else ", then ", f"{verb} {_prep(date)} ",
-                      (date, "DATE", _when_questions(rng, noun, verb)))
+                      (date, "DATE", _when_questions(rng, noun, verb, later=True)))
             p.add(". ")
+        elif kind in ("dates", "event") and rng.random() < 0.3:
+            # "was built in 1902 and was extended in 1955 after the war": two verbs, two dates, one
+            # sentence; the verb in the question, not the position, picks the date
+            verbs = [new_verb(W.EVENTS) for _ in range(2)]
+            dates = [world.date() for _ in verbs]
+            joint = rng.choice([" and was ", " and ", " and then ", ", and was ", " but was "])
+            p.add(f"{s} was {verbs[0]} {_prep(dates[0])} ", (dates[0], "DATE", _when_questions(rng, noun, verbs[0])),
+                  f"{joint}{verbs[1]} {_prep(dates[1])} ",
+                  (dates[1], "DATE", _when_questions(rng, noun, verbs[1], later=True)), *_tail(rng), ". ")
         elif kind in ("dates", "event"):
             verb = new_verb(W.EVENTS)
             date = world.date()
             form = rng.random()
             seg = (date, "DATE", _when_questions(rng, noun, verb))
-            if form < 0.55:
-                p.add(f"{s} was {verb} {_prep(date)} ", seg, f"{_tail(rng)}. ")
+            if form < 0.45:
+                p.add(f"{s} was {verb} {_prep(date)} ", seg, *_tail(rng), ". ")
+            elif form < 0.6:
+                p.add(f"{_cap(_prep(date))} ", seg, f", {phrase if s != 'It' else 'it'} was {verb}", *_tail(rng), ". ")
+            # plain English puts the date in a clause of its own: "The bridge, which was opened in 1887,
+            # still carries the main road." / "Opened in 1887, the bridge ..." / "The town opened the bridge in 1887."
+            elif form < 0.68:
+                p.add(f"{subj}, which was {verb} {_prep(date)} ", seg, f", {rng.choice(PREDICATES)}. ")
             elif form < 0.75:
-                p.add(f"{_cap(_prep(date))} ", seg, f", {phrase if s != 'It' else 'it'} was {verb}{_tail(rng)}. ")
+                p.add(f"{_cap(verb)} {_prep(date)} ", seg, f", {phrase} {rng.choice(PREDICATES)}. ")
+            elif form < 0.82:
+                p.add(f"{rng.choice(COLLECTIVE_AGENTS)} {verb} {phrase} {_prep(date)} ", seg, ". ")
             else:
                 person = world.person()
                 p.add(f"{s} was {verb} {_prep(date)} ", seg, " by ",
@@ -176,16 +209,17 @@ def _fact_sentences(rng: random.Random, world: World, noun: str, phrase: str, p:
                 continue
             used_verbs.add(pp)
             person = world.person()
-            qs = [rng.choice([f"Who {past} the {noun}?", 
-                              f"Who was the {role} of the {noun}?"])]
             form = rng.random()
+            named = form >= 0.7 or role in W.AGENT_NOUNS  # "Its mayor, X, ..." names the role
+            qs = [rng.choice([f"Who {past} the {noun}?", f"Who was the {role} of the {noun}?"])
+                  if named else f"Who {past} the {noun}?"]
             if form < 0.4:
                 p.add(f"{s} was {pp} by ", (person, "PER", qs), ". ")
             elif form < 0.7:
                 p.add((person, "PER", qs), f" {past} {phrase}. ")
             else:  # "28 years" is a quantity like "15 years" in "is 15 years old": tagged the same
                 p.add(f"Its {role}, ", (person, "PER", qs), f", {rng.choice(['lived', 'worked'])} there for ",
-                      (f"{rng.randint(2, 40)} years", "QTY", []), ". ")
+                      (world.fresh(lambda: f"{rng.randint(2, 40)} years"), "QTY", []), ". ")
         elif kind == "place":
             place = world.place()
             qs = [rng.choice([f"Where is the {noun}?", f"Where is the {noun}?", f"In which town is the {noun}?",
@@ -235,7 +269,7 @@ def _person_facts(rng: random.Random, world: World, p: Passage) -> None:
     if rng.random() < 0.7:
         moved = world.place()
         year = world.year()
-        who = rng.choice(["She", "He", short])  # a first name on its own is still a person
+        who = rng.choice([W.pronoun(short), short])  # a first name on its own is still a person
         p.add((who, "PER" if who == short else None, []), f" worked as {job} and moved to ",
               (moved, "LOC", [f"Where did {short} move to?"]), " in ", (year, "DATE", [f"When did {short} move to {moved}?"]), ". ")
 

@@ -14,6 +14,11 @@ Mateo Omar Yusuf Ali Hassan Karim Ravi Arjun Vikram Kenji Hiroshi Takeshi Wei Ch
 Pavel Tomas Jakub Stefan Andrei Kofi Kwame Tunde Emeka Samir Elias Simon Adam Victor Martin Bruno
 """.split()
 
+# The first names above "John" are women's names, the rest men's: "Anna ... She worked", not "He".
+def pronoun(first_name: str) -> str:
+    return "She" if FIRST_NAMES.index(first_name) < FIRST_NAMES.index("John") else "He"
+
+
 SURNAMES = """
 Smith Jones Brown Taylor Wilson Evans Thomas Roberts Walker Wright Hughes Green Hall Wood Clarke
 Turner Baker Hill Moore Ward Harris Cooper King Lee Martin Morgan Bell Carter Fisher Mason Price
@@ -73,6 +78,11 @@ AGENT_VERBS = [
     ("run", "ran", "manager"), ("planned", "planned", "planner"), ("measured", "measured", "surveyor"),
     ("opened", "opened", "mayor"), ("cleaned", "cleaned", "cleaner"), ("guarded", "guarded", "guard"),
 ]
+
+# Role nouns that say their verb (builder: built); "mayor" (opened) or "guard" (guarded) do not, so a
+# question names them only where the text does ("Its mayor, Anna Smith, ...").
+AGENT_NOUNS = {"builder", "designer", "painter", "founder", "restorer", "keeper", "owner", "discoverer", "buyer",
+               "seller", "photographer", "planner", "cleaner"}
 
 MONTHS = "January February March April May June July August September October November December".split()
 
@@ -134,3 +144,12 @@ ASSOCIATIONS = [
     ("Students study", "for their exams"), ("Nurses care", "for patients in hospital"),
     ("Umbrellas keep", "people dry in the rain"), ("Boots keep", "feet warm and dry"),
 ]
+# Other prompts' continuations that are true of a prompt as well: never its distractors.
+ALSO_TRUE = {("Owls hunt", "mice in the barn"), ("Dogs bark", "at night"), ("Cats chase", "at night"),
+             ("Horses pull", "cargo between ports"), ("Ships carry", "carts along the road"),
+             ("Plants need", "the flowers"), ("Gardeners water", "light and water"),
+             ("Ice melts", "when it is heated"), ("Water boils", "when it gets warm"),
+             ("Students study", "pupils learn to read"),
+             ("Teachers help", "for patients in hospital"), ("Nurses care", "sick patients"),
+             ("Doctors treat", "for patients in hospital"), ("Boots keep", "people dry in the rain"),
+             ("Umbrellas keep", "feet warm and dry"), ("Snow covers", "their leaves in autumn")}

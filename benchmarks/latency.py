@@ -1,32 +1,33 @@
 """Latency of every prelnedge target x mode against Hugging Face eager and a do-it-yourself path (issue 13).
 
-    .venv/bin/python benchmarks/latency.py [--size base|256] [--seqs 32 128 384] [--batches 1 8]
-        [--rounds 5] [--runners ...] [--extra LABEL=MODEL ...] [--out benchmarks/out/latency-SIZE] [--rebuild]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/latency.py [--size 256|base] [--seqs 32 128 384]
+        [--batches 1 8] [--rounds 5] [--runners ...] [--slow-configs 32x1] [--extra LABEL=MODEL ...]
+        [--out benchmarks/out/latency-SIZE] [--rebuild] [--build-only] [--build-nice 15]
 
-Build (each step a subprocess, so the timing process stays small): a seeded random QA checkpoint
-(benchmarks/random_checkpoint.py), `prelnedge export` to ONNX and TFLite, `prelnedge quantize` for every
-mode (each validated against the float reference exactly as a user's would be), and the few lines a
-user would write without prelnedge (torch.onnx dynamo export of the transformers model, then
-onnxruntime's `quantize_dynamic` with its defaults). Artifacts are kept in OUT/artifacts and reused
-unless --rebuild.
+Runners: Hugging Face eager (PyTorch), the do-it-yourself path (torch.onnx + quantize_dynamic), and
+for every prelnedge target its float export plus every mode prelnedge's mode registry lists for it
+(`prelnedge.quantize.MODES`: a new mode appears here by itself). latency_build.py makes them (each a
+niced subprocess, validated by prelnedge exactly as a user's would be, reused while nothing it was
+built from changed); a runner whose build failed or that prelnedge refuses is listed with the reason.
 
-Timing (one process, every runner loaded at once): per (sequence, batch) configuration, each round
+Timing (one process, every runner loaded at once): per (sequence, batch) configuration each round
 runs every runner with the order rotated by one, so drift on a shared machine hits all runners alike;
 ONNX Runtime sessions have thread spinning off (a spinning predecessor's threads would slow the next
-session) and every runtime gets the same thread count. A runner's ratio is the median over rounds of
-(its median in that round / eager's median in that round). Writes OUT/latency.md, latency.json and
-latency.png.
+session) and every runtime gets the same thread count. Inputs are unpadded rows of SEQ real-looking
+tokens. A model that takes unpadded single rows only (the registry's `unpadded_only`: integer TFLite)
+is called once per row, as prelnedge's runtime does, so batch 8 is 8 calls. A ratio is the median over
+rounds of (runner's median in that round / the reference's median in that round), against eager and
+against the do-it-yourself row; process CPU time per call is recorded as well (steadier than wall
+time when other processes compete for the cores). Writes OUT/latency.md, latency.json, latency.png.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,95 +37,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.latency_build import DIY, EAGER, build, prelnedge_runners  # noqa: E402
+from benchmarks.latency_report import write_outputs  # noqa: E402
 from benchmarks.random_checkpoint import SIZES  # noqa: E402
 
-ONNX_MODES = ("fp32", "fp16", "int8-dynamic", "int8-static", "int4")
-TFLITE_MODES = ("fp32", "fp16", "int8-dynamic", "int8-static", "int16x8")
-EAGER, DIY = "hf eager (torch)", "diy torch.onnx + quantize_dynamic"
-PRELNEDGE_RUNNERS = tuple(f"onnx {m}" for m in ONNX_MODES) + tuple(f"tflite {m}" for m in TFLITE_MODES)
-ALL_RUNNERS = (EAGER, DIY) + PRELNEDGE_RUNNERS
-# LiteRT runs int16x8 on reference kernels (tens of times slower than fp32): one short configuration
-# shows that without spending the whole run on it.
-SLOW_RUNNERS = {"tflite int16x8"}
+# LiteRT runs int16x8 on reference kernels (28x fp32 at hidden 256): by default it is timed at one
+# short configuration only, which shows that without spending the whole run on it.
+SLOW_RUNNERS = ("tflite int16x8",)
 
 
-# ----------------------------------------------------------------------------------------------- build
-
-def _run(command: list[str]) -> str | None:
-    """Run one build step; None when it worked, else the last line it printed (the reason)."""
-    print("+", " ".join(command), flush=True)
-    done = subprocess.run(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          stderr=subprocess.PIPE, text=True)
-    sys.stderr.write(done.stderr)
-    if done.returncode == 0:
-        return None
-    lines = [line for line in done.stderr.splitlines() if line.startswith("prelnedge:")] or done.stderr.splitlines()
-    return lines[-1] if lines else f"exit status {done.returncode}"
-
-
-def _folder(artifacts: Path, runner: str) -> Path:
-    return artifacts / runner.replace(" ", "-")
-
-
-def build(artifacts: Path, size: str, runners: list[str], rebuild: bool) -> dict[str, str]:
-    """Make what the runners need; returns {runner: why it could not be built}. A failed export or
-    quantization (e.g. a validation failure) is reported in the table, never timed."""
-    py = sys.executable
-    checkpoint = artifacts / "checkpoint"
-    if rebuild or not (checkpoint / "config.json").exists():
-        if error := _run([py, str(Path(__file__)), "--_make", "checkpoint", "--size", size, "--out", str(artifacts)]):
-            raise SystemExit(f"could not write the random checkpoint: {error}")
-    record = artifacts / "not_built.json"  # failures are remembered: a failed base export costs minutes
-    failed = {} if rebuild or not record.exists() else json.loads(record.read_text())
-    runners = [r for r in runners if r not in failed]
-    if DIY in runners and (rebuild or not (artifacts / "diy" / "model_int8.onnx").exists()):
-        if error := _run([py, str(Path(__file__)), "--_make", "diy", "--size", size, "--out", str(artifacts)]):
-            failed[DIY] = error
-    for target in ("onnx", "tflite"):
-        float_dir = _folder(artifacts, f"{target} fp32")
-        needed = [r for r in runners if r.startswith(target + " ")]
-        if needed and (rebuild or not (float_dir / "manifest.json").exists()):
-            if error := _run([py, "-m", "prelnedge.cli", "export", "--model", str(checkpoint), "--task", "qa",
-                              "--target", target, "--out", str(float_dir), "--force"]):
-                failed.update({r: f"float export failed: {error}" for r in needed})
-                continue
-        for runner in needed:
-            mode = runner.split(" ", 1)[1]
-            folder = _folder(artifacts, runner)
-            if mode != "fp32" and (rebuild or not (folder / "manifest.json").exists()):
-                if error := _run([py, "-m", "prelnedge.cli", "quantize", str(float_dir), "--mode", mode,
-                                  "--out", str(folder), "--force"]):
-                    failed[runner] = error
-    record.write_text(json.dumps(failed, indent=2) + "\n")
-    return failed
-
-
-def make_checkpoint_step(artifacts: Path, size: str) -> None:
-    from benchmarks.random_checkpoint import make_checkpoint
-
-    artifacts.mkdir(parents=True, exist_ok=True)
-    make_checkpoint(artifacts / "checkpoint", "qa", size)
-
-
-def make_diy_step(artifacts: Path) -> None:
-    """What a user writes without prelnedge: export the transformers model, quantize it dynamically."""
-    import torch
-    import transformers
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    folder = artifacts / "diy"
-    folder.mkdir(parents=True, exist_ok=True)
-    model = transformers.RobertaPreLayerNormForQuestionAnswering.from_pretrained(artifacts / "checkpoint").eval()
-    ids = torch.full((2, 7), 5, dtype=torch.int64)
-    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence", max=512)
-    torch.onnx.export(model, (), str(folder / "model.onnx"), kwargs={"input_ids": ids, "attention_mask": torch.ones_like(ids)},
-                      dynamo=True, input_names=["input_ids", "attention_mask"],
-                      output_names=["start_logits", "end_logits"],
-                      dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}})
-    quantize_dynamic(folder / "model.onnx", folder / "model_int8.onnx", weight_type=QuantType.QInt8)
-
-
-# ---------------------------------------------------------------------------------------------- timing
+# ---------------------------------------------------------------------------------------------- runners
 
 def _ort_session(path: Path, threads: int):
     import onnxruntime as ort
@@ -150,6 +72,13 @@ def _litert_session(path: Path, threads: int):
     return call
 
 
+def _row_by_row(call):
+    """How prelnedge runs a model calibrated for unpadded rows: one call per row."""
+    def rows(ids: np.ndarray, mask: np.ndarray):
+        return [call(ids[i:i + 1], mask[i:i + 1]) for i in range(ids.shape[0])]
+    return rows
+
+
 def _eager(checkpoint: Path, threads: int):
     import torch
     import transformers
@@ -164,21 +93,29 @@ def _eager(checkpoint: Path, threads: int):
     return call
 
 
-def load_runners(artifacts: Path, runners: list[str], threads: int, extra: dict[str, Path] | None = None) -> dict:
-    loaded = {}
+def _model_session(model: Path, threads: int):
+    return (_ort_session if model.suffix in (".onnx", ".ort") else _litert_session)(model, threads)
+
+
+def load_runners(artifacts: Path, runners: list[str], threads: int, extra: dict[str, Path]) -> tuple[dict, set]:
+    """({runner: call}, the runners called row by row)."""
+    from prelnedge.artifact import ModelArtifact
+
+    loaded, row_by_row = {}, set()
     for runner in runners:
         if runner == EAGER:
             loaded[runner] = _eager(artifacts / "checkpoint", threads)
         elif runner == DIY:
             loaded[runner] = _ort_session(artifacts / "diy" / "model_int8.onnx", threads)
         else:
-            folder = _folder(artifacts, runner)
-            manifest = json.loads((folder / "manifest.json").read_text())
-            model = folder / manifest["model_file"]
-            loaded[runner] = (_ort_session if model.suffix == ".onnx" else _litert_session)(model, threads)
-    for label, model in (extra or {}).items():  # e.g. an artifact built by an older prelnedge: before/after rows
-        loaded[label] = (_ort_session if model.suffix == ".onnx" else _litert_session)(model, threads)
-    return loaded
+            artifact = ModelArtifact.read(artifacts / runner.replace(" ", "-"), check_files=False)
+            loaded[runner] = _model_session(artifact.model_path, threads)
+            if artifact.quantization is not None and artifact.quantization.unpadded_only:
+                loaded[runner] = _row_by_row(loaded[runner])
+                row_by_row.add(runner)
+    for label, model in extra.items():  # e.g. an artifact an older prelnedge built: before/after rows
+        loaded[label] = _model_session(model, threads)
+    return loaded, row_by_row
 
 
 def inputs(batch: int, seq: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -187,6 +124,35 @@ def inputs(batch: int, seq: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
     ids = rng.integers(4, 600, size=(batch, seq), dtype=np.int64)
     ids[:, 0], ids[:, -1] = 0, 2
     return ids, np.ones_like(ids)
+
+
+# ----------------------------------------------------------------------------------------------- timing
+
+def _ratios(mine: list[float], theirs: list[float] | None) -> dict:
+    if not theirs:
+        return {}
+    ratios = [a / b for a, b in zip(mine, theirs)]
+    return {"ratio": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
+
+
+def summarize(samples: dict[str, list[list[float]]], cpu: dict[str, list[float]]) -> dict:
+    """Per runner: wall ms (median, quartiles, min), CPU ms per call, and ratios to eager and to the
+    do-it-yourself row (median of per-round ratios, with their range)."""
+    per_round = {name: [statistics.median(t) for t in rounds] for name, rounds in samples.items()}
+    rows = {}
+    for name, rounds in samples.items():
+        flat = sorted(t for times in rounds for t in times)
+        row = {"median_ms": 1e3 * statistics.median(flat), "p25_ms": 1e3 * float(np.percentile(flat, 25)),
+               "p75_ms": 1e3 * float(np.percentile(flat, 75)), "min_ms": 1e3 * flat[0], "samples": len(flat),
+               "cpu_ms": 1e3 * statistics.median(cpu[name]), "cpu_p25_ms": 1e3 * float(np.percentile(cpu[name], 25)),
+               "cpu_p75_ms": 1e3 * float(np.percentile(cpu[name], 75)),
+               "round_ms": [1e3 * t for t in per_round[name]]}  # for any pairwise ratio, later
+        row["vs_eager"] = _ratios(per_round[name], per_round.get(EAGER))
+        row["vs_diy"] = _ratios(per_round[name], per_round.get(DIY))
+        if DIY in cpu:
+            row["vs_diy"]["cpu_ratio"] = statistics.median(cpu[name]) / statistics.median(cpu[DIY])
+        rows[name] = {k: v for k, v in row.items() if v != {}}
+    return rows
 
 
 def time_config(loaded: dict, seq: int, batch: int, rounds: int, budget_s: float) -> dict:
@@ -211,149 +177,100 @@ def time_config(loaded: dict, seq: int, batch: int, rounds: int, budget_s: float
                 cpu[name].append(time.process_time() - start_cpu)
             samples[name].append(times)
         print(f"  seq {seq} batch {batch}: round {r + 1}/{rounds}", flush=True)
-    rows = {}
-    eager_rounds = [statistics.median(t) for t in samples[EAGER]] if EAGER in samples else None
-    for name in names:
-        flat = sorted(t for times in samples[name] for t in times)
-        per_round = [statistics.median(t) for t in samples[name]]
-        row = {"median_ms": 1e3 * statistics.median(flat), "p25_ms": 1e3 * float(np.percentile(flat, 25)),
-               "p75_ms": 1e3 * float(np.percentile(flat, 75)), "min_ms": 1e3 * flat[0], "samples": len(flat),
-               "cpu_ms": 1e3 * statistics.median(cpu[name]), "cpu_p25_ms": 1e3 * float(np.percentile(cpu[name], 25)),
-               "cpu_p75_ms": 1e3 * float(np.percentile(cpu[name], 75))}
-        if eager_rounds:
-            ratios = [mine / theirs for mine, theirs in zip(per_round, eager_rounds)]
-            row.update(ratio=statistics.median(ratios), ratio_min=min(ratios), ratio_max=max(ratios))
-        rows[name] = row
-    return rows
+    return summarize(samples, cpu)
 
 
-# --------------------------------------------------------------------------------------------- output
+# ------------------------------------------------------------------------------------------------- main
 
-def write_outputs(out: Path, result: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "latency.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "latency.md").write_text(render_markdown(result))
-    plot(out / "latency.png", result)
-
-
-def render_markdown(result: dict) -> str:
-    lines = [f"# Latency, {result['model']}", "",
-             f"Command: `{result['command']}`", "",
-             f"{result['when']}; {result['machine']}; {result['threads']} threads per runtime; "
-             f"{result['rounds']} interleaved rounds per configuration; load average "
-             f"{result['load_before']} before, {result['load_after']} after; peak RSS of the timing process "
-             f"{result['peak_rss_gib']:.1f} GiB.", "",
-             "Cells: ratio to Hugging Face eager (median of per-round ratios, [min-max] over rounds), then the "
-             "median ms. Compare ratios within one run only; absolute ms move with the machine's load.", ""]
-    lines += _table(result, lambda row: f"{row['ratio']:.2f}x [{row['ratio_min']:.2f}-{row['ratio_max']:.2f}] "
-                                        f"{row['median_ms']:.1f} ms")
-    if result.get("not_built"):
-        lines += ["", "Not timed (the build step failed; prelnedge refuses an artifact that fails validation):", ""]
-        lines += [f"- {runner}: {why}" for runner, why in result["not_built"].items()]
-    lines += ["", "CPU time of the timing process per call (ms): median [p25-p75]. On a loaded machine this is "
-              "steadier than wall time (waiting for a core does not count); ONNX Runtime's threads do not spin "
-              "here, PyTorch's and XNNPACK's may, which counts against them.", ""]
-    lines += _table(result, lambda row: f"{row['cpu_ms']:.1f} [{row['cpu_p25_ms']:.1f}-{row['cpu_p75_ms']:.1f}]"
-                    if "cpu_ms" in row else "-")
-    lines += ["", "Spread of single calls (ms): median [p25-p75] (calls)", ""]
-    lines += _table(result, lambda row: f"{row['median_ms']:.1f} [{row['p25_ms']:.1f}-{row['p75_ms']:.1f}] "
-                                        f"({row['samples']})")
-    return "\n".join(lines) + "\n"
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
-def _table(result: dict, cell) -> list[str]:
-    configs = list(result["configs"])
-    lines = ["| runner | " + " | ".join(configs) + " |", "|---|" + "---|" * len(configs)]
-    for runner in result["runners"]:
-        rows = [result["configs"][config].get(runner) for config in configs]
-        lines.append(f"| {runner} | " + " | ".join("-" if row is None else cell(row) for row in rows) + " |")
-    return lines
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def plot(path: Path, result: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    configs, runners = list(result["configs"]), [r for r in result["runners"] if r != EAGER]
-    fig, ax = plt.subplots(figsize=(11, 0.45 * len(runners) * max(1, len(configs)) ** 0.5 + 2))
-    height = 0.8 / len(configs)
-    for i, config in enumerate(configs):
-        values = [result["configs"][config].get(r, {}).get("ratio", np.nan) for r in runners]
-        ax.barh(np.arange(len(runners)) + i * height, values, height, label=config)
-    ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.axvline(0.22, color="red", linewidth=0.8, linestyle="--", label="0.22x target")
-    ax.set_yticks(np.arange(len(runners)) + 0.4 - height / 2, runners)
-    ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.set_xlabel("latency / Hugging Face eager (log; lower is faster)")
-    ax.set_title(result["model"])
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-# ----------------------------------------------------------------------------------------------- main
-
-def main() -> int:
+def parse_args(all_runners: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="256", choices=["256", "base"],
                         help="random QA model: 256 (hidden 256, 4 layers) or base (768 hidden, 12 layers, vocab 50265)")
     parser.add_argument("--seqs", type=int, nargs="+", default=[32, 128, 384])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--configs", nargs="+", metavar="SEQxBATCH",
+                        help="exact configurations instead of every --seqs x --batches pair, e.g. 128x1 128x8 32x1")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--budget", type=float, default=0.3, help="seconds per runner per round (1-5 calls)")
-    parser.add_argument("--runners", nargs="+", default=list(ALL_RUNNERS), choices=ALL_RUNNERS, metavar="RUNNER",
-                        help="subset of: " + ", ".join(ALL_RUNNERS))
-    parser.add_argument("--slow-configs", nargs="+", default=["32x1"], metavar="SEQxBATCH",
-                        help="the only configurations that time " + ", ".join(sorted(SLOW_RUNNERS)))
+    parser.add_argument("--runners", nargs="+", default=all_runners, choices=all_runners, metavar="RUNNER",
+                        help="subset of: " + ", ".join(all_runners))
+    parser.add_argument("--slow-runners", nargs="*", default=list(SLOW_RUNNERS), metavar="RUNNER",
+                        help="runners timed only at --slow-configs (default: %(default)s)")
+    parser.add_argument("--slow-configs", nargs="*", default=["32x1"], metavar="SEQxBATCH",
+                        help="the only configurations that time the slow runners; none: skip them")
     parser.add_argument("--extra", nargs="+", default=[], metavar="LABEL=MODEL",
                         help="more model files (.onnx/.tflite with the same inputs) timed in the same rounds, e.g. "
                              "an artifact an older prelnedge built, for before/after rows")
     parser.add_argument("--out", type=Path, help="default benchmarks/out/latency-SIZE")
-    parser.add_argument("--rebuild", action="store_true", help="rebuild artifacts even if OUT/artifacts has them")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild every artifact, even unchanged ones")
     parser.add_argument("--build-only", action="store_true")
-    parser.add_argument("--_make", choices=["checkpoint", "diy"], help=argparse.SUPPRESS)
+    parser.add_argument("--build-nice", type=int, default=15,
+                        help="niceness of the build subprocesses (the timing process keeps its own)")
     args = parser.parse_args()
-    if args._make:  # a build step in its own process; --out is the artifacts folder
-        make_checkpoint_step(args.out, args.size) if args._make == "checkpoint" else make_diy_step(args.out)
-        return 0
-    out = args.out or ROOT / "benchmarks" / "out" / f"latency-{args.size}"
-    artifacts = out / "artifacts"
-    runners = list(dict.fromkeys([EAGER] + args.runners))
-    failed = build(artifacts, args.size, runners, args.rebuild)
-    if args.build_only:
-        return 0
-    runners = [r for r in runners if r not in failed]
-    extra = {}
+    args.extra_models = {}
     for item in args.extra:
         label, sep, model = item.partition("=")
         if not sep or not Path(model).is_file():
             parser.error(f"--extra wants LABEL=MODEL_FILE with an existing file, got {item!r}")
-        extra[label] = Path(model)
-    runners += list(extra)
-    load_before = os.getloadavg()
-    loaded = load_runners(artifacts, [r for r in runners if r not in extra], args.threads, extra)
-    configs = {}
-    for seq in args.seqs:
-        for batch in args.batches:
-            key = f"{seq}x{batch}"
-            chosen = {n: f for n, f in loaded.items() if n not in SLOW_RUNNERS or key in args.slow_configs}
-            configs[f"seq {seq}, batch {batch}"] = time_config(chosen, seq, batch, args.rounds, args.budget)
+        args.extra_models[label] = Path(model)
+    args.configs = args.configs or [f"{s}x{b}" for s in args.seqs for b in args.batches]
+    for config in args.configs + args.slow_configs:
+        seq, sep, batch = config.partition("x")
+        if not (sep and seq.isdigit() and batch.isdigit()):
+            parser.error(f"a configuration is SEQxBATCH, e.g. 128x8; got {config!r}")
+    return args
+
+
+def main() -> int:
+    all_runners = [EAGER, DIY] + prelnedge_runners()
+    args = parse_args(all_runners)
+    out = args.out or ROOT / "benchmarks" / "out" / f"latency-{args.size}"
+    artifacts = out / "artifacts"
+    runners = list(dict.fromkeys([EAGER] + args.runners))
+    failed, builds = build(artifacts, args.size, runners, args.rebuild, args.build_nice)
+    if args.build_only:
+        print("\n".join(f"{step}: {how}" for step, how in builds.items()))
+        print("\n".join(f"not timed: {runner}: {why}" for runner, why in failed.items()))
+        return 0
+    timed = [r for r in runners if r not in failed]
+    load_before = _load()
+    loaded, row_by_row = load_runners(artifacts, timed, args.threads, args.extra_models)
+    configs, slow_skipped = {}, {}
+    for config in args.configs:
+        seq, batch = (int(x) for x in config.split("x"))
+        chosen = {n: f for n, f in loaded.items() if n not in args.slow_runners or config in args.slow_configs}
+        slow_skipped[config] = [n for n in loaded if n not in chosen]
+        rows = time_config(chosen, seq, batch, args.rounds, args.budget)
+        configs[f"seq {seq}, batch {batch}"] = {"rows": rows, "load_after": _load()}
     hidden, layers, heads, ffn, vocab = SIZES[args.size]
     result = {
         "model": f"random QA model, hidden {hidden}, {layers} layers, {heads} heads, FFN {ffn}, vocab {vocab}",
         "command": " ".join(["python", "benchmarks/latency.py"] + sys.argv[1:]),
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
-        "threads": args.threads, "rounds": args.rounds, "runners": runners,
-        "load_before": " ".join(f"{x:.1f}" for x in load_before),
-        "load_after": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "cpu": cpu_model(), "cpus": os.cpu_count(), "niceness": os.getpriority(os.PRIO_PROCESS, 0),
+        "threads": args.threads, "rounds": args.rounds, "budget_s": args.budget,
+        "runners": runners + list(args.extra_models), "row_by_row": sorted(row_by_row),
+        "slow_runners": args.slow_runners, "slow_configs": args.slow_configs,
+        "slow_skipped": {k: v for k, v in slow_skipped.items() if v},
+        "load_before": load_before, "load_after": _load(),
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-        "configs": configs, "not_built": failed,
+        "configs": configs, "not_built": failed, "builds": builds,
+        "left_out": [r for r in all_runners if r not in runners],
     }
     write_outputs(out, result)
     print((out / "latency.md").read_text())

@@ -40,16 +40,16 @@ class TrainConfig:
     heads: int = 4
     intermediate: int = 512
     max_tokens: int = 128
-    passages: int = 8000  # each gives several questions and one tagged text
+    passages: int = 20000  # each gives several questions and one tagged text
     sentiments: int = 12000
     choices: int = 6000
     eval_size: int = 400  # held-out examples per task (the training log uses the first 200)
-    pretrain_steps: int = 400
-    finetune_steps: int = 4200
+    pretrain_steps: int = 1000
+    finetune_steps: int = 14000
     batch_size: int = 32
     lr: float = 1.5e-3
     # Share of fine-tuning steps per task ("task=weight,..."); a string so `--set` can change it.
-    finetune_mix: str = "qa=0.5,tags=0.14,sentiment=0.06,choice=0.2,mlm=0.05,clm=0.05"
+    finetune_mix: str = "qa=0.45,tags=0.15,sentiment=0.07,choice=0.23,mlm=0.05,clm=0.05"
     log_every: int = 500
 
     def model_config(self, vocab_size: int) -> PreLNConfig:

@@ -19,6 +19,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +49,11 @@ def measure(command: list[str], limit_bytes: int) -> dict:
         start = time.perf_counter()
         proc = subprocess.Popen(["/usr/bin/time", "-v", "-o", report.name, *command], start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # Read stderr while the child runs: a child that writes more than the pipe holds (64 KiB)
+        # would otherwise block on its next write, and the watchdog below would wait on it forever.
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+        reader.start()
         stopped = False
         while proc.poll() is None:
             if _rss_of_tree(proc.pid) > limit_bytes:
@@ -55,7 +61,8 @@ def measure(command: list[str], limit_bytes: int) -> dict:
                 stopped = True
             time.sleep(0.2)
         seconds = time.perf_counter() - start
-        stderr = proc.stderr.read()
+        reader.join(timeout=60)  # the pipe closes when the child (or its killed session) exits
+        stderr = "".join(lines)
         text = Path(report.name).read_text()
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
     error = [line for line in stderr.splitlines() if line.startswith("prelnedge:")]

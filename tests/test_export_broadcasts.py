@@ -1,0 +1,67 @@
+"""prelnedge.export.broadcasts: explicit run-time BROADCAST_TOs before element-wise ops are removed and
+the model's outputs stay bit-identical; a broadcast whose consumer needs the full shape is kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from prelnedge.export.broadcasts import fold_broadcasts
+
+tf = pytest.importorskip("tensorflow")
+
+
+def _ops(blob) -> list[str]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return [op["op_name"] for op in Interpreter(model_content=bytes(blob))._get_ops_details()]
+
+
+def _run(blob, x: np.ndarray) -> dict[str, np.ndarray]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_content=bytes(blob)).get_signature_runner("serving_default")
+    return {k: np.array(v) for k, v in runner(x=x).items()}
+
+
+@pytest.fixture(scope="module")
+def model() -> bytes:
+    """Explicit broadcasts to a shape known only at run time, as jax2tf writes them: a scalar and a
+    per-row statistic feed element-wise ops (foldable); one output is a broadcast itself and one feeds
+    a reduction (both must stay)."""
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 4], tf.float32, name="x")], autograph=False)
+    def f(x):
+        shape = tf.shape(x)
+        scale = tf.broadcast_to(tf.constant(0.5), shape)
+        row_max = tf.broadcast_to(tf.reduce_max(x, axis=-1, keepdims=True), shape)
+        bias = tf.broadcast_to(tf.constant([1.0, -2.0, 3.0, 0.25]), shape)
+        y = tf.exp((x - row_max) * scale) / (x * x + bias)
+        return {"y": y, "bias": bias, "total": tf.reduce_sum(tf.broadcast_to(tf.constant(2.0), shape), axis=-1)}
+
+    holder = tf.Module()  # a trackable object, so the model gets the serving_default signature
+    holder.f = f
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], holder)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter.convert()
+
+
+def test_folding_removes_broadcasts_and_keeps_outputs_exact(model):
+    before = _ops(model).count("BROADCAST_TO")
+    data = bytearray(model)
+    removed = fold_broadcasts(data)
+    assert removed >= 2 and _ops(data).count("BROADCAST_TO") == before - removed
+    assert _ops(data).count("BROADCAST_TO") >= 1  # the broadcast returned as an output stays
+    rng = np.random.default_rng(0)
+    for shape in [(1, 1, 4), (3, 7, 4), (2, 50, 4)]:
+        x = rng.normal(size=shape).astype(np.float32)
+        want, got = _run(model, x), _run(data, x)
+        assert want.keys() == got.keys()
+        for name in want:
+            assert got[name].shape == want[name].shape and np.array_equal(got[name], want[name]), name
+
+
+def test_folding_twice_changes_nothing(model):
+    data = bytearray(model)
+    fold_broadcasts(data)
+    again = bytearray(data)
+    assert fold_broadcasts(again) == 0 and again == data

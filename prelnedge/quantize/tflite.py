@@ -31,8 +31,12 @@ def _convert_quietly(checkpoint, framework: str, work: Path, options, convert=No
     if framework == "flax":
         from prelnedge.models.flax import build_flax_model, to_tf_module
 
+        from prelnedge.export.broadcasts import convert_folding_broadcasts
+
         holder = to_tf_module(*build_flax_model(checkpoint), checkpoint.task)
         serve = holder.serve
+        # as the float export does: the jax2tf graph's run-time BROADCAST_TOs stay allocated in LiteRT
+        convert = convert or convert_folding_broadcasts({})
     else:
         from prelnedge.models.tf import build_tf_model
 

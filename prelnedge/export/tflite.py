@@ -65,9 +65,17 @@ def convert_concrete(function, trackable, work: Path, converter_options=None, co
 
 
 def export_tflite(checkpoint: LoadedCheckpoint, work: Path, static_length: int | None = None) -> dict:
-    """Through a SavedModel on disk: the TF model is freed before the converter starts, and the
-    converter reads the variables from the SavedModel instead of a frozen in-memory GraphDef copy
-    (issue 13: from a concrete function, base size peaked at 5.4 GiB and large size passed 12 GiB)."""
+    return convert_tf_reference(checkpoint, work, static_length)
+
+
+def convert_tf_reference(checkpoint: LoadedCheckpoint, work: Path, static_length: int | None = None,
+                         converter_options=None, convert=None) -> dict:
+    """Build the TF reference and convert it through a SavedModel on disk (builtin ops only); writes
+    model.tflite. `converter_options` and `convert` as in convert_concrete (the quantize stage's modes).
+
+    Why a SavedModel: the TF model is freed before the converter starts, and the converter reads the
+    variables from the SavedModel instead of a frozen in-memory GraphDef copy (issue 13: from a concrete
+    function, the base-size float export peaked at 5.4 GiB and the large size passed 12 GiB)."""
     import gc
     import shutil
 
@@ -81,9 +89,14 @@ def export_tflite(checkpoint: LoadedCheckpoint, work: Path, static_length: int |
     tf.saved_model.save(model, str(saved), signatures={"serving_default": serve.get_concrete_function()})
     del model, serve
     gc.collect()
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    (work / "model.tflite").write_bytes(converter.convert())
-    shutil.rmtree(saved)
+    try:
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if converter_options:
+            converter_options(converter)
+        blob = convert(converter) if convert else converter.convert()
+    finally:
+        shutil.rmtree(saved, ignore_errors=True)
+    (work / "model.tflite").write_bytes(blob)
     return {"model_file": "model.tflite", "input_dtype": "int32", "signature": "serving_default",
             "ops": "TFLITE_BUILTINS", "exporter": "tf.saved_model.save -> tf.lite.TFLiteConverter.from_saved_model"}

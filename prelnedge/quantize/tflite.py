@@ -26,23 +26,20 @@ def _convert(checkpoint, framework: str, work: Path, options, convert=None) -> d
 
 
 def _convert_quietly(checkpoint, framework: str, work: Path, options, convert=None) -> dict:
-    from prelnedge.export.tflite import convert_concrete, serving_function
-
     if framework == "flax":
+        from prelnedge.export.broadcasts import convert_folding_broadcasts
+        from prelnedge.export.tflite import convert_concrete
         from prelnedge.models.flax import build_flax_model, to_tf_module
 
-        from prelnedge.export.broadcasts import convert_folding_broadcasts
-
         holder = to_tf_module(*build_flax_model(checkpoint), checkpoint.task)
-        serve = holder.serve
         # as the float export does: the jax2tf graph's run-time BROADCAST_TOs stay allocated in LiteRT
-        convert = convert or convert_folding_broadcasts({})
-    else:
-        from prelnedge.models.tf import build_tf_model
+        return convert_concrete(holder.serve.get_concrete_function(), holder, work, options,
+                                convert or convert_folding_broadcasts({}))
+    from prelnedge.export.tflite import convert_tf_reference
 
-        holder = build_tf_model(checkpoint)
-        serve = serving_function(lambda ids, mask: holder(ids, mask), checkpoint.task)
-    return convert_concrete(serve.get_concrete_function(), holder, work, options, convert)
+    # through a SavedModel, as the float export (issue 13: a concrete function's frozen copy of every
+    # weight sat beside the model through conversion and calibration)
+    return convert_tf_reference(checkpoint, work, converter_options=options, convert=convert)
 
 
 def _representative(calibration: Batches):

@@ -145,3 +145,20 @@ def test_generation_is_deterministic_per_seed():
     first = [choice.item(random.Random(3)) for _ in range(3)] + [data.passage(random.Random(4)).text]
     again = [choice.item(random.Random(3)) for _ in range(3)] + [data.passage(random.Random(4)).text]
     assert first == again
+
+
+def test_a_one_digit_answer_still_gets_distractors():
+    """"7" has only 8 one-digit neighbours; a passage whose numbers hold all of them must not make
+    the distractor search loop forever (it did, on the default seed's data)."""
+    p = data.Passage()
+    p.add("The mill has ", ("7", "QTY", ["How many doors does the mill have?"]), " doors. It was built in ",
+          ("1234", "DATE", []), " and sold in ", ("1568", "DATE", []), " and painted in ", ("1899", "DATE", []), ".")
+    prompt, choices, label = choice.reading_item(random.Random(1), p, 4)
+    assert choices[label] == "7" and len(set(choices)) == 4
+    assert not any(c in ("1234", "1568", "1899") for c in choices)
+
+
+def test_default_seed_choice_items_are_generated():
+    rng = random.Random(20261126)
+    items = [choice.item(rng) for _ in range(2000)]
+    assert all(len(set(c)) == len(c) for _, c, _ in items)

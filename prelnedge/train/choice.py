@@ -52,17 +52,20 @@ def reading_item(rng: random.Random, p: Passage, n: int) -> tuple[str, list[str]
     right = p.text[start:end]
     kind = next((t for a, b, t in p.entities if (a, b) == (start, end)), None)
     pool = list(dict.fromkeys(p.text[a:b] for a, b, t in p.entities if t == kind and p.text[a:b] != right))
+    tries = 0
     while len(pool) < n - 1:
-        extra = _made_up(rng, kind, right)
-        if extra != right and extra not in pool and extra not in p.text:
+        tries += 1  # a one-digit answer has only 9 neighbours of its form: then any number will do
+        extra = _made_up(rng, kind, right, wide=tries > 50)
+        if extra != right and extra not in pool and not re.search(rf"(?<!\w){re.escape(extra)}(?!\w)", p.text):
             pool.append(extra)
     choices = [right, *rng.sample(pool, n - 1)]
     rng.shuffle(choices)
     return f"{p.text} {question}", choices, choices.index(right)
 
 
-def _made_up(rng: random.Random, kind: str | None, right: str) -> str:
-    """An entity of the right answer's kind and form ("May 1510" -> "May 1873", "£45.20" -> "£712.93")."""
+def _made_up(rng: random.Random, kind: str | None, right: str, wide: bool = False) -> str:
+    """An entity of the right answer's kind and form ("May 1510" -> "May 1873", "£45.20" -> "£712.93");
+    `wide`: numbers of any length (2-900)."""
     if kind == "LOC":
         return rng.choice(W.PLACES)
     if kind == "PER":
@@ -73,7 +76,7 @@ def _made_up(rng: random.Random, kind: str | None, right: str) -> str:
         digits = len(m.group())
         if kind == "DATE":  # a year as the generator writes them, or a day of the month
             return str(rng.randint(1500, 2024) if digits == 4 else rng.randint(1, 28))
-        return str(rng.randint(10 ** (digits - 1), 10 ** digits - 1))
+        return str(rng.randint(2, 900) if wide else rng.randint(10 ** (digits - 1), 10 ** digits - 1))
     return re.sub(r"\d+", number, right)
 
 

@@ -166,14 +166,15 @@ def _bundle_platforms() -> tuple[str, ...]:
 
 
 def _add_quantize_options(parser: argparse.ArgumentParser, what: str) -> None:
-    from prelnedge.quantize import mode_names
+    from prelnedge.quantize import MODES, mode_names
 
     help_text = (f"{what}: onnx " + ", ".join(mode_names("onnx")) + "; tflite " + ", ".join(mode_names("tflite")))
+    calibrated = ", ".join(dict.fromkeys(m.name for m in MODES if m.needs_calibration))
     # One spelling in help (--quantize, on export and quantize alike); --mode is accepted too.
     parser.add_argument("--quantize", dest="mode", choices=mode_names(), metavar="MODE", help=help_text)
     parser.add_argument("--mode", dest="mode", choices=mode_names(), metavar="MODE", help=argparse.SUPPRESS)
     parser.add_argument("--calibration", type=Path, metavar="FILE",
-                        help="calibration texts for int8-static and int16x8: JSONL (strings, {text, pair}, "
+                        help=f"calibration texts for {calibrated}: JSONL (strings, {{text, pair}}, "
                              "{question, context}, {prompt, choices}) or SQuAD-style JSON for qa (default: the "
                              "package's corpus)")
 

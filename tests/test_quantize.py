@@ -34,10 +34,23 @@ def float_exports(tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="module")
+def quantized(float_exports, tmp_path_factory):
+    """(task, target, mode) -> folder of that quantized export of the default model, made once (the
+    tests only read it)."""
+    made = {}
+
+    def get(task: str, target: str, mode: str) -> Path:
+        if (task, target, mode) not in made:
+            out = tmp_path_factory.mktemp("quantized") / f"{task}-{target}-{mode}"
+            made[(task, target, mode)] = quantize_folder(float_exports(task, target), mode, out).folder
+        return made[(task, target, mode)]
+    return get
+
+
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
-def test_every_mode_quantizes_validates_and_reports_fidelity(float_exports, mode, tmp_path):
-    source = float_exports("qa", mode.target)
-    out = quantize_folder(source, mode.name, tmp_path / "q").folder
+def test_every_mode_quantizes_validates_and_reports_fidelity(quantized, mode):
+    out = quantized("qa", mode.target, mode.name)
     manifest = json.loads((out / "manifest.json").read_text())
     validation = json.loads((out / "validation.json").read_text())
     quant = manifest["quantization"]
@@ -59,12 +72,12 @@ def test_every_mode_quantizes_validates_and_reports_fidelity(float_exports, mode
     assert check.full and check.golden_examples == 4  # 2 questions, one at the maximum length, a padded batch
 
 
-def test_quantized_runtime_answers_like_the_float_model(float_exports, tmp_path):
+def test_quantized_runtime_answers_like_the_float_model(float_exports, quantized):
     from prelnedge.runtime.postprocess import answer_question
     from prelnedge.runtime.sessions import load_exported
 
     float_dir = float_exports("qa", "tflite")
-    quant = load_exported(quantize_folder(float_dir, "int16x8", tmp_path / "q").folder)
+    quant = load_exported(quantized("qa", "tflite", "int16x8"))
     ref = load_exported(float_dir)
     golden = json.loads((float_dir / "golden.json").read_text())
     for example in (e for e in golden["examples"] if "question" in e):  # the padded batch has ids only
@@ -116,8 +129,8 @@ INTEGER_MATMULS = {"int8-static": ({"MatMulIntegerToFloat", "QLinearMatMul"}, "S
 
 @pytest.mark.parametrize("mode,fuse", [(m, None) for m in sorted(INTEGER_MATMULS)] + [("int8-static", True)],
                          ids=[*sorted(INTEGER_MATMULS), "int8-static-fused"])
-def test_onnx_integer_modes_run_every_linear_layer_as_an_integer_matmul(float_exports, tmp_path, monkeypatch,
-                                                                         mode, fuse):
+def test_onnx_integer_modes_run_every_linear_layer_as_an_integer_matmul(float_exports, quantized, tmp_path,
+                                                                         monkeypatch, mode, fuse):
     import collections
 
     import onnx
@@ -128,7 +141,8 @@ def test_onnx_integer_modes_run_every_linear_layer_as_an_integer_matmul(float_ex
     integer_ops, switch = INTEGER_MATMULS[mode]
     if fuse is not None:  # the fusion switch's other side, so neither path goes untested
         monkeypatch.setattr(onnx_modes, switch, fuse)
-    out = quantize_folder(float_exports("qa", "onnx"), mode, tmp_path / "q").folder
+    out = (quantized("qa", "onnx", mode) if fuse is None
+           else quantize_folder(float_exports("qa", "onnx"), mode, tmp_path / "q").folder)
     settings = json.loads((out / "manifest.json").read_text())["quantization"]["settings"]
     assert any(key.startswith("onnxruntime session") for key in settings["optimizations"])
     fusions = settings["optimizations"].get("onnxscript optimize_for_ort")
@@ -154,17 +168,19 @@ def test_onnx_integer_modes_run_every_linear_layer_as_an_integer_matmul(float_ex
     assert sum(counts[op] for op in integer_ops) >= linear_layers, dict(counts)
 
 
-def test_tflite_int8_static_keeps_only_the_named_ops_float(float_exports, tmp_path):
+def test_tflite_int8_static_keeps_only_the_named_ops_float(quantized):
     """The ops the manifest names run in float (the attention products, softmax and adds, which XNNPACK
     cannot run as int8: issue 13) and only with float inputs; every linear layer, RSQRT, GELU and MEAN
     take no float input. Other ops are not checked here."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    from prelnedge.quantize.tflite import INT8_STATIC_FLOAT_OPS
+    from prelnedge.quantize.tflite import INT8_STATIC_FLOAT_OPS, float_compute_ops
 
-    out = quantize_folder(float_exports("qa", "tflite"), "int8-static", tmp_path / "q").folder
+    out = quantized("qa", "tflite", "int8-static")
     settings = json.loads((out / "manifest.json").read_text())["quantization"]["settings"]
     assert settings["float_ops"] == list(INT8_STATIC_FLOAT_OPS) and settings["optimizations"]
+    # the check int8-full's conversion applies names these float ops here
+    assert {name.split()[0] for name in float_compute_ops(out / "model.tflite")} >= set(INT8_STATIC_FLOAT_OPS)
     interpreter = Interpreter(model_path=str(out / "model.tflite"),
                               experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interpreter.allocate_tensors()
@@ -179,6 +195,41 @@ def test_tflite_int8_static_keeps_only_the_named_ops_float(float_exports, tmp_pa
     layers = json.loads((out / "config.json").read_text())["num_hidden_layers"]
     fully_connected = [op for op in interpreter._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"]
     assert len(fully_connected) >= 6 * layers + 1  # q, k, v, attention out, FFN in, FFN out; the QA head
+
+
+def test_tflite_int8_full_computes_every_op_in_integer(quantized):
+    """int8-full is for integer-only hardware: the only float tensors are the interface's, the int32
+    attention mask cast to float and quantized once at the input and the DEQUANTIZE of each output.
+    Every other op, the attention products, softmax, adds, LayerNorm, GELU and linear layers included,
+    takes and gives integer tensors only. Read from the model as converted, no delegate."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from prelnedge.quantize.tflite import float_compute_ops
+
+    out = quantized("qa", "tflite", "int8-full")
+    assert json.loads((out / "manifest.json").read_text())["quantization"]["settings"]["float_ops"] == []
+    interpreter = Interpreter(model_path=str(out / "model.tflite"),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    dtypes = {t["index"]: np.dtype(t["dtype"]) for t in interpreter.get_tensor_details()}
+    inputs = {t["name"]: t["index"] for t in interpreter.get_input_details()}
+    outputs = {t["index"] for t in interpreter.get_output_details()}
+    ops = interpreter._get_ops_details()
+    floating = [op for op in ops if any(dtypes[i].kind == "f" for i in (*op["inputs"], *op["outputs"]) if i >= 0)]
+    assert sorted(op["op_name"] for op in floating) == ["CAST", "DEQUANTIZE", "DEQUANTIZE", "QUANTIZE"], floating
+    cast, = (op for op in floating if op["op_name"] == "CAST")
+    assert [inputs[name] for name in inputs if "attention_mask" in name] == list(cast["inputs"])
+    quantize, = (op for op in floating if op["op_name"] == "QUANTIZE")
+    assert list(quantize["inputs"]) == list(cast["outputs"])
+    assert {i for op in floating if op["op_name"] == "DEQUANTIZE" for i in op["outputs"]} == outputs
+    kinds: dict[str, set] = {}
+    for op in ops:
+        kinds.setdefault(op["op_name"], set()).update(dtypes[i].name for i in op["inputs"] if i >= 0)
+    layers = json.loads((out / "config.json").read_text())["num_hidden_layers"]
+    counts = {name: sum(op["op_name"] == name for op in ops) for name in ("BATCH_MATMUL", "SOFTMAX", "GELU")}
+    assert counts == {"BATCH_MATMUL": 2 * layers, "SOFTMAX": layers, "GELU": layers}, counts
+    for name in ("BATCH_MATMUL", "SOFTMAX", "ADD", "MUL", "FULLY_CONNECTED", "GELU", "RSQRT", "MEAN"):
+        assert "int8" in kinds.get(name, set()), (name, kinds.get(name))
+    assert float_compute_ops(out / "model.tflite") == []
 
 
 def test_checkpoint_without_tokenizer_is_judged_on_validation_ids(hf_checkpoints, tmp_path):
@@ -220,6 +271,11 @@ def test_registry_refusals_name_the_reason():
         check_mode("tflite", "flax", "int8-static")
     with pytest.raises(UserError, match="cannot serve task causal-lm"):
         check_mode("tflite", "tf", "int16x8", "causal-lm")
+    with pytest.raises(UserError, match="int8-full cannot be made for tflite from flax: jax2tf lowers"):
+        check_mode("tflite", "flax", "int8-full")
+    for task in ("causal-lm", "multiple-choice"):  # masks inside the example; integer models take unpadded rows
+        with pytest.raises(UserError, match=f"mode int8-full cannot serve task {task} on tflite: "):
+            check_mode("tflite", "tf", "int8-full", task)
     assert check_mode("tflite", "flax", "int8-dynamic").name == "int8-dynamic"
 
 
@@ -232,6 +288,8 @@ def test_cli_refuses_before_any_work(tmp_path):
           "--out", never], "cannot be made for tflite from flax"),
         (["export", "--task", "qa", "--target", "onnx", "--quantize", "int16x8", "--out", never],
          "unknown quantization mode 'int16x8'"),
+        (["export", "--task", "causal-lm", "--target", "tflite", "--quantize", "int8-full", "--out", never],
+         "mode int8-full cannot serve task causal-lm on tflite: the causal mask"),
         (["export", "--task", "qa", "--target", "onnx", "--calibration", str(tmp_path / "c.jsonl"), "--out", never],
          "--calibration needs --quantize"),
         (["export", "--task", "qa", "--target", "onnx", "--quantize", "int8-static", "--calibration",

@@ -192,9 +192,21 @@ def test_plot_texts_do_not_overlap(field, xlabel):
         plt.close(fig)
 
 
+def test_a_modes_cpu_cost_is_said_under_the_table(tmp_path):
+    from prelnedge.quantize import get_mode
+
+    cost = get_mode("tflite", "int8-full").cpu_cost
+    now = report(matrix() + [dict(cell("tflite", "int8-full", 30.0, 9.0, 0.25, True), cpu_cost=cost)])
+    write_outputs(now, tmp_path)
+    md, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
+    assert cost and f"- tflite:int8-full: {cost}" in md and html.escape(f"tflite:int8-full: {cost}") in page
+    assert md.count("CPU cost of some modes:") == 1 and "- tflite:int8-dynamic:" not in md
+
+
 def test_a_report_without_eval_or_baseline_still_says_so(tmp_path):
     plain = copy.deepcopy(report(matrix()))
     plain.update(eval_file=None, eval_examples=None)
     write_outputs(plain, tmp_path)
     assert "Task metric: none (no --eval file given)." in (tmp_path / "report.html").read_text()
     assert "Gate:" not in (tmp_path / "report.md").read_text()
+    assert "CPU cost" not in (tmp_path / "report.md").read_text()  # no cell's mode has a known price

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from prelnedge.errors import UserError
+from prelnedge.quantize import MODES
 from test_web_bundle import (CLASSIFY_TEXT, CONTEXT, FLOAT_RULE, QUESTION, reference, run_pages,
                                    selftest_numbers, serve)
 from web_support import require_node_modules
@@ -173,9 +174,10 @@ def test_dynamic_tflite_export_is_refused_with_the_fix(tmp_path):
         write_web_bundle(tmp_path, {"target": "tflite", "model_file": "model.tflite", "io": {}}, tmp_path / "dest")
 
 
-def test_integer_modes_refuse_a_static_shape(exports, tmp_path):
+@pytest.mark.parametrize("mode", [m.name for m in MODES if m.target == "tflite" and m.unpadded_only])
+def test_integer_modes_refuse_a_static_shape(exports, tmp_path, mode):
     done = subprocess.run([sys.executable, "-m", "prelnedge.cli", "quantize", str(exports / "qa"), "--mode",
-                           "int8-static", "--out", str(tmp_path / "q")], capture_output=True, text=True, cwd=ROOT)
+                           mode, "--out", str(tmp_path / "q")], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2 and "a static-shape model pads every row" in done.stderr, done.stderr
     assert not (tmp_path / "q").exists()
 
@@ -198,6 +200,8 @@ def test_fp16_static_selftest_in_chromium(tmp_path):
     (["--target", "onnx", "--static-shape", "32"], "--static-shape applies to --target tflite --framework tf only"),
     (["--target", "tflite", "--static-shape", "32", "--quantize", "int8-static"],
      "cannot be combined with --quantize int8-static"),
+    (["--target", "tflite", "--static-shape", "32", "--quantize", "int8-full"],
+     "cannot be combined with --quantize int8-full"),
     (["--target", "tflite", "--static-shape", "0"], "1..4096"),
 ])
 def test_static_shape_option_errors(tmp_path, args, needle):

@@ -35,6 +35,9 @@ class QuantMode:
     # ONNX modes: the transformers.js dtype whose file name a web bundle gives the model (q8 ->
     # onnx/model_quantized.onnx, ...); transformers.js picks the file by dtype
     transformers_js_dtype: str = ""
+    # what the mode costs in speed on CPU where that is its known price, with the measurement behind it;
+    # `prelnedge report` prints it under its table (the README says the same)
+    cpu_cost: str = ""
 
 
 # Full-integer TFLite keeps the attention mask as an additive bias of float32's lowest value; a
@@ -50,6 +53,10 @@ def _integer_tflite_refusal(task: Task) -> str:
     return ""
 
 
+_FLAX_HAS_NO_INT8 = {"flax": "jax2tf lowers LayerNorm means and the softmax to DIV ops, which have no int8 kernel "
+                             "in LiteRT; export --framework tf instead"}
+
+
 def _int16x8_refusal(task: Task) -> str:
     refusal = _integer_tflite_refusal(task)
     if not refusal and task.head_kind == "lm":
@@ -58,6 +65,13 @@ def _int16x8_refusal(task: Task) -> str:
                    "channels'); use int8-static, int8-dynamic or fp16")
     return refusal
 
+
+# Measured with benchmarks/latency.py (issue 13; benchmarks/LATENCY.md has the command and the table).
+INT8_FULL_CPU_COST = (
+    "3.6x the CPU time of int8-static per call at hidden 256, batch 1, length 128, and 6.6x at length 384 "
+    "(LiteRT 2.3, 2 threads): XNNPACK has no int8 kernel for the attention products or softmax and refuses "
+    "the int8 residual adds, so they run on TFLite's builtin int8 kernels, 95x (q.k), 31x (p.v), 20x "
+    "(softmax) and 4.5x (add) slower than XNNPACK's float ones. It is for integer-only hardware, not CPUs")
 
 MODES: tuple[QuantMode, ...] = (
     QuantMode("fp16", "onnx", "float16 weights, cast to float32 at load; compute stays fp32 on CPU/wasm",
@@ -84,13 +98,24 @@ MODES: tuple[QuantMode, ...] = (
               "them); int32 token ids in, float outputs; ranges from a representative dataset",
               "prelnedge.quantize.tflite:convert_int8_static",
               needs_calibration=True, tolerance=tolerances.INT8_STATIC, refuses_task=_integer_tflite_refusal,
-              unpadded_only=True, refused_frameworks={"flax": "jax2tf lowers LayerNorm means and the softmax to DIV ops, which "
-                                          "have no int8 kernel in LiteRT; export --framework tf instead"}),
+              unpadded_only=True, refused_frameworks=_FLAX_HAS_NO_INT8),
+    QuantMode("int8-full", "tflite",
+              "TFLite full integer, for integer-only hardware (NPUs, Edge TPU, microcontrollers): every op int8, "
+              "attention products, softmax, adds, LayerNorm and GELU included (TFLITE_BUILTINS_INT8 only); the "
+              "only float is the interface: the int32 mask cast and quantized once at the input, the outputs "
+              "dequantized; int32 token ids in; ranges from a representative dataset. Slow on CPU: use "
+              "int8-static or int8-dynamic there", "prelnedge.quantize.tflite:convert_int8_full",
+              needs_calibration=True, tolerance=tolerances.INT8_FULL, refuses_task=_integer_tflite_refusal,
+              cpu_cost=INT8_FULL_CPU_COST,
+              unpadded_only=True, refused_frameworks=_FLAX_HAS_NO_INT8),
     QuantMode("int16x8", "tflite",
               "TFLite 16x8: int16 activations, int8 weights, ranges from a representative dataset",
               "prelnedge.quantize.tflite:convert_int16x8", needs_calibration=True, tolerance=tolerances.INT16X8,
               refuses_task=_int16x8_refusal, unpadded_only=True, refused_frameworks={"flax": "jax2tf's DIV lowering of LayerNorm and softmax has no 16x8 "
-                                          "kernel; export --framework tf instead"}),
+                                          "kernel; export --framework tf instead"},
+              cpu_cost="44x the time of TFLite fp32 per call at hidden 256, batch 1, length 32 (benchmarks/LATENCY.md): "
+                       "LiteRT runs none of its ops in XNNPACK, every one on TFLite's builtin int16 kernels, most of "
+                       "them reference implementations"),
 )
 
 

@@ -125,6 +125,55 @@ def convert_int8_static(checkpoint, framework: str, work: Path, calibration: Bat
     return info
 
 
+def float_compute_ops(model: Path) -> list[str]:
+    """The ops of a .tflite model that compute in float, read from the model as converted (no
+    delegate rewrites the graph): every op with a float tensor among its inputs or outputs, except
+    the interface conversions. Those are a DEQUANTIZE whose outputs are model outputs (float logits
+    out) and, at the inputs, a QUANTIZE of a model input or of a CAST of one: the int32 attention mask
+    is cast to float and quantized once, the work a float-input model's QUANTIZE does. Between them
+    everything is integer."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_path=str(model),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    dtypes = {t["index"]: np.dtype(t["dtype"]) for t in interpreter.get_tensor_details()}
+    inputs = {t["index"] for t in interpreter.get_input_details()}
+    outputs = {t["index"] for t in interpreter.get_output_details()}
+    ops = interpreter._get_ops_details()
+    cast_inputs = {i for op in ops if op["op_name"] == "CAST" and set(op["inputs"]) <= inputs for i in op["outputs"]}
+
+    def interface(op) -> bool:
+        if op["op_name"] == "DEQUANTIZE":
+            return set(op["outputs"]) <= outputs
+        if op["op_name"] == "CAST":
+            return set(op["inputs"]) <= inputs
+        return op["op_name"] == "QUANTIZE" and set(op["inputs"]) <= inputs | cast_inputs
+
+    return [f"{op['op_name']} (op {op['index']})" for op in ops
+            if any(dtypes[i].kind == "f" for i in (*op["inputs"], *op["outputs"]) if i >= 0) and not interface(op)]
+
+
+def convert_int8_full(checkpoint, framework: str, work: Path, calibration: Batches | None = None) -> dict:
+    """Every op int8 (TFLITE_BUILTINS_INT8 only), for integer-only hardware; int32 ids in, float outputs
+    (a DEQUANTIZE at the end). The converter's new quantizer leaves an op it cannot quantize in float
+    without a word, so the written model's op list is checked here (`float_compute_ops`)."""
+    import tensorflow as tf
+
+    def options(converter):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _representative(calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+
+    info = _convert(checkpoint, framework, work, options)
+    floating = float_compute_ops(work / "model.tflite")
+    if floating:
+        raise RuntimeError("int8-full conversion left ops in float: " + ", ".join(floating))
+    info["converter_settings"] = "optimizations=DEFAULT, representative_dataset, supported_ops=[TFLITE_BUILTINS_INT8]"
+    info["ops"] = "TFLITE_BUILTINS_INT8"
+    info["float_ops"] = []
+    return info
+
+
 def convert_int16x8(checkpoint, framework: str, work: Path, calibration: Batches | None = None) -> dict:
     import tensorflow as tf
 

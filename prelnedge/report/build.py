@@ -202,6 +202,11 @@ def _cell_facts(artifact) -> dict:
     size = artifact.model_path.stat().st_size
     facts = {"status": "ok", "size_bytes": size, "framework": artifact.framework}
     if artifact.quantized:
+        from prelnedge.quantize import get_mode
+
+        cost = get_mode(artifact.target, artifact.quantization.mode).cpu_cost
+        if cost:
+            facts["cpu_cost"] = cost
         fidelity = validation["fidelity"]
         facts.update({"outputs": fidelity["outputs"], "agreement": fidelity["agreement"],
                       "examples": fidelity["examples"], "size_ratio": artifact.quantization.size_ratio})

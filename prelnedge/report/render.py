@@ -116,6 +116,12 @@ def facts(report: dict) -> list[str]:
     return [model, method, evaluation, tolerance]
 
 
+def cost_notes(report: dict) -> list[str]:
+    """One line per cell whose mode has a known CPU price (the registry's cpu_cost), so a slow cell
+    is explained where its latency is shown."""
+    return [f"{c['target']}:{c['mode']}: {c['cpu_cost']}" for c in _ok(report) if c.get("cpu_cost")]
+
+
 def verdict(report: dict) -> list[str]:
     """The gate's outcome: a headline naming what was compared, then one line per regression."""
     gate = report.get("baseline")
@@ -130,7 +136,7 @@ def verdict(report: dict) -> list[str]:
 def write_outputs(report: dict, folder: Path) -> None:
     for name, (xlabel, field) in PLOTS.items():
         _plot(report, folder / name, xlabel, field)
-    rows, paragraphs, gate = _rows(report), facts(report), verdict(report)
+    rows, paragraphs, gate, notes = _rows(report), facts(report), verdict(report), cost_notes(report)
     title = f"Quantization report: {report['task']}"
 
     md = [f"# {title}", ""]
@@ -139,6 +145,8 @@ def write_outputs(report: dict, folder: Path) -> None:
     md += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     md += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
     md += [""]
+    if notes:
+        md += ["CPU cost of some modes:", ""] + [f"- {line}" for line in notes] + [""]
     if gate:
         md += [gate[0], ""] + ([f"- {line}" for line in gate[1:]] + [""] if gate[1:] else [])
     md += ["![fidelity vs size](fidelity_vs_size.png)", "", "![fidelity vs latency](fidelity_vs_latency.png)", ""]
@@ -150,6 +158,8 @@ def write_outputs(report: dict, folder: Path) -> None:
         f'{base64.b64encode((folder / name).read_bytes()).decode()}"></figure>' for name in PLOTS)
     table = "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in HEADER) + "</tr>" + "".join(
         "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows) + "</table>"
+    notes_html = ("<p>CPU cost of some modes:</p><ul>" + "".join(f"<li>{esc(line)}</li>" for line in notes)
+                  + "</ul>") if notes else ""
     gate_html = ""
     if gate:
         gate_html = f"<p><strong>{esc(gate[0])}</strong></p>" + (
@@ -158,5 +168,5 @@ def write_outputs(report: dict, folder: Path) -> None:
             "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
             "td,th{border:1px solid #bbb;padding:4px 8px;font-size:13px}img{max-width:100%}</style></head><body>"
             f"<h1>{esc(title)}</h1>" + "".join(f"<p>{esc(p)}</p>" for p in paragraphs)
-            + f"{table}{gate_html}{images}</body></html>")
+            + f"{table}{notes_html}{gate_html}{images}</body></html>")
     (folder / "report.html").write_text(page, encoding="utf-8")

@@ -81,6 +81,14 @@ INT8_STATIC = Tolerance(
     "int8 weights and activations with calibrated fixed ranges: inputs outside the calibrated "
     "range clip, so it sits a few dB under dynamic; 10 dB is the floor of a working model",
     min_sqnr_db=10.0, min_agreement=0.5)
+INT8_FULL = Tolerance(
+    "int8-full",
+    "every op int8, the softmax's probabilities and the residual stream included, with calibrated fixed "
+    "ranges: measured 1-3 dB under int8-static (trained default model, QA: 30.2-30.3 dB, answers agree on "
+    "0.90-0.95 of held-out questions; sentiment 18.2 dB, agreement 1.0; random hidden-256 QA model 24.6-26.2 "
+    "dB, agreement 0.90), so int8-static's 10 dB and 0.5 agreement floors leave the same margin: under them "
+    "the model is broken (a wrong scale, a lost range), not merely 8-bit",
+    min_sqnr_db=10.0, min_agreement=0.5)
 INT4 = Tolerance(
     "int4",
     "4-bit weights in blocks of 32 (16 levels per block): 12-20 dB measured on random test "

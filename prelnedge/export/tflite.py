@@ -81,6 +81,7 @@ def convert_tf_reference(checkpoint: LoadedCheckpoint, work: Path, static_length
 
     import tensorflow as tf
 
+    from prelnedge.checkpoint.parked import weights_parked
     from prelnedge.models.tf import build_tf_model
 
     model = build_tf_model(checkpoint)
@@ -90,11 +91,12 @@ def convert_tf_reference(checkpoint: LoadedCheckpoint, work: Path, static_length
     del model, serve
     gc.collect()
     try:
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if converter_options:
-            converter_options(converter)
-        blob = convert(converter) if convert else converter.convert()
+        with weights_parked(checkpoint, work / "weights.tmp"):  # the SavedModel holds them now
+            converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            if converter_options:
+                converter_options(converter)
+            blob = convert(converter) if convert else converter.convert()
     finally:
         shutil.rmtree(saved, ignore_errors=True)
     (work / "model.tflite").write_bytes(blob)

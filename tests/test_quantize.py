@@ -168,6 +168,30 @@ def test_onnx_integer_modes_run_every_linear_layer_as_an_integer_matmul(float_ex
     assert sum(counts[op] for op in integer_ops) >= linear_layers, dict(counts)
 
 
+def test_onnx_int4_every_4bit_node_has_the_block_and_accuracy_level_it_records(float_exports, tmp_path):
+    """accuracy_level 4 (int8 compute) on every MatMulNBits, and one block size on every 4-bit node,
+    exactly as the settings the manifest stores say: a node without the attribute would silently
+    compute in fp32. (The mode function alone: the folder-level run is tested above.)"""
+    import onnx
+
+    from prelnedge.quantize.onnx import INT4_ACCURACY_LEVEL, INT4_BLOCK, quantize_int4
+
+    settings = quantize_int4(float_exports("qa", "onnx") / "model.onnx", tmp_path / "int4.onnx")
+    assert (settings["bits"], settings["block_size"], settings["accuracy_level"]) == (4, INT4_BLOCK, INT4_ACCURACY_LEVEL)
+    graph = onnx.load(str(tmp_path / "int4.onnx")).graph
+    attributes = {node.name: (node.op_type, {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute})
+                  for node in graph.node if node.op_type in ("MatMulNBits", "GatherBlockQuantized")}
+    kinds = {op for op, _ in attributes.values()}
+    assert kinds == {"MatMulNBits", "GatherBlockQuantized"}, kinds
+    for name, (op, attrs) in attributes.items():
+        assert attrs.get("block_size") == settings["block_size"], (name, attrs)
+        if op == "MatMulNBits":
+            assert attrs.get("bits") == 4 and attrs.get("accuracy_level") == settings["accuracy_level"], (name, attrs)
+    weights = {init.name for init in graph.initializer}
+    left = [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm", "Gather") and n.input[0 if n.op_type == "Gather" else 1] in weights]
+    assert not left, f"ops over a float weight table left unquantized: {left}"
+
+
 def test_tflite_int8_static_keeps_only_the_named_ops_float(quantized):
     """The ops the manifest names run in float (the attention products, softmax and adds, which XNNPACK
     cannot run as int8: issue 13) and only with float inputs; every linear layer, RSQRT, GELU and MEAN

@@ -165,16 +165,27 @@ INT4_BLOCK = 32
 INT4_ACCURACY_LEVEL = 4
 
 
-def quantize_int4(src: Path, dst: Path, calibration: Batches | None = None) -> dict:
+def quantize_int4(src: Path, dst: Path, calibration: Batches | None = None, *, block_size: int = INT4_BLOCK,
+                  accuracy_level: int = INT4_ACCURACY_LEVEL) -> dict:
+    """Block-wise symmetric 4-bit weights: MatMulNBits for every MatMul with a constant weight,
+    GatherBlockQuantized for the embedding tables. block_size and accuracy_level exist for
+    benchmarks/matmulnbits_kernel.py; the mode always uses the defaults (its floor was set for them).
+
+    accuracy_level 4 asks ONNX Runtime for int8 compute (MLAS SQNBIT_CompInt8: the activations are
+    quantized to int8 per block and multiplied with VNNI dot products) where the CPU has that
+    kernel, else it silently computes in fp32. Measured (issue 13, ORT 1.32 on this project's x86
+    machines, benchmarks/matmulnbits_kernel.py): that kernel is built for one row at a time (LLM
+    decoding). At 1 row it beats the int8 GEMM of int8-dynamic (about 0.5-0.7x its time); its cost
+    grows with every row, so at 128 rows (one 128-token sequence) it takes 5-9x the int8 GEMM's time
+    and about fp32's. An encoder call always has batch x length rows, so int4 is for size here,
+    not speed; larger blocks cut the gap only partly (block 256: 4-5x) and cost fidelity.
+    """
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import (DefaultWeightOnlyQuantConfig,
                                                                  MatMulNBitsQuantizer)
 
-    # accuracy_level 4: MatMulNBits quantizes its input to int8 per block and runs an int8 GEMM
-    # instead of dequantizing the 4-bit weights to fp32 on every call. Measured (issue 13): on this
-    # Zen 4 CPU at base size neither level beats fp32 (int4 is for size here, not speed).
-    config = DefaultWeightOnlyQuantConfig(block_size=INT4_BLOCK, is_symmetric=True, bits=4,
-                                          accuracy_level=INT4_ACCURACY_LEVEL,
+    config = DefaultWeightOnlyQuantConfig(block_size=block_size, is_symmetric=True, bits=4,
+                                          accuracy_level=accuracy_level,
                                           op_types_to_quantize=("MatMul", "Gather"),
                                           quant_axes=(("MatMul", 0), ("Gather", 1)))
     with _graph_to_quantize(src, INT4_FUSES) as (source, optimizations):
@@ -182,7 +193,8 @@ def quantize_int4(src: Path, dst: Path, calibration: Batches | None = None) -> d
     with _quiet_quantizer_logs():
         quantizer.process()
     quantizer.model.save_model_to_file(str(dst), use_external_data_format=False)
-    return {"tool": "onnxruntime MatMulNBitsQuantizer (DEFAULT, symmetric)", "bits": 4, "block_size": INT4_BLOCK,
-            "accuracy_level": INT4_ACCURACY_LEVEL,
+    return {"tool": "onnxruntime MatMulNBitsQuantizer (DEFAULT, symmetric)", "bits": 4, "block_size": block_size,
+            "accuracy_level": accuracy_level, "symmetric": True,
+            "compute": "int8 activations per block (MLAS SQNBIT_CompInt8) where the CPU has it, else fp32",
             "ops": ["MatMul -> MatMulNBits", "Gather -> GatherBlockQuantized"],
             "optimizations": {**optimizations, **RUNTIME_FUSIONS}}

@@ -86,7 +86,9 @@ MODES: tuple[QuantMode, ...] = (
               needs_calibration=True, tolerance=tolerances.INT8_STATIC, transformers_js_dtype="int8"),
     QuantMode("int4", "onnx",
               "4-bit block-wise weight-only (MatMulNBits for linear layers, GatherBlockQuantized for the "
-              "embedding tables, block 32)", "prelnedge.quantize.onnx:quantize_int4", tolerance=tolerances.INT4,
+              "embedding tables, block 32, accuracy_level 4 = int8 compute); for size, not speed on x86: ONNX "
+              "Runtime 1.32's 4-bit kernel is built for one row at a time, so a 128-token call runs near fp32 "
+              "speed, several times int8-dynamic (benchmarks/LATENCY.md)", "prelnedge.quantize.onnx:quantize_int4", tolerance=tolerances.INT4,
               transformers_js_dtype="q4"),  # transformers.js's q4 is MatMulNBits block-wise 4-bit
     QuantMode("fp16", "tflite", "TFLite float16 weights (dequantized to fp32 on CPU; GPU delegates run fp16)",
               "prelnedge.quantize.tflite:convert_fp16", tolerance=tolerances.FP16),

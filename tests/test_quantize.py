@@ -122,7 +122,7 @@ def test_other_heads_report_their_own_agreement(float_exports, tmp_path, task, t
 
 # The integer kernels each ONNX mode must run as, after ONNX Runtime's own graph optimizations
 # (the QDQ and dynamic-quantization fusions happen at session load), and its fusion switch.
-INTEGER_MATMULS = {"int8-static": ({"MatMulIntegerToFloat", "QLinearMatMul"}, "STATIC_FUSES"),
+INTEGER_MATMULS = {"int8-static": ({"MatMulIntegerToFloat"}, "STATIC_FUSES"),
                    "int8-dynamic": ({"DynamicQuantizeMatMul", "MatMulIntegerToFloat", "MatMulInteger"}, "DYNAMIC_FUSES"),
                    "int4": ({"MatMulNBits"}, "INT4_FUSES")}
 
@@ -190,6 +190,38 @@ def test_onnx_int4_every_4bit_node_has_the_block_and_accuracy_level_it_records(f
     weights = {init.name for init in graph.initializer}
     left = [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm", "Gather") and n.input[0 if n.op_type == "Gather" else 1] in weights]
     assert not left, f"ops over a float weight table left unquantized: {left}"
+
+
+def test_onnx_int8_static_writes_each_linear_layer_as_one_integer_gemm_with_its_bias(quantized):
+    """The file validation checked (not only what ORT makes of it at load): every linear layer is one
+    MatMulIntegerToFloat over int8 weights that takes its bias (issue 13: the QDQ fusion left a float
+    bias Add per layer), no weight is dequantized for a float MatMul, and attention's products of two
+    activations stay float MatMuls with no quantized operand (QDQ ignores MatMulConstBOnly)."""
+    import onnx
+    from onnx import numpy_helper
+
+    out = quantized("qa", "onnx", "int8-static")
+    graph = onnx.load(str(out / "model.onnx")).graph
+    weights = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    producer = {output: node for node in graph.node for output in node.output}
+    layers = json.loads((out / "config.json").read_text())["num_hidden_layers"]
+    integer = [node for node in graph.node if node.op_type == "MatMulIntegerToFloat"]
+    assert len(integer) == 6 * layers + 1  # q, k, v, attention out, FFN in, FFN out per layer; the QA head
+    for node in integer:
+        assert node.domain == "com.microsoft" and len(node.input) == 7, node  # ... with its bias
+        assert weights[node.input[1]].dtype == np.int8 and weights[node.input[6]].dtype == np.float32
+        assert producer[node.input[0]].op_type == "QuantizeLinear"
+    fused_outputs = {node.output[0] for node in integer}
+    for node in graph.node:
+        if node.op_type == "Add":  # a bias Add left behind would read a fused output and a constant vector
+            assert not (set(node.input) & fused_outputs and set(node.input) & set(weights)), node
+        if node.op_type == "MatMul":
+            assert node.input[1] not in weights, f"{node.name} is a float MatMul over a weight"
+            assert all(producer.get(name) is None or producer[name].op_type != "DequantizeLinear"
+                       for name in node.input), f"{node.name} reads a quantized activation"
+    assert sum(node.op_type == "MatMul" for node in graph.node) == 2 * layers  # q.k^T and p.v
+    settings = json.loads((out / "manifest.json").read_text())["quantization"]["settings"]
+    assert settings["optimizations"]["prelnedge qdq_linear.fold_linear_layers"]
 
 
 def test_tflite_int8_static_keeps_only_the_named_ops_float(quantized):

@@ -81,8 +81,9 @@ MODES: tuple[QuantMode, ...] = (
               "activations quantized per call", "prelnedge.quantize.onnx:quantize_int8_dynamic",
               tolerance=tolerances.INT8_DYNAMIC, transformers_js_dtype="q8"),  # what optimum's dynamic int8 is called there
     QuantMode("int8-static", "onnx",
-              "ONNX Runtime static QDQ: int8 weights (per channel) and int8 activations around every MatMul "
-              "and embedding Gather, ranges from calibration", "prelnedge.quantize.onnx:quantize_int8_static",
+              "ONNX Runtime static quantization: int8 weights (per channel) and uint8 activations with calibrated "
+              "ranges in every linear layer (one integer MatMulIntegerToFloat each, bias included) and embedding "
+              "Gather; attention products, softmax and LayerNorm in float", "prelnedge.quantize.onnx:quantize_int8_static",
               needs_calibration=True, tolerance=tolerances.INT8_STATIC, transformers_js_dtype="int8"),
     QuantMode("int4", "onnx",
               "4-bit block-wise weight-only (MatMulNBits for linear layers, GatherBlockQuantized for the "

@@ -131,34 +131,62 @@ class _Reader:
         return next(self._feeds, None)
 
 
-def quantize_int8_static(src: Path, dst: Path, calibration: Batches | None = None) -> dict:
-    """Static QDQ whose MatMuls ONNX Runtime's CPU provider turns into MatMulIntegerToFloat.
+def activation_products(path: Path) -> list[str]:
+    """The MatMuls whose second operand is not a weight (attention's q.k^T and p.v). quantize_static
+    in QDQ format ignores MatMulConstBOnly (only the QOperator and dynamic quantizers read it), so
+    these are excluded by name."""
+    import onnx
 
-    What the profile showed (issue 13): with int8 activations (S8S8) ORT fused only some MatMuls
-    (the three projections sharing one LayerNorm output stayed float MatMuls fed by a
-    DequantizeLinear of their weights, run on every call), and quantizing MatMul outputs added a
-    Q/DQ pair after each GEMM. So: uint8 activations (U8S8, the operand order x86 VNNI multiplies
-    natively; ORT's docs warn that U8S8 can saturate on AVX2/AVX512 CPUs without VNNI, which the
-    fidelity check sees only when it runs on such a CPU), int8 per-channel weights, and float
-    MatMul/Gather outputs: one QuantizeLinear per shared input, then an integer GEMM with a float
-    result for every linear layer. At base size this took the CPU time of a b1 s128 call from
-    224 ms to 66-73 ms, level with int8-dynamic.
+    graph = onnx.load(str(path), load_external_data=False).graph
+    weights = {init.name for init in graph.initializer}
+    return [node.name for node in graph.node if node.op_type == "MatMul" and node.input[1] not in weights]
+
+
+def quantize_int8_static(src: Path, dst: Path, calibration: Batches | None = None) -> dict:
+    """Static int8 linear layers, each one integer GEMM with its bias: MatMulIntegerToFloat.
+
+    What the profiles showed (issue 13):
+    - with int8 activations (S8S8) ONNX Runtime's x86 build does not fuse QDQ MatMuls (its QDQ
+      fusions take int8 activations on ARM only), so the three projections sharing one LayerNorm
+      output stayed float MatMuls over weights dequantized on every call; uint8 activations (U8S8,
+      the operand order x86 VNNI multiplies natively) with int8 per-channel weights fuse to
+      MatMulIntegerToFloat, and float MatMul/Gather outputs avoid a Q/DQ pair after each GEMM.
+      ORT's docs warn that U8S8 can saturate on AVX2/AVX512 CPUs without VNNI, which the fidelity
+      check sees only when it runs on such a CPU.
+    - session 5: quantize_static (QDQ) ignores MatMulConstBOnly, so attention's activation products
+      were quantized too (4 QLinearMatMul + 4 MatMulIntegerToFloat over per-call quantized q, k,
+      softmax); they are excluded by name now and run in float, as in int8-dynamic.
+    - session 5: ORT fuses the QDQ pattern into MatMulIntegerToFloat without the bias (its bias
+      fusion matches dynamic quantization's MatMulInteger chain only), leaving one float Add per
+      linear layer; qdq_linear.fold_linear_layers writes the fused node with its bias.
     """
+    import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    from prelnedge.quantize.qdq_linear import fold_linear_layers
 
     if not calibration:
         raise ValueError("int8-static needs calibration batches")
     with _graph_to_quantize(src, STATIC_FUSES) as (source, optimizations), _quiet_quantizer_logs():
+        excluded = activation_products(source)
         quantize_static(source, dst, _Reader(calibration), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=["MatMul", "Gather"], per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax,
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=excluded,
                         extra_options={"MatMulConstBOnly": True, "ActivationSymmetric": False,
                                        "OpTypesToExcludeOutputQuantization": ["MatMul", "Gather"]})
+    model = onnx.load(str(dst))
+    folded = fold_linear_layers(model)
+    onnx.save(model, str(dst))
     return {"tool": "onnxruntime.quantization.quantize_static (QDQ, MinMax)", "weight_type": "int8 per channel",
             "activation_type": "uint8 (asymmetric)", "ops": ["MatMul (constant weights)", "Gather (embeddings)"],
+            "float_matmuls": f"{len(excluded)} attention products of two activations",
             "calibration_examples": sum(ids.shape[0] for ids, _ in calibration), "outputs": "float (MatMul, Gather)",
-            "optimizations": {**optimizations, **RUNTIME_FUSIONS}}
+            "optimizations": {**optimizations,
+                              "prelnedge qdq_linear.fold_linear_layers": {
+                                  "DequantizeLinear x2 + MatMul + bias Add -> com.microsoft.MatMulIntegerToFloat":
+                                  folded},
+                              **RUNTIME_FUSIONS}}
 
 
 INT4_BLOCK = 32

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prelnedge.checkpoint.load import LoadedCheckpoint
+from prelnedge.checkpoint.parked import weights_parked
 from prelnedge.export.broadcasts import convert_folding_broadcasts
 from prelnedge.export.tflite import convert_concrete
 
@@ -19,7 +20,8 @@ def export_tflite_flax(checkpoint: LoadedCheckpoint, work: Path, keep_savedmodel
     del params  # the tf.Variables hold the weights now
     concrete = holder.serve.get_concrete_function()
     folded: dict = {}
-    info = convert_concrete(concrete, holder, work, convert=convert_folding_broadcasts(folded))
+    with weights_parked(checkpoint, work / "weights.tmp"):  # the tf.Variables hold them during conversion
+        info = convert_concrete(concrete, holder, work, convert=convert_folding_broadcasts(folded))
     info["optimizations"] = {f"{folded['removed']} BROADCAST_TO removed": "their element-wise consumers broadcast "
                              "implicitly; the explicit ones were dynamic tensors LiteRT kept (prelnedge.export.broadcasts)"}
     info["exporter"] = ("jax2tf.convert (polymorphic batch, sequence; weights as variables) -> "

@@ -9,8 +9,8 @@ Why plain `tf.Module` and not Keras 3 layers:
   layer_._0/attention/self/query/kernel`), exactly the paths `params.convert(..., "tf")` gives,
   so loading is a dictionary match with no name scopes, build() calls or Keras-3 path rules;
 - `__call__` is a plain function of tensors, so a `tf.function` around it traces to an ordinary graph
-  that the TFLite converter turns into TFLITE_BUILTINS only (export goes through a SavedModel,
-  `from_saved_model`; quantization converts the concrete function, `from_concrete_functions`). Keras 3's
+  that the TFLite converter turns into TFLITE_BUILTINS only (export and quantization go through a
+  SavedModel, `from_saved_model`: prelnedge.export.tflite.convert_tf_reference). Keras 3's
   export path produced a model needing Flex ops, which the LiteRT Python interpreter cannot run.
 TFLite-driven choices: no `x[:, None]` on dynamic shapes (reshape instead), position ids by int
 arithmetic and an int32 cumsum, LayerNorm by mean/subtract/multiply + `tf.math.rsqrt`, exact erf GELU,

@@ -70,8 +70,8 @@ def _int16x8_refusal(task: Task) -> str:
 INT8_FULL_CPU_COST = (
     "3.6x the CPU time of int8-static per call at hidden 256, batch 1, length 128, and 6.6x at length 384 "
     "(LiteRT 2.3, 2 threads): XNNPACK has no int8 kernel for the attention products or softmax and refuses "
-    "the int8 residual adds, so they run on TFLite's builtin int8 kernels, 95x (q.k), 31x (p.v), 20x "
-    "(softmax) and 4.5x (add) slower than XNNPACK's float ones. It is for integer-only hardware, not CPUs")
+    "some of the int8 adds, so they run on TFLite's builtin int8 kernels, at length 384 19x (q.k), 12x (p.v) "
+    "and 6x (softmax) the time of XNNPACK's float ones. It is for integer-only hardware, not CPUs")
 
 MODES: tuple[QuantMode, ...] = (
     QuantMode("fp16", "onnx", "float16 weights, cast to float32 at load; compute stays fp32 on CPU/wasm",
@@ -116,7 +116,8 @@ MODES: tuple[QuantMode, ...] = (
               "prelnedge.quantize.tflite:convert_int16x8", needs_calibration=True, tolerance=tolerances.INT16X8,
               refuses_task=_int16x8_refusal, unpadded_only=True, refused_frameworks={"flax": "jax2tf's DIV lowering of LayerNorm and softmax has no 16x8 "
                                           "kernel; export --framework tf instead"},
-              cpu_cost="44x the time of TFLite fp32 per call at hidden 256, batch 1, length 32 (benchmarks/LATENCY.md): "
+              cpu_cost="40x the wall time (20x the CPU time) of TFLite fp32 per call at hidden 256, batch 1, length 32 "
+                       "(benchmarks/LATENCY.md): "
                        "LiteRT runs none of its ops in XNNPACK, every one on TFLite's builtin int16 kernels, most of "
                        "them reference implementations"),
 )

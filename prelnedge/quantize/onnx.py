@@ -203,10 +203,10 @@ def quantize_int4(src: Path, dst: Path, calibration: Batches | None = None, *, b
     quantized to int8 per block and multiplied with VNNI dot products) where the CPU has that
     kernel, else it silently computes in fp32. Measured (issue 13, ORT 1.32 on this project's x86
     machines, benchmarks/matmulnbits_kernel.py): that kernel is built for one row at a time (LLM
-    decoding). At 1 row it beats the int8 GEMM of int8-dynamic (about 0.5-0.7x its time); its cost
-    grows with every row, so at 128 rows (one 128-token sequence) it takes 5-9x the int8 GEMM's time
+    decoding). At 1 row it beats the int8 GEMM of int8-dynamic (about 0.4-0.6x its time); its cost
+    grows with every row, so at 128 rows (one 128-token sequence) it takes 5-6x the int8 GEMM's time
     and about fp32's. An encoder call always has batch x length rows, so int4 is for size here,
-    not speed; larger blocks cut the gap only partly (block 256: 4-5x) and cost fidelity.
+    not speed; larger blocks cut the gap only partly (block 256: 3.5-6x) and cost fidelity.
     """
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import (DefaultWeightOnlyQuantConfig,

@@ -78,7 +78,6 @@ def test_folded_layers_compute_what_the_qdq_graph_computes():
     assert [op for op, _ in ops].count("Add") == 1  # the residual, not a constant: not a bias
     dequantized = {node.output[0] for node in folded.graph.node if node.op_type == "DequantizeLinear"}
     assert dequantized == {"x_dq"}  # still read by the float-weight MatMul; every weight's DQ is gone
-    assert not {"a_wdq", "b_wdq", "c_wdq"} & {i.name for i in folded.graph.initializer}
     onnx.checker.check_model(folded)  # contrib-domain nodes are allowed; the rest must be valid ONNX
 
     for level in (ort.GraphOptimizationLevel.ORT_DISABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_ALL):

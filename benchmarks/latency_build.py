@@ -109,14 +109,10 @@ def _tool_versions() -> dict[str, str]:
     return {**tool_versions(), "transformers": metadata.version("transformers")}
 
 
-def _sha256(path: Path) -> str:
+def folder_hashes(folder: Path) -> dict[str, str]:
     from prelnedge.hashing import sha256_file
 
-    return sha256_file(path)
-
-
-def folder_hashes(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): _sha256(p) for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+    return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(Path(folder).rglob("*")) if p.is_file()}
 
 
 def _parent_digest(step: Step, stamps: Path) -> str:

@@ -66,7 +66,6 @@ def _fold_subgraph(data: bytearray, model, graph, codes: list[str]) -> int:
         a, b = signature(t), signature(target)
         return len(a) == len(b) and all(x == y or x == -1 for x, y in zip(a, b))
 
-    folded: dict[int, int] = {}  # BROADCAST_TO output -> its input
     drop = []
     for i, op in enumerate(ops):
         if kinds[i] != "BROADCAST_TO":
@@ -79,13 +78,14 @@ def _fold_subgraph(data: bytearray, model, graph, codes: list[str]) -> int:
         def full_other_operand(user: int) -> bool:
             inputs = [int(t) for t in ops[user].InputsAsNumpy()]
             others = [t for t in inputs if t != target]
-            # the other operand carries the full shape: not a constant, not itself a folded broadcast,
-            # same rank (the jax2tf graph's element-wise ops take equal shapes)
+            # the other operand carries the full shape: not a constant, same rank and sizes (the jax2tf
+            # graph's element-wise ops take equal shapes). An operand already rewired to an earlier folded
+            # broadcast's source is judged by that source's shape here: a lower rank or a fixed size-1
+            # axis fails, an axis unknown until run time (-1) passes, as for any operand.
             return (kinds[user] in _BINARY and len(inputs) == 2 and len(others) == 1
-                    and not constant(others[0]) and others[0] not in folded and same_shape(others[0], target))
+                    and not constant(others[0]) and same_shape(others[0], target))
 
         if all(full_other_operand(u) for u in users):
-            folded[target] = source
             drop.append(i)
             for u in users:
                 _rewire(data, ops[u], target, source)

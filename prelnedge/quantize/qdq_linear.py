@@ -18,13 +18,15 @@ Android build alike.
 
 from __future__ import annotations
 
+import math
+
 MS_DOMAIN = "com.microsoft"
 
 
 def fold_linear_layers(model) -> dict[str, int]:
     """Rewrite `model` (an onnx.ModelProto from quantize_static, QDQ format) in place; returns the counts
     of layers folded and of bias Adds absorbed."""
-    from onnx import helper, numpy_helper
+    from onnx import helper
 
     graph = model.graph
     nodes = list(graph.node)  # one list of the node objects, so identities hold below
@@ -36,6 +38,10 @@ def fold_linear_layers(model) -> dict[str, int]:
             consumers.setdefault(name, []).append(node)
     graph_outputs = {out.name for out in graph.output}
 
+    def shape(name: str) -> tuple[int, ...]:
+        """An initializer's shape from its header: no copy of the (possibly large) weight is made."""
+        return tuple(weights[name].dims)
+
     def dequantized(name: str, constant: bool):
         """The DequantizeLinear node making `name`, if it dequantizes a constant (weights) or a
         QuantizeLinear's output (activations) with initializer scale and zero point."""
@@ -46,17 +52,17 @@ def fold_linear_layers(model) -> dict[str, int]:
             return None
         source = node.input[0]
         if constant:
-            return node if source in weights and numpy_helper.to_array(weights[source]).ndim == 2 else None
+            return node if source in weights and len(shape(source)) == 2 else None
         made_by = producer.get(source)
         return node if made_by is not None and made_by.op_type == "QuantizeLinear" else None
 
     def per_column(dq, columns: int) -> bool:
         """MatMulIntegerToFloat takes a scalar or one scale per output column (axis 1 of a (K, N) weight)."""
-        scale = numpy_helper.to_array(weights[dq.input[1]])
-        if scale.size == 1:
+        scale = shape(dq.input[1])
+        if math.prod(scale) == 1:
             return True
         axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
-        return scale.ndim == 1 and scale.size == columns and axis in (1, -1)
+        return scale == (columns,) and axis in (1, -1)
 
     def bias_of(matmul, columns: int):
         """The Add after `matmul` with a constant (N,) bias, if it is the output's only use."""
@@ -66,7 +72,7 @@ def fold_linear_layers(model) -> dict[str, int]:
             return None, None
         add = users[0]
         other = add.input[1] if add.input[0] == out else add.input[0]
-        if other not in weights or numpy_helper.to_array(weights[other]).shape != (columns,):
+        if other not in weights or shape(other) != (columns,):
             return None, None
         return add, other
 
@@ -79,8 +85,8 @@ def fold_linear_layers(model) -> dict[str, int]:
         x_dq, w_dq = dequantized(node.input[0], constant=False), dequantized(node.input[1], constant=True)
         if x_dq is None or w_dq is None:
             continue
-        columns = numpy_helper.to_array(weights[w_dq.input[0]]).shape[1]
-        if not per_column(w_dq, columns) or numpy_helper.to_array(weights[x_dq.input[1]]).size != 1:
+        columns = shape(w_dq.input[0])[1]
+        if not per_column(w_dq, columns) or math.prod(shape(x_dq.input[1])) != 1:
             continue
         add, bias = bias_of(node, columns)
         inputs = [x_dq.input[0], w_dq.input[0], x_dq.input[1], w_dq.input[1], x_dq.input[2], w_dq.input[2]]

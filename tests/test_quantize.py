@@ -230,6 +230,7 @@ def test_tflite_int8_static_keeps_only_the_named_ops_float(quantized):
     take no float input. Other ops are not checked here."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    from prelnedge.export.tflite_graph import read_subgraphs
     from prelnedge.quantize.tflite import INT8_STATIC_FLOAT_OPS, float_compute_ops
 
     out = quantized("qa", "tflite", "int8-static")
@@ -241,15 +242,16 @@ def test_tflite_int8_static_keeps_only_the_named_ops_float(quantized):
                               experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interpreter.allocate_tensors()
     dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    ops = read_subgraphs(out / "model.tflite")[0].ops  # the ops as converted, no delegate
     kinds: dict[str, set] = {}
-    for op in interpreter._get_ops_details():  # the ops as converted, no delegate
-        kinds.setdefault(op["op_name"], set()).update(dtypes[i] for i in op["inputs"] if i >= 0)
+    for op in ops:
+        kinds.setdefault(op.name, set()).update(dtypes[i] for i in op.inputs if i >= 0)
     for name in INT8_STATIC_FLOAT_OPS:
         assert kinds.get(name) and np.float32 in kinds[name] and np.int8 not in kinds[name], (name, kinds.get(name))
     for name in ("FULLY_CONNECTED", "RSQRT", "GELU", "MEAN"):
         assert kinds.get(name) and np.float32 not in kinds[name], (name, kinds.get(name))
     layers = json.loads((out / "config.json").read_text())["num_hidden_layers"]
-    fully_connected = [op for op in interpreter._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"]
+    fully_connected = [op for op in ops if op.name == "FULLY_CONNECTED"]
     assert len(fully_connected) >= 6 * layers + 1  # q, k, v, attention out, FFN in, FFN out; the QA head
 
 
@@ -260,6 +262,7 @@ def test_tflite_int8_full_computes_every_op_in_integer(quantized):
     takes and gives integer tensors only. Read from the model as converted, no delegate."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    from prelnedge.export.tflite_graph import read_subgraphs
     from prelnedge.quantize.tflite import float_compute_ops
 
     out = quantized("qa", "tflite", "int8-full")
@@ -269,7 +272,8 @@ def test_tflite_int8_full_computes_every_op_in_integer(quantized):
     dtypes = {t["index"]: np.dtype(t["dtype"]) for t in interpreter.get_tensor_details()}
     inputs = {t["name"]: t["index"] for t in interpreter.get_input_details()}
     outputs = {t["index"] for t in interpreter.get_output_details()}
-    ops = interpreter._get_ops_details()
+    ops = [{"op_name": op.name, "inputs": op.inputs, "outputs": op.outputs}  # as converted, no delegate
+           for op in read_subgraphs(out / "model.tflite")[0].ops]
     floating = [op for op in ops if any(dtypes[i].kind == "f" for i in (*op["inputs"], *op["outputs"]) if i >= 0)]
     assert sorted(op["op_name"] for op in floating) == ["CAST", "DEQUANTIZE", "DEQUANTIZE", "QUANTIZE"], floating
     cast, = (op for op in floating if op["op_name"] == "CAST")

@@ -31,10 +31,10 @@ def fold_broadcasts(data: bytearray) -> int:
     """Remove the foldable BROADCAST_TOs from a .tflite model in place; returns how many."""
     from ai_edge_litert import schema_py_generated as schema
 
+    from prelnedge.export.tflite_graph import operator_names
+
     model = schema.Model.GetRootAs(data, 0)
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    codes = [names.get(max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode()))
-             for i in range(model.OperatorCodesLength())]
+    codes = operator_names(model)
     removed = 0
     for g in range(model.SubgraphsLength()):
         removed += _fold_subgraph(data, model, model.Subgraphs(g), codes)

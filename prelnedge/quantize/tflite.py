@@ -126,31 +126,32 @@ def convert_int8_static(checkpoint, framework: str, work: Path, calibration: Bat
 
 
 def float_compute_ops(model: Path) -> list[str]:
-    """The ops of a .tflite model that compute in float, read from the model as converted (no
-    delegate rewrites the graph): every op with a float tensor among its inputs or outputs, except
-    the interface conversions. Those are a DEQUANTIZE whose outputs are model outputs (float logits
-    out) and, at the inputs, a QUANTIZE of a model input or of a CAST of one: the int32 attention mask
-    is cast to float and quantized once, the work a float-input model's QUANTIZE does. Between them
-    everything is integer."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    """The ops of a .tflite model that compute in float, read from the file as converted (no delegate
+    regroups the graph; prelnedge.export.tflite_graph): every op with a float tensor among its inputs or
+    outputs, except the interface conversions. Those are a DEQUANTIZE whose outputs are model outputs
+    (float logits out) and, at the inputs, a QUANTIZE of a model input or of a CAST of one: the int32
+    attention mask is cast to float and quantized once, the work a float-input model's QUANTIZE does.
+    Between them everything is integer. Ops of any further subgraph (control flow) have no interface."""
+    from prelnedge.export.tflite_graph import read_subgraphs
 
-    interpreter = Interpreter(model_path=str(model),
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    dtypes = {t["index"]: np.dtype(t["dtype"]) for t in interpreter.get_tensor_details()}
-    inputs = {t["index"] for t in interpreter.get_input_details()}
-    outputs = {t["index"] for t in interpreter.get_output_details()}
-    ops = interpreter._get_ops_details()
-    cast_inputs = {i for op in ops if op["op_name"] == "CAST" and set(op["inputs"]) <= inputs for i in op["outputs"]}
+    floating = []
+    for g, graph in enumerate(read_subgraphs(model)):
+        inputs, outputs = set(graph.inputs), set(graph.outputs)
+        cast_inputs = {i for op in graph.ops if op.name == "CAST" and set(op.inputs) <= inputs for i in op.outputs}
 
-    def interface(op) -> bool:
-        if op["op_name"] == "DEQUANTIZE":
-            return set(op["outputs"]) <= outputs
-        if op["op_name"] == "CAST":
-            return set(op["inputs"]) <= inputs
-        return op["op_name"] == "QUANTIZE" and set(op["inputs"]) <= inputs | cast_inputs
+        def interface(op) -> bool:
+            if g > 0:
+                return False
+            if op.name == "DEQUANTIZE":
+                return set(op.outputs) <= outputs
+            if op.name == "CAST":
+                return set(op.inputs) <= inputs
+            return op.name == "QUANTIZE" and set(op.inputs) <= inputs | cast_inputs
 
-    return [f"{op['op_name']} (op {op['index']})" for op in ops
-            if any(dtypes[i].kind == "f" for i in (*op["inputs"], *op["outputs"]) if i >= 0) and not interface(op)]
+        where = f"subgraph {g}, op" if g else "op"
+        floating += [f"{op.name} ({where} {i})" for i, op in enumerate(graph.ops)
+                     if any(map(graph.is_float, (*op.inputs, *op.outputs))) and not interface(op)]
+    return floating
 
 
 def convert_int8_full(checkpoint, framework: str, work: Path, calibration: Batches | None = None) -> dict:

@@ -66,3 +66,27 @@ def test_folding_twice_changes_nothing(model):
     again = bytearray(data)
     assert fold_broadcasts(again) == 0 and again == data
 
+
+def test_flax_quantization_records_how_many_broadcasts_it_folded(tmp_path, monkeypatch):
+    """A flax fp16 / int8-dynamic model is converted again and folded again: its manifest settings name
+    the fold and its count, as the float export's do. The count is checked against the op lists the
+    fold saw before and after (a spy around fold_broadcasts), and against the file written."""
+    from prelnedge.checkpoint.load import load_checkpoint
+    from prelnedge.export import broadcasts
+    from prelnedge.export.tflite_graph import op_names
+    from prelnedge.quantize.tflite import convert_fp16
+
+    seen = []
+    fold = broadcasts.fold_broadcasts
+
+    def spy(data: bytearray) -> int:
+        before = op_names(bytes(data)).count("BROADCAST_TO")
+        removed = fold(data)
+        seen.append((before, op_names(bytes(data)).count("BROADCAST_TO"), removed))
+        return removed
+
+    monkeypatch.setattr(broadcasts, "fold_broadcasts", spy)
+    info = convert_fp16(load_checkpoint(None, "sequence-classification"), "flax", tmp_path)
+    (before, after, removed), = seen
+    assert removed == before - after > 0 and after == op_names(tmp_path / "model.tflite").count("BROADCAST_TO")
+    assert info["optimizations"] == broadcasts.recorded(removed)

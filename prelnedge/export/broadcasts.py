@@ -116,6 +116,13 @@ def _remove_operators(data: bytearray, graph, drop: list[int]) -> None:
     struct.pack_into("<I", data, start - 4, len(kept))
 
 
+def recorded(removed: int) -> dict:
+    """The manifest's `optimizations` entry for a fold that removed `removed` BROADCAST_TOs (the float
+    export and the flax quantization modes write the same one)."""
+    return {f"{removed} BROADCAST_TO removed": "their element-wise consumers broadcast implicitly; the explicit "
+            "ones were dynamic tensors LiteRT kept (prelnedge.export.broadcasts)"}
+
+
 def convert_folding_broadcasts(record: dict):
     """A `convert` for prelnedge.export.tflite.convert_concrete: the converter's model with
     fold_broadcasts applied (one copy of the model in memory); the count goes to record["removed"]."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prelnedge.checkpoint.load import LoadedCheckpoint
 from prelnedge.checkpoint.parked import weights_parked
-from prelnedge.export.broadcasts import convert_folding_broadcasts
+from prelnedge.export.broadcasts import convert_folding_broadcasts, recorded
 from prelnedge.export.tflite import convert_concrete
 
 
@@ -22,8 +22,7 @@ def export_tflite_flax(checkpoint: LoadedCheckpoint, work: Path, keep_savedmodel
     folded: dict = {}
     with weights_parked(checkpoint, work / "weights.tmp"):  # the tf.Variables hold them during conversion
         info = convert_concrete(concrete, holder, work, convert=convert_folding_broadcasts(folded))
-    info["optimizations"] = {f"{folded['removed']} BROADCAST_TO removed": "their element-wise consumers broadcast "
-                             "implicitly; the explicit ones were dynamic tensors LiteRT kept (prelnedge.export.broadcasts)"}
+    info["optimizations"] = recorded(folded["removed"])
     info["exporter"] = ("jax2tf.convert (polymorphic batch, sequence; weights as variables) -> "
                         + info["exporter"])
     if keep_savedmodel:

@@ -100,3 +100,22 @@ def test_only_weights_scaled_per_output_column_are_folded(axis, folded):
                 model.graph.initializer.append(numpy_helper.from_array(np.zeros(HIDDEN, np.int8), "a_zp"))
     counts = fold_linear_layers(model)
     assert counts == ({"linear_layers": 3, "bias_adds": 1} if folded else {"linear_layers": 2, "bias_adds": 0})
+
+
+def test_initializers_only_removed_nodes_read_are_dropped_and_the_rest_kept():
+    """After the rewrite every initializer is read by a node, and one a kept node still reads stays even
+    when a removed node read it too: a DequantizeLinear nobody reads (of its own int8 weight and scale,
+    sharing layer a's zero point) goes with the weight and scale only it read; a's zero point stays."""
+    model = _qdq_model()
+    model.graph.initializer.extend([
+        numpy_helper.from_array(np.ones((HIDDEN, OUT), np.int8), "orphan_w"),
+        numpy_helper.from_array(np.full(OUT, 0.01, np.float32), "orphan_s")])
+    model.graph.node.append(helper.make_node("DequantizeLinear", ["orphan_w", "orphan_s", "a_zp"], ["orphan_dq"],
+                                             axis=1))
+    before = {init.name for init in model.graph.initializer}
+    fold_linear_layers(model)
+    after = {init.name for init in model.graph.initializer}
+    read = {name for node in model.graph.node for name in node.input}
+    assert after <= read, after - read
+    assert before - after == {"orphan_w", "orphan_s"}
+    assert {"a_zp", "a_w", "a_bias", "x_scale", "d_w"} <= after

@@ -90,3 +90,34 @@ def test_flax_quantization_records_how_many_broadcasts_it_folded(tmp_path, monke
     (before, after, removed), = seen
     assert removed == before - after > 0 and after == op_names(tmp_path / "model.tflite").count("BROADCAST_TO")
     assert info["optimizations"] == broadcasts.recorded(removed)
+
+
+def test_an_axis_unknown_until_run_time_matches_only_another_such_axis():
+    """`y` multiplies x, whose last axis is unknown until run time, by a scalar broadcast to z's shape,
+    whose last axis is 4: x may be (.., 1) there and TFLite stretches it, so reading the scalar directly
+    would give (.., 1). That broadcast stays; `w`'s, against z itself (-1 against -1, as in jax2tf's
+    graphs), is folded. Outputs stay exact with x's last axis 1 and 4."""
+    spec = [tf.TensorSpec([None, None, None], tf.float32, name="x"), tf.TensorSpec([None, None, 4], tf.float32, name="z")]
+
+    @tf.function(input_signature=spec, autograph=False)
+    def f(x, z):
+        return {"y": x * tf.broadcast_to(tf.constant(0.5), tf.shape(z)),
+                "w": z * tf.broadcast_to(tf.constant(2.0), tf.shape(z))}
+
+    holder = tf.Module()
+    holder.f = f
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], holder)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    model = converter.convert()
+    assert _ops(model).count("BROADCAST_TO") == 2
+    data = bytearray(model)
+    assert fold_broadcasts(data) == 1
+    from ai_edge_litert.interpreter import Interpreter
+
+    rng = np.random.default_rng(0)
+    for last in (1, 4):
+        feeds = {"x": rng.normal(size=(2, 3, last)).astype(np.float32), "z": rng.normal(size=(2, 3, 4)).astype(np.float32)}
+        runners = [Interpreter(model_content=bytes(blob)).get_signature_runner("serving_default") for blob in (model, data)]
+        want, got = (runner(**feeds) for runner in runners)
+        for name in want:
+            assert got[name].shape == want[name].shape and np.array_equal(got[name], want[name]), (name, last)

@@ -28,7 +28,19 @@ _INPUTS_FIELD = 6  # Operator.inputs
 
 
 def fold_broadcasts(data: bytearray) -> int:
-    """Remove the foldable BROADCAST_TOs from a .tflite model in place; returns how many."""
+    """Remove the foldable BROADCAST_TOs from a .tflite model in place; returns how many.
+
+    Only for graphs converted from jax2tf (its callers: the flax export and the flax quantization
+    modes). A consumer is folded when its other operand's shape signature equals the broadcast's
+    output's, and equal signatures prove equal sizes only on fixed axes. An axis unknown until run
+    time (-1) matches another -1 because in these graphs both are the same symbolic dimension: StableHLO
+    element-wise ops take operands of equal shapes (that is why jax2tf wrote the broadcast), and JAX
+    broadcasts only axes of static size 1, never a symbolic one, so a -1 axis is never stretched. In
+    another TFLite graph an operand's -1 axis may be 1 at run time beside the broadcast's n, which
+    TFLite then stretches; reading the broadcast's source instead would give a result of the wrong
+    shape. A -1 against a fixed size is never a match (it was, until the reviewer's test; the default
+    model's QA and masked-lm conversions fold the same 150 and 183 broadcasts either way, byte for byte).
+    """
     from ai_edge_litert import schema_py_generated as schema
 
     from prelnedge.export.tflite_graph import operator_names
@@ -62,9 +74,10 @@ def _fold_subgraph(data: bytearray, model, graph, codes: list[str]) -> int:
             return tensor.ShapeSignatureAsNumpy().tolist()
         return tensor.ShapeAsNumpy().tolist() if tensor.ShapeLength() else []
 
-    def same_shape(t: int, target: int) -> bool:  # -1 (unknown until run time) matches any size
-        a, b = signature(t), signature(target)
-        return len(a) == len(b) and all(x == y or x == -1 for x, y in zip(a, b))
+    def same_shape(t: int, target: int) -> bool:
+        """Equal shape signatures; -1 (a size known only at run time) matches only -1. Why a -1 axis
+        may match at all, and why only in jax2tf's graphs: fold_broadcasts."""
+        return signature(t) == signature(target)
 
     drop = []
     for i, op in enumerate(ops):
@@ -78,10 +91,10 @@ def _fold_subgraph(data: bytearray, model, graph, codes: list[str]) -> int:
         def full_other_operand(user: int) -> bool:
             inputs = [int(t) for t in ops[user].InputsAsNumpy()]
             others = [t for t in inputs if t != target]
-            # the other operand carries the full shape: not a constant, same rank and sizes (the jax2tf
+            # the other operand carries the full shape: not a constant, the same signature (the jax2tf
             # graph's element-wise ops take equal shapes). An operand already rewired to an earlier folded
-            # broadcast's source is judged by that source's shape here: a lower rank or a fixed size-1
-            # axis fails, an axis unknown until run time (-1) passes, as for any operand.
+            # broadcast's source is judged by that source's signature here: a lower rank or a fixed size-1
+            # axis fails; a -1 axis is one of the symbolic dimensions of the output (see fold_broadcasts).
             return (kinds[user] in _BINARY and len(inputs) == 2 and len(others) == 1
                     and not constant(others[0]) and same_shape(others[0], target))
 

@@ -66,12 +66,15 @@ def _int16x8_refusal(task: Task) -> str:
     return refusal
 
 
-# Measured with benchmarks/latency.py (issue 13; benchmarks/LATENCY.md has the command and the table).
+# From benchmarks/LATENCY.md's hidden-256 grid (benchmarks/latency.py --size 256 --rounds 7; CPU ms per b1
+# call, int8-full / int8-static: 15.3 / 4.7 at length 128, 120.6 / 16.8 at 384). The single-op figures
+# are that file's "TFLite int8-full" section (benchmarks/litert_attention_ops.py), the same machine.
 INT8_FULL_CPU_COST = (
-    "3.6x the CPU time of int8-static per call at hidden 256, batch 1, length 128, and 6.6x at length 384 "
-    "(LiteRT 2.3, 2 threads): XNNPACK has no int8 kernel for the attention products or softmax and refuses "
-    "some of the int8 adds, so they run on TFLite's builtin int8 kernels, at length 384 19x (q.k), 12x (p.v) "
-    "and 6x (softmax) the time of XNNPACK's float ones. It is for integer-only hardware, not CPUs")
+    "3.3x the CPU time of int8-static per call at hidden 256, batch 1, length 128, and 7.2x at length 384 "
+    "(LiteRT 2.3, 2 threads; Intel Xeon, 2 logical CPUs, AVX-512 VNNI): XNNPACK has no int8 kernel for the "
+    "attention products or softmax and refuses some of the int8 adds, so they run on TFLite's builtin int8 "
+    "kernels, at length 384 12-19x (q.k, p.v) and 6x (softmax) the time of XNNPACK's float ones. It is for "
+    "integer-only hardware, not CPUs")
 
 MODES: tuple[QuantMode, ...] = (
     QuantMode("fp16", "onnx", "float16 weights, cast to float32 at load; compute stays fp32 on CPU/wasm",
@@ -117,7 +120,7 @@ MODES: tuple[QuantMode, ...] = (
               refuses_task=_int16x8_refusal, unpadded_only=True, refused_frameworks={"flax": "jax2tf's DIV lowering of LayerNorm and softmax has no 16x8 "
                                           "kernel; export --framework tf instead"},
               cpu_cost="40x the wall time (20x the CPU time) of TFLite fp32 per call at hidden 256, batch 1, length 32 "
-                       "(benchmarks/LATENCY.md): "
+                       "(benchmarks/LATENCY.md's grid; Intel Xeon, 2 logical CPUs, AVX-512 VNNI): "
                        "LiteRT runs none of its ops in XNNPACK, every one on TFLite's builtin int16 kernels, most of "
                        "them reference implementations"),
 )

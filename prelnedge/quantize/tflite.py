@@ -85,13 +85,13 @@ def convert_int8_dynamic(checkpoint, framework: str, work: Path, calibration: Ba
 # Ops the int8-static model runs in float32 between a DEQUANTIZE and a QUANTIZE; every other op,
 # every linear layer included, stays int8. Why (issue 13, hidden 256, LiteRT 2.3 with its default
 # XNNPACK delegate): XNNPACK has no int8 kernel for the attention products (BATCH_MATMUL of two
-# activations) or SOFTMAX, and refuses the int8 residual ADDs (their input and output scales differ
-# too much), so those ran on TFLite's builtin int8 kernels, which measured 95x (q.k), 31x (p.v),
-# 20x (softmax) and 4.5x (add) slower than XNNPACK's float ones at length 384, and split the graph
-# into 35 delegate partitions. Whole model, one interleaved run, CPU time per b1 call against the
-# dynamic-range model: all-int8 4.0x (s128) and 5.4x (s384); these three float: 1.3x and 0.9x.
-# int8 GELU (a table lookup, 1.6x float) and RSQRT stay int8: making them float as well moved the
-# whole model by less than the run's noise (1.26x and 0.90x).
+# activations) or SOFTMAX, and refuses some int8 residual ADDs (their input and output scales differ
+# too much), so those run on TFLite's builtin int8 kernels and split the graph into many delegate
+# partitions. benchmarks/LATENCY.md's hidden-256 grid (Intel Xeon, 2 logical CPUs, AVX-512 VNNI) has
+# the model with them in int8 (int8-full) at 3.3x (s128) and 7.2x (s384) this one's CPU time per b1
+# call; its "TFLite int8-full" section the single ops (int8 q.k and p.v 12-19x XNNPACK's float ones,
+# softmax 6x). int8 GELU (a table lookup) and RSQRT stay int8: making them float as well moved the
+# whole model by less than the noise (session 4, on another CPU; LATENCY.md's History).
 INT8_STATIC_FLOAT_OPS = ("BATCH_MATMUL", "SOFTMAX", "ADD")
 
 
@@ -124,8 +124,9 @@ def convert_int8_static(checkpoint, framework: str, work: Path, calibration: Bat
                                   "TFLITE_BUILTINS], calibrate then quantize with denylisted_ops")
     info["ops"] = "TFLITE_BUILTINS_INT8, float " + ", ".join(INT8_STATIC_FLOAT_OPS)
     info["float_ops"] = list(INT8_STATIC_FLOAT_OPS)
-    info["optimizations"] = {"float attention products, softmax and adds": "XNNPACK runs them in float; "
-                             "TFLite's builtin int8 kernels for them were 4-95x slower"}
+    info["optimizations"] = {"float attention products, softmax and adds": "XNNPACK runs them in float; with "
+                             "them on TFLite's builtin int8 kernels (int8-full) a call took 3.3-7.2x the CPU time "
+                             "(benchmarks/LATENCY.md)"}
     return info
 
 

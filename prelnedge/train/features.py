@@ -42,6 +42,26 @@ def qa_features(tok: PreLNTokenizer, examples: list[dict]) -> list[tuple]:
     return out
 
 
+def choice_answer_span(tok: PreLNTokenizer, item: dict) -> tuple[int, int] | None:
+    """Token positions of the right choice inside the prompt (a reading item's answer in its passage),
+    or None when the prompt does not hold it exactly once (association items, repeated values). The
+    prompt is the first segment of every choice row, so the positions are the same in each row."""
+    right = item["choices"][item["label"]]
+    at = item["prompt"].find(right)
+    if at < 0 or item["prompt"].count(right) != 1:
+        return None
+    enc = tok.encode(item["prompt"], right)
+    start = end = None
+    for i, ((a, b), sid) in enumerate(zip(enc.offsets, enc.sequence_ids)):
+        if sid != 0:
+            continue
+        if start is None and a <= at < b:
+            start = i
+        if a < at + len(right) <= b:
+            end = i
+    return (start, end) if start is not None and end is not None else None
+
+
 def tag_features(tok: PreLNTokenizer, examples: list[dict]) -> list[tuple]:
     """(ids, tag ids) with BIO tags on every sub-word token, IGNORE on special tokens."""
     index = {t: i for i, t in enumerate(TAGS)}

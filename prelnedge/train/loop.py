@@ -50,6 +50,8 @@ class TrainConfig:
     lr: float = 1.5e-3
     # Share of fine-tuning steps per task ("task=weight,..."); a string so `--set` can change it.
     finetune_mix: str = "qa=0.45,tags=0.15,sentiment=0.07,choice=0.23,mlm=0.05,clm=0.05"
+    # Weight of the QA head's loss on multiple-choice rows of reading items (MultiTaskModel.choice_span_loss).
+    choice_span_weight: float = 0.0
     log_every: int = 500
 
     def model_config(self, vocab_size: int) -> PreLNConfig:
@@ -142,6 +144,7 @@ class Trainer:
         self.tags = F.tag_features(tok, train.tagged)
         self.sent = [(tok.encode(ex["text"]).ids, ex["label"]) for ex in train.sentiment]
         self.choice = train.choice
+        self.choice_spans = [F.choice_answer_span(tok, it) for it in self.choice]
         self.lm_rows = [tok.encode(t).ids for t in train.text]
         self.clm_rows = F.causal_rows(tok, train.text)
         b = cfg.batch_size
@@ -181,7 +184,19 @@ class Trainer:
             logits = m.tag_logits(ids, mask)
             return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
         ids, mask, valid, labels = F.choice_tensors(tok, [self.choice[i] for i in idx])
-        return masked_choice_loss(m.choice_logits(ids, mask), valid, labels)
+        logits, hidden = m.choice_logits_and_hidden(ids, mask)
+        loss = masked_choice_loss(logits, valid, labels)
+        if self.cfg.choice_span_weight:
+            # Every real choice row of a reading item: same passage, same answer position.
+            spans = [self.choice_spans[i] for i in idx]
+            rows = [item * ids.shape[1] + c for item, span in enumerate(spans) if span is not None
+                    for c in range(ids.shape[1]) if valid[item, c]]
+            if rows:
+                starts = torch.tensor([spans[r // ids.shape[1]][0] for r in rows])
+                ends = torch.tensor([spans[r // ids.shape[1]][1] for r in rows])
+                flat_mask = mask.reshape(-1, mask.shape[-1])[rows]
+                loss = loss + self.cfg.choice_span_weight * m.choice_span_loss(hidden[rows], flat_mask, starts, ends)
+        return loss
 
     def run(self, phase: str, steps: int, mix: dict[str, float], evaluate) -> None:
         from tqdm import tqdm

@@ -69,14 +69,7 @@ class MultiTaskModel(nn.Module):
         may pick (end >= start, at most MAX_ANSWER_TOKENS, score start + end logit): that is what
         `best_span` maximizes in every runtime, so training it directly stops a right start from
         pairing with a high end logit further on ("1806. The old road ... is 213")."""
-        s, e = self.qa_logits(ids, mask)
-        s, e = s.masked_fill(mask == 0, -1e4), e.masked_fill(mask == 0, -1e4)
-        length = ids.shape[1]
-        offset = torch.arange(length)
-        allowed = (offset[None, :] >= offset[:, None]) & (offset[None, :] - offset[:, None] < MAX_ANSWER_TOKENS)
-        pairs = (s[:, :, None] + e[:, None, :]).masked_fill(~allowed, -1e4).reshape(len(ids), -1)
-        span = F.cross_entropy(pairs, start * length + end)
-        return (F.cross_entropy(s, start) + F.cross_entropy(e, end)) / 2 + span
+        return span_loss(*self.qa_logits(ids, mask), mask, start, end)
 
     def sentiment_logits(self, ids: Tensor, mask: Tensor) -> Tensor:
         return self.classifier(self.dropout(self.encode(ids, mask)["last_hidden_state"]))
@@ -85,9 +78,31 @@ class MultiTaskModel(nn.Module):
         return self.token_classifier(self.dropout(self.encode(ids, mask)["last_hidden_state"]))
 
     def choice_logits(self, ids: Tensor, mask: Tensor) -> Tensor:  # (B, C, L) -> (B, C)
+        return self.choice_logits_and_hidden(ids, mask)[0]
+
+    def choice_logits_and_hidden(self, ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, C) choice logits and the (B * C, L, H) last hidden states they came from."""
         b, c, length = ids.shape
-        pooled = self.encode(ids.reshape(b * c, length), mask.reshape(b * c, length))["pooler_output"]
-        return self.choice_classifier(self.dropout(pooled)).reshape(b, c)
+        out = self.encode(ids.reshape(b * c, length), mask.reshape(b * c, length))
+        return self.choice_classifier(self.dropout(out["pooler_output"])).reshape(b, c), out["last_hidden_state"]
+
+    def choice_span_loss(self, hidden: Tensor, mask: Tensor, start: Tensor, end: Tensor) -> Tensor:
+        """Training aid for reading items: the QA head, on each choice row, points at the answer in
+        the passage. The multiple-choice head alone gets one bit per item and learns to judge a
+        choice by its form; this makes the shared encoder locate the asked fact in that layout too."""
+        s, e = self.qa_outputs(self.dropout(hidden)).unbind(-1)
+        return span_loss(s, e, mask, start, end)
+
+
+def span_loss(s: Tensor, e: Tensor, mask: Tensor, start: Tensor, end: Tensor) -> Tensor:
+    """See `MultiTaskModel.qa_loss`: start/end cross entropy plus cross entropy over allowed spans."""
+    s, e = s.masked_fill(mask == 0, -1e4), e.masked_fill(mask == 0, -1e4)
+    length = s.shape[1]
+    offset = torch.arange(length)
+    allowed = (offset[None, :] >= offset[:, None]) & (offset[None, :] - offset[:, None] < MAX_ANSWER_TOKENS)
+    pairs = (s[:, :, None] + e[:, None, :]).masked_fill(~allowed, -1e4).reshape(len(s), -1)
+    span = F.cross_entropy(pairs, start * length + end)
+    return (F.cross_entropy(s, start) + F.cross_entropy(e, end)) / 2 + span
 
 
 def masked_choice_loss(logits: Tensor, valid: Tensor, labels: Tensor) -> Tensor:

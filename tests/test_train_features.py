@@ -1,0 +1,60 @@
+"""Training features that locate text by token position: the multiple-choice answer span (the QA
+head's extra target on reading items) must point at the right choice's tokens in the passage, and
+the span loss shared by QA and that target must be lowest on the right span."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from prelnedge.runtime.tokenizer import PreLNTokenizer
+from prelnedge.train import choice, features
+from prelnedge.train.multitask import span_loss
+
+
+@pytest.fixture(scope="module")
+def tok() -> PreLNTokenizer:
+    from tokenizers import Tokenizer
+
+    from prelnedge.checkpoint.load import default_model_dir
+
+    return PreLNTokenizer(Tokenizer.from_file(str(default_model_dir() / "tokenizer.json")), 128)
+
+
+def test_a_reading_items_span_covers_exactly_its_right_choice_in_the_passage(tok):
+    rng = random.Random(11)
+    found = 0
+    for _ in range(200):
+        prompt, choices, label = choice.item(rng)
+        item = {"prompt": prompt, "choices": choices, "label": label}
+        span = features.choice_answer_span(tok, item)
+        right = choices[label]
+        if span is None:
+            assert prompt.count(right) != 1  # association items, or a value written twice
+            continue
+        found += 1
+        enc = tok.encode(prompt, choices[(label + 1) % len(choices)])  # any choice: same first segment
+        start, end = enc.offsets[span[0]][0], enc.offsets[span[1]][1]
+        assert prompt[start:end].strip() == right
+        assert all(enc.sequence_ids[i] == 0 for i in range(span[0], span[1] + 1))
+    assert found > 80  # reading items are ~60 % of items
+
+
+def test_an_association_item_has_no_span(tok):
+    item = {"prompt": "Bees carry", "choices": ["granite", "pollen"], "label": 1}
+    assert features.choice_answer_span(tok, item) is None
+
+
+def test_span_loss_is_lowest_for_the_span_its_logits_point_at():
+    torch.manual_seed(0)
+    s, e = torch.randn(2, 10), torch.randn(2, 10)
+    s[:, 3] += 8
+    e[:, 5] += 8
+    mask = torch.ones(2, 10, dtype=torch.int64)
+    right = span_loss(s, e, mask, torch.tensor([3, 3]), torch.tensor([5, 5]))
+    wrong = span_loss(s, e, mask, torch.tensor([4, 4]), torch.tensor([6, 6]))
+    assert right < 0.1 < wrong
+    mask[:, 5:] = 0  # the end position is padding now: it may not be picked
+    assert span_loss(s, e, mask, torch.tensor([3, 3]), torch.tensor([4, 4])) < wrong

@@ -67,7 +67,8 @@ def smoke_config() -> TrainConfig:
     """A few steps on a few examples: the test that the whole pipeline runs (and is deterministic)."""
     return TrainConfig(vocab_size=600, hidden=32, layers=2, heads=2, intermediate=64, passages=60,
                        sentiments=60, choices=30, eval_size=20, pretrain_steps=3, finetune_steps=6,
-                       batch_size=8, log_every=3)
+                       batch_size=8, log_every=3,
+                       choice_span_weight=1.0)  # smoke runs cover the optional training aid too
 
 
 # ---- data ---------------------------------------------------------------------------------------

@@ -1,64 +1,143 @@
 """Where an ONNX model's time goes: ONNX Runtime's profiler, kernel time summed by op type.
 
-    .venv/bin/python benchmarks/ort_profile.py MODEL.onnx [--seq 128] [--batch 1] [--runs 5] [--threads 2]
+    .venv/bin/python benchmarks/ort_profile.py [LABEL=]MODEL.onnx ... [--seq 128] [--batches 1 8]
+        [--rounds 3] [--runs 2] [--threads 2] [--markdown]
 
-Prints one row per op type (ms per call, share of the total, node count) after ORT's own graph
-optimizations, i.e. the kernels that really ran. This is how issue 13's findings were made.
+Prints, per op type, the kernel time per call (ms) of every model at every batch size, after ORT's
+own graph optimizations (the kernels that really ran), plus the node count and the whole run's time.
+Several models are profiled in one process, in interleaved rounds with the order rotated (as
+latency.py times them), so their columns can be compared on a shared machine. Inputs are latency.py's
+unpadded rows. This is how issue 13's findings were made.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import collections
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.latency import inputs  # noqa: E402
+
+TOTAL, RUN = "kernel time, all ops", "model_run (wall)"
+
+
+def _session(model: Path, threads: int, prefix: str, optimized: Path | None = None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.enable_profiling = True
+    options.profile_file_prefix = prefix
+    if optimized is not None:  # the graph as ORT runs it, for reading its nodes
+        options.optimized_model_filepath = str(optimized)
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+def _per_run(events: list[dict], labels: list) -> dict:
+    """{label: {op: (ms per run, node count)}} from one session's events; `labels` names each
+    model_run in order (None: a warm-up, left out)."""
+    runs = sorted((e for e in events if e.get("name") == "model_run"), key=lambda e: e["ts"])
+    assert len(runs) == len(labels), (len(runs), len(labels))
+    starts = [r["ts"] for r in runs]
+    totals: dict = collections.defaultdict(lambda: collections.defaultdict(float))
+    nodes: dict = collections.defaultdict(lambda: collections.defaultdict(set))
+    count = collections.Counter(label for label in labels if label is not None)
+    for run, label in zip(runs, labels):
+        if label is not None:
+            totals[label][RUN] += run["dur"] / 1e3
+    for event in events:
+        if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time"):
+            continue
+        index = bisect.bisect_right(starts, event["ts"]) - 1
+        label = labels[index] if index >= 0 else None
+        if label is not None:
+            op = event["args"]["op_name"]
+            totals[label][op] += event["dur"] / 1e3
+            totals[label][TOTAL] += event["dur"] / 1e3
+            nodes[label][op].add(event["name"])
+    return {label: {op: (ms / count[label], len(nodes[label][op])) for op, ms in ops.items()}
+            for label, ops in totals.items()}
+
+
+def profile_many(models: dict[str, Path], seq: int, batches: list[int], rounds: int = 3, runs: int = 2,
+                 threads: int = 2) -> dict:
+    """{(label, batch): {op: (ms per call, nodes)}}, every model timed in the same rounds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sessions = {label: _session(path, threads, os.path.join(tmp, f"m{i}"))
+                    for i, (label, path) in enumerate(models.items())}
+        labels: dict[str, list] = {label: [] for label in models}
+        names = list(models)
+        for batch in batches:
+            ids, mask = inputs(batch, seq)
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            for label in names:  # warm-up at this shape, left out
+                sessions[label].run(None, feeds)
+                labels[label].append(None)
+            for r in range(rounds):
+                for label in names[r % len(names):] + names[:r % len(names)]:
+                    for _ in range(runs):
+                        sessions[label].run(None, feeds)
+                        labels[label].append(batch)
+        result = {}
+        for label, session in sessions.items():
+            events = json.loads(Path(session.end_profiling()).read_text())
+            for batch, ops in _per_run(events, labels[label]).items():
+                result[(label, batch)] = ops
+    return result
 
 
 def profile(model: Path, seq: int, batch: int, runs: int, threads: int) -> dict[str, tuple[float, int]]:
-    import onnxruntime as ort
+    """One model at one batch size: {op: (ms per call, nodes)} (kernel ops only)."""
+    ops = profile_many({"m": model}, seq, [batch], rounds=1, runs=runs, threads=threads)[("m", batch)]
+    return {op: v for op, v in ops.items() if op not in (TOTAL, RUN)}
 
-    with tempfile.TemporaryDirectory() as tmp:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.enable_profiling = True
-        options.profile_file_prefix = os.path.join(tmp, "ort")
-        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        ids = np.random.default_rng(0).integers(4, 600, size=(batch, seq), dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
-        session.run(None, feeds)  # warm-up, excluded below
-        for _ in range(runs):
-            session.run(None, feeds)
-        events = json.loads(Path(session.end_profiling()).read_text())
-    runs_seen = [e for e in events if e.get("name") == "model_run"]
-    warmup_end = runs_seen[0]["ts"] + runs_seen[0]["dur"]
-    totals: dict[str, float] = collections.defaultdict(float)
-    nodes: dict[str, set] = collections.defaultdict(set)
-    for event in events:
-        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time") and event["ts"] >= warmup_end:
-            op = event["args"]["op_name"]
-            totals[op] += event["dur"] / 1e3 / runs
-            nodes[op].add(event["name"])
-    return {op: (ms, len(nodes[op])) for op, ms in totals.items()}
+
+def table(result: dict, markdown: bool = False) -> str:
+    columns = list(result)
+    ops = sorted({op for ops in result.values() for op in ops if op not in (TOTAL, RUN)},
+                 key=lambda op: -max(result[c].get(op, (0, 0))[0] for c in columns))
+    heads = [f"{label} b{batch}" for label, batch in columns]
+
+    def cell(col, op):
+        ms, n = result[col].get(op, (0.0, 0))
+        return f"{ms:.2f} ({n})" if n else (f"{ms:.2f}" if ms else "-")
+
+    rows = [[op] + [cell(c, op) for c in columns] for op in ops + [TOTAL, RUN]]
+    if markdown:
+        lines = ["| op type (nodes) | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    width = max(len(h) for h in heads + [c for r in rows for c in r[1:]]) + 2
+    lines = [f"{'op type':34s}" + "".join(f"{h:>{width}s}" for h in heads)]
+    return "\n".join(lines + [f"{r[0]:34s}" + "".join(f"{c:>{width}s}" for c in r[1:]) for r in rows])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path)
+    parser.add_argument("models", nargs="+", metavar="[LABEL=]MODEL")
     parser.add_argument("--seq", type=int, default=128)
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1])
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds, order rotated")
+    parser.add_argument("--runs", type=int, default=2, help="calls per model per round")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
-    rows = profile(args.model, args.seq, args.batch, args.runs, args.threads)
-    total = sum(ms for ms, _ in rows.values())
-    print(f"{args.model}: {total:.1f} ms of kernel time per call (seq {args.seq}, batch {args.batch})")
-    for op, (ms, count) in sorted(rows.items(), key=lambda kv: -kv[1][0]):
-        print(f"  {op:32s} {ms:8.2f} ms {100 * ms / total:5.1f} %  {count} nodes")
+    models = {}
+    for item in args.models:
+        label, sep, path = item.rpartition("=")
+        models[label if sep else Path(path).parent.name or path] = Path(path)
+    print(f"seq {args.seq}, ms per call (node count), load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(table(profile_many(models, args.seq, args.batches, args.rounds, args.runs, args.threads), args.markdown))
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

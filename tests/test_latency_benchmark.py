@@ -165,3 +165,25 @@ def test_targets_are_judged_per_configuration():
         "| met: 0.20x eager (CPU 0.20x), 0.67x diy (CPU 0.75x) |")
     assert "**not met**: 0.25x eager (CPU 0.19x), 1.25x int8-dynamic (CPU 0.93x)" in \
         lines["| ONNX int8-static <= 0.22x eager and faster than int8-dynamic"]
+
+
+def test_the_profiler_charges_each_kernel_to_the_call_it_ran_in():
+    """ort_profile.py profiles several batch sizes in one session: each kernel event belongs to the
+    model_run around it, warm-ups are left out, times are per call."""
+    from benchmarks.ort_profile import RUN, TOTAL, _per_run
+
+    def run(ts, dur):
+        return {"name": "model_run", "ts": ts, "dur": dur}
+
+    def kernel(ts, op, node, dur):
+        return {"cat": "Node", "name": f"{node}_kernel_time", "ts": ts, "dur": dur, "args": {"op_name": op}}
+
+    events = [run(0, 100), kernel(10, "Gelu", "g", 50),  # warm-up at batch 1
+              run(200, 100), kernel(210, "Gelu", "g", 40), kernel(250, "Add", "a", 20),
+              run(400, 100), kernel(410, "Gelu", "g", 60), kernel(450, "Add", "a", 20),
+              run(600, 900), kernel(610, "Gelu", "g", 800),  # batch 8, one call
+              {"cat": "Session", "name": "session_initialization", "ts": -50, "dur": 5}]
+    result = _per_run(events, [None, 1, 1, 8])
+    assert result[1]["Gelu"] == (0.05, 1) and result[1]["Add"] == (0.02, 1)
+    assert result[1][TOTAL][0] == pytest.approx(0.07) and result[1][RUN][0] == pytest.approx(0.1)
+    assert result[8] == {"Gelu": (0.8, 1), TOTAL: (0.8, 0), RUN: (0.9, 0)}

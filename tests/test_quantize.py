@@ -127,8 +127,10 @@ INTEGER_MATMULS = {"int8-static": ({"MatMulIntegerToFloat"}, "STATIC_FUSES"),
                    "int4": ({"MatMulNBits"}, "INT4_FUSES")}
 
 
-@pytest.mark.parametrize("mode,fuse", [(m, None) for m in sorted(INTEGER_MATMULS)] + [("int8-static", True)],
-                         ids=[*sorted(INTEGER_MATMULS), "int8-static-fused"])
+@pytest.mark.parametrize("mode,fuse", [(m, False) for m in sorted(INTEGER_MATMULS)]
+                         + [("int8-static", "all"),
+                            pytest.param("int8-dynamic", "attention", marks=pytest.mark.heavy)],
+                         ids=[*sorted(INTEGER_MATMULS), "int8-static-fused", "int8-dynamic-attention"])
 def test_onnx_integer_modes_run_every_linear_layer_as_an_integer_matmul(float_exports, quantized, tmp_path,
                                                                          monkeypatch, mode, fuse):
     import collections
@@ -139,17 +141,23 @@ def test_onnx_integer_modes_run_every_linear_layer_as_an_integer_matmul(float_ex
     import prelnedge.quantize.onnx as onnx_modes
 
     integer_ops, switch = INTEGER_MATMULS[mode]
-    if fuse is not None:  # the fusion switch's other side, so neither path goes untested
+    if fuse is not False:  # the fusion switch's other side, so neither path goes untested
         monkeypatch.setattr(onnx_modes, switch, fuse)
-    out = (quantized("qa", "onnx", mode) if fuse is None
+    out = (quantized("qa", "onnx", mode) if fuse is False
            else quantize_folder(float_exports("qa", "onnx"), mode, tmp_path / "q").folder)
     settings = json.loads((out / "manifest.json").read_text())["quantization"]["settings"]
     assert any(key.startswith("onnxruntime session") for key in settings["optimizations"])
-    fusions = settings["optimizations"].get("onnxscript optimize_for_ort")
-    if getattr(onnx_modes, switch):  # the manifest names every fusion that produced the validated file
-        assert fusions and {"skip_layer_normalization", "bias_gelu"} <= set(fusions), fusions
-    else:
-        assert fusions is None
+    layers = json.loads((out / "config.json").read_text())["num_hidden_layers"]
+    # the manifest names every fusion that produced the validated file, and only those
+    recorded = {label for label, _ in onnx_modes.FUSIONS.values()} & set(settings["optimizations"])
+    chosen = getattr(onnx_modes, switch)
+    assert recorded == ({onnx_modes.FUSIONS[chosen][0]} if chosen else set()), recorded
+    if chosen == "all":
+        assert {"skip_layer_normalization", "bias_gelu"} <= set(settings["optimizations"][recorded.pop()])
+    elif chosen == "attention":
+        assert settings["optimizations"][recorded.pop()] == {"sdpa": layers, "mha": layers}
+        written = collections.Counter(node.op_type for node in onnx.load(str(out / "model.onnx")).graph.node)
+        assert written["MultiHeadAttention"] == layers and written["Softmax"] == 0, dict(written)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.optimized_model_filepath = str(tmp_path / "as-run.onnx")
@@ -163,9 +171,44 @@ def test_onnx_integer_modes_run_every_linear_layer_as_an_integer_matmul(float_ex
             assert not any(p is not None and p.op_type == "DequantizeLinear" and p.input[0] in weights for p in fed), \
                 f"{node.name} is a float MatMul over weights dequantized on every call"
     counts = collections.Counter(node.op_type for node in graph.node)
-    layers = json.loads((out / "config.json").read_text())["num_hidden_layers"]
     linear_layers = 6 * layers + 1  # q, k, v, attention out, FFN in, FFN out per layer; the QA head
     assert sum(counts[op] for op in integer_ops) >= linear_layers, dict(counts)
+
+
+@pytest.mark.parametrize("task", ["qa", pytest.param("causal-lm", marks=pytest.mark.heavy)])  # padding; causal
+def test_onnx_attention_fusion_computes_what_the_unfused_graph_does(float_exports, tmp_path, task):
+    """DYNAMIC_FUSES = "attention" quantizes the graph after fuse_attention_for_ort (measured, not
+    adopted: see prelnedge/quantize/onnx.py): every layer's attention must become one
+    MultiHeadAttention and give the exporter's graph's outputs (run with ONNX Runtime's own fusions
+    off), padded rows, several lengths and batch sizes included."""
+    import collections
+
+    import onnx
+    import onnxruntime as ort
+
+    from prelnedge.quantize.onnx import fuse_attention_for_ort
+
+    src = float_exports(task, "onnx") / "model.onnx"
+    counts = fuse_attention_for_ort(src, tmp_path / "fused.onnx")
+    layers = json.loads((src.parent / "config.json").read_text())["num_hidden_layers"]
+    assert counts == {"sdpa": layers, "mha": layers}
+    ops = collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "fused.onnx")).graph.node)
+    assert ops["MultiHeadAttention"] == layers and ops["Softmax"] == 0, dict(ops)
+    plain = ort.SessionOptions()
+    plain.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    reference = ort.InferenceSession(str(src), plain, providers=["CPUExecutionProvider"])
+    fused = ort.InferenceSession(str(tmp_path / "fused.onnx"), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(6)
+    for batch, length in [(1, 5), (3, 17), (2, 40)]:
+        ids = rng.integers(4, 500, size=(batch, length), dtype=np.int64)
+        mask = np.ones_like(ids)
+        mask[-1, length // 2:] = 0  # a padded row beside full ones
+        ids[-1, length // 2:] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        for name, want, got in zip([o.name for o in reference.get_outputs()], reference.run(None, feeds),
+                                   fused.run(None, feeds)):
+            assert np.abs(want).max() > 0.1, name  # outputs of a real model, not zeros
+            np.testing.assert_allclose(got, want, rtol=0, atol=2e-5, err_msg=f"{name} at {batch}x{length}")
 
 
 def test_onnx_int4_every_4bit_node_has_the_block_and_accuracy_level_it_records(float_exports, tmp_path):

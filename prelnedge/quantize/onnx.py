@@ -20,14 +20,18 @@ import numpy as np
 Batches = list[tuple[np.ndarray, np.ndarray]]
 # Tensors smaller than this stay fp32 under fp16 storage: biases and LayerNorm vectors weigh nothing.
 FP16_MIN_ELEMENTS = 1024
-# Whether a mode runs onnxscript's ORT fusions (fuse_for_ort) before quantizing. Measured, not
-# assumed (issue 13, base size, b1 s128, CPU time per call, interleaved runs on a loaded 2-core
-# machine): fused vs unfused int8-dynamic 67-82 vs 61-78 ms, int8-static 67-73 vs 66-82 ms, int4
-# 308 vs 284 ms. The int8 GEMMs dominate and the fused glue bought nothing measurable, so the
-# exporter's graph is quantized as it is; ONNX Runtime still applies its own fusions at load.
-STATIC_FUSES = False
-DYNAMIC_FUSES = False
-INT4_FUSES = False
+# Which of onnxscript's ORT fusions (FUSIONS below) a mode runs before quantizing, or None.
+# Measured, not assumed (issue 13, base size, b1 s128, CPU time per call, interleaved runs on a
+# loaded 2-core machine): the full optimize_for_ort vs unfused int8-dynamic 67-82 vs 61-78 ms,
+# int8-static 67-73 vs 66-82 ms, int4 308 vs 284 ms: the int8 GEMMs dominate and the fused glue
+# bought nothing measurable. Session 6 (benchmarks/LATENCY.md "int8-dynamic at batch 8"): attention
+# alone ("attention") cut int8-dynamic's kernel time at b8 in ORT profiles (attention's (B, heads,
+# L, L) chain outgrows the L2 there), but the interleaved latency benchmark showed no gain (base,
+# s128, vs the do-it-yourself path: b1 0.85x vs 0.82x unfused, b8 0.90x vs 0.92x; load 3.6-4.6), so
+# the exporter's graph is quantized as it is; ONNX Runtime still applies its own fusions at load.
+STATIC_FUSES = None
+DYNAMIC_FUSES = None
+INT4_FUSES = None
 # What ONNX Runtime itself does with these files when a session opens (every user's session, and
 # the validation's): recorded so the manifest says the validated graph is not the one that runs.
 RUNTIME_FUSIONS = {"onnxruntime session (graph_optimization_level ALL, at load)":
@@ -96,15 +100,45 @@ def fuse_for_ort(src: Path, dst: Path) -> dict:
     return {name: count for name, count in counts.items() if count}
 
 
+def fuse_attention_for_ort(src: Path, dst: Path) -> dict:
+    """onnxscript's attention fusions alone: each layer's q.k^T, scale, mask add, softmax and p.v with
+    the head transposes -> one com.microsoft.MultiHeadAttention over (B, L, H) q, k, v (ORT CPU and
+    wasm have it). Nothing else is fused: the SkipLayerNormalization and BiasGelu that
+    optimize_for_ort adds were slower than LayerNormalization + Add and than Gelu after a bias folded
+    into the int8 GEMM (hidden 256, b8 s128: 35 vs 12 ms, 14 vs 8 ms). Returns the non-zero counts."""
+    import onnx_ir as ir
+    from onnx_ir.passes.common import ShapeInferencePass
+    from onnxscript.optimizer import optimize
+    from onnxscript.rewriter.ort_fusions import shape_optimization
+    from onnxscript.rewriter.ort_fusions.mha import fuse_mha2
+    from onnxscript.rewriter.ort_fusions.sdpa import fuse_sdpa
+
+    model = ir.load(str(src))
+    ShapeInferencePass()(model)  # the shapes the attention patterns check (head count, head size)
+    optimize(model)
+    shape_optimization.rules.apply_to_model(model)
+    optimize(model)
+    counts = {"sdpa": fuse_sdpa(model, apply_shape_inference=True), "mha": fuse_mha2(model)}
+    optimize(model)
+    ir.save(model, str(dst))
+    return {name: count for name, count in counts.items() if count}
+
+
+# What a mode's fusion switch can name: the graph rewrite run before quantizing, by manifest label.
+FUSIONS = {"all": ("onnxscript optimize_for_ort", fuse_for_ort),
+           "attention": ("onnxscript sdpa + MultiHeadAttention fusion", fuse_attention_for_ort)}
+
+
 @contextlib.contextmanager
-def _graph_to_quantize(src: Path, fuse: bool):
+def _graph_to_quantize(src: Path, fuse: str | None):
     """(the float graph to hand to the quantizer, the optimizations that made it)."""
     if not fuse:
         yield src, {}
         return
+    label, function = FUSIONS[fuse]
     with tempfile.TemporaryDirectory(prefix="prelnedge-fused-") as tmp:
         fused = Path(tmp) / "fused.onnx"
-        yield fused, {"onnxscript optimize_for_ort": fuse_for_ort(src, fused)}
+        yield fused, {label: function(src, fused)}
 
 
 def quantize_int8_dynamic(src: Path, dst: Path, calibration: Batches | None = None) -> dict:

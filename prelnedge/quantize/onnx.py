@@ -26,9 +26,9 @@ FP16_MIN_ELEMENTS = 1024
 # int8-static 67-73 vs 66-82 ms, int4 308 vs 284 ms: the int8 GEMMs dominate and the fused glue
 # bought nothing measurable. Session 6 (benchmarks/LATENCY.md "int8-dynamic at batch 8"): attention
 # alone ("attention") cut int8-dynamic's kernel time at b8 in ORT profiles (attention's (B, heads,
-# L, L) chain outgrows the L2 there), but the interleaved latency benchmark showed no gain (base,
-# s128, vs the do-it-yourself path: b1 0.85x vs 0.82x unfused, b8 0.90x vs 0.92x; load 3.6-4.6), so
-# the exporter's graph is quantized as it is; ONNX Runtime still applies its own fusions at load.
+# L, L) chain outgrows the L2 there), but interleaved timing showed no gain (base, s128, six runs on
+# the loaded machine, b8 vs the do-it-yourself path: median 0.91x fused vs 0.87x unfused), so the
+# exporter's graph is quantized as it is; ONNX Runtime still applies its own fusions at load.
 STATIC_FUSES = None
 DYNAMIC_FUSES = None
 INT4_FUSES = None

@@ -29,7 +29,7 @@ from benchmarks.latency import inputs  # noqa: E402
 TOTAL, RUN = "kernel time, all ops", "model_run (wall)"
 
 
-def _session(model: Path, threads: int, prefix: str, optimized: Path | None = None):
+def _session(model: Path, threads: int, prefix: str):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -38,8 +38,6 @@ def _session(model: Path, threads: int, prefix: str, optimized: Path | None = No
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.enable_profiling = True
     options.profile_file_prefix = prefix
-    if optimized is not None:  # the graph as ORT runs it, for reading its nodes
-        options.optimized_model_filepath = str(optimized)
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
@@ -71,7 +69,8 @@ def _per_run(events: list[dict], labels: list) -> dict:
 
 def profile_many(models: dict[str, Path], seq: int, batches: list[int], rounds: int = 3, runs: int = 2,
                  threads: int = 2) -> dict:
-    """{(label, batch): {op: (ms per call, nodes)}}, every model timed in the same rounds."""
+    """{(label, batch): {op: (ms per call, nodes)}}, every model timed in the same rounds; the op keys
+    include TOTAL and RUN, with a node count of 0."""
     with tempfile.TemporaryDirectory() as tmp:
         sessions = {label: _session(path, threads, os.path.join(tmp, f"m{i}"))
                     for i, (label, path) in enumerate(models.items())}
@@ -94,12 +93,6 @@ def profile_many(models: dict[str, Path], seq: int, batches: list[int], rounds: 
             for batch, ops in _per_run(events, labels[label]).items():
                 result[(label, batch)] = ops
     return result
-
-
-def profile(model: Path, seq: int, batch: int, runs: int, threads: int) -> dict[str, tuple[float, int]]:
-    """One model at one batch size: {op: (ms per call, nodes)} (kernel ops only)."""
-    ops = profile_many({"m": model}, seq, [batch], rounds=1, runs=runs, threads=threads)[("m", batch)]
-    return {op: v for op, v in ops.items() if op not in (TOTAL, RUN)}
 
 
 def table(result: dict, markdown: bool = False) -> str:

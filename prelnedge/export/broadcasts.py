@@ -38,8 +38,9 @@ def fold_broadcasts(data: bytearray) -> int:
     broadcasts only axes of static size 1, never a symbolic one, so a -1 axis is never stretched. In
     another TFLite graph an operand's -1 axis may be 1 at run time beside the broadcast's n, which
     TFLite then stretches; reading the broadcast's source instead would give a result of the wrong
-    shape. A -1 against a fixed size is never a match (it was, until the reviewer's test; the default
-    model's QA and masked-lm conversions fold the same 150 and 183 broadcasts either way, byte for byte).
+    shape. A -1 against a fixed size is never a match (tests/test_export_broadcasts.py's
+    test_an_axis_unknown_until_run_time_matches_only_another_such_axis; the default model's QA and
+    masked-lm conversions fold the same 150 and 183 broadcasts with or without that rule, byte for byte).
     """
     from ai_edge_litert import schema_py_generated as schema
 

@@ -17,6 +17,8 @@ import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
+FLOAT_TYPES = frozenset({"float16", "float32", "float64", "bfloat16"})  # Subgraph.is_float
+
 
 @dataclass(frozen=True)
 class Op:
@@ -34,9 +36,6 @@ class Subgraph:
 
     def is_float(self, tensor: int) -> bool:
         return tensor >= 0 and self.dtypes[tensor] in FLOAT_TYPES
-
-
-FLOAT_TYPES = frozenset({"float16", "float32", "float64", "bfloat16"})
 
 
 def operator_names(model) -> list[str]:

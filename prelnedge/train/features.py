@@ -45,11 +45,12 @@ def qa_features(tok: PreLNTokenizer, examples: list[dict]) -> list[tuple]:
 def choice_answer_span(tok: PreLNTokenizer, item: dict) -> tuple[int, int] | None:
     """Token positions of the right choice inside the prompt (a reading item's answer in its passage),
     or None when the prompt does not hold it exactly once (association items, repeated values). The
-    prompt is the first segment of every choice row, so the positions are the same in each row."""
+    prompt is the first segment of every choice row and is never truncated (the tokenizer cuts only the
+    second text of a pair), so the positions are the same in each row."""
     right = item["choices"][item["label"]]
-    at = item["prompt"].find(right)
-    if at < 0 or item["prompt"].count(right) != 1:
+    if item["prompt"].count(right) != 1:
         return None
+    at = item["prompt"].find(right)
     enc = tok.encode(item["prompt"], right)
     start = end = None
     for i, ((a, b), sid) in enumerate(zip(enc.offsets, enc.sequence_ids)):

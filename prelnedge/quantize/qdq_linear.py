@@ -76,10 +76,10 @@ def fold_linear_layers(model) -> dict[str, int]:
             return None, None
         return add, other
 
-    folded = biases = 0
-    replaced: dict[int, list] = {}  # position of the MatMul -> its replacement
-    removed: set[int] = set()  # id() of nodes whose work the fused node now does
-    for position, node in enumerate(nodes):
+    biases = 0
+    fused: dict[int, object] = {}  # id() of a MatMul -> the node that takes its place
+    removed: set[int] = set()  # id() of the bias Adds whose work the fused node now does
+    for node in nodes:
         if node.op_type != "MatMul" or node.domain not in ("", "ai.onnx"):
             continue
         x_dq, w_dq = dequantized(node.input[0], constant=False), dequantized(node.input[1], constant=True)
@@ -96,17 +96,11 @@ def fold_linear_layers(model) -> dict[str, int]:
             output = add.output[0]
             removed.add(id(add))
             biases += 1
-        replaced[position] = [helper.make_node("MatMulIntegerToFloat", inputs, [output], name=(node.name or output) + "_int8",
-                                               domain=MS_DOMAIN)]
-        removed.add(id(node))
-        folded += 1
-    if not folded:
+        fused[id(node)] = helper.make_node("MatMulIntegerToFloat", inputs, [output], name=(node.name or output) + "_int8",
+                                           domain=MS_DOMAIN)
+    if not fused:
         return {"linear_layers": 0, "bias_adds": 0}
-    kept = []
-    for position, node in enumerate(nodes):
-        kept.extend(replaced.get(position, []))
-        if id(node) not in removed:
-            kept.append(node)
+    kept = [fused.get(id(node), node) for node in nodes if id(node) not in removed]
     # DequantizeLinear nodes nobody reads any more (weights: all of them; activations: unless a
     # float op still reads them) go, and so do the float weights' int8 copies only they held.
     read = {name for node in kept for name in node.input} | graph_outputs
@@ -119,4 +113,4 @@ def fold_linear_layers(model) -> dict[str, int]:
         graph.initializer.remove(init)
     if not any(opset.domain == MS_DOMAIN for opset in model.opset_import):
         model.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
-    return {"linear_layers": folded, "bias_adds": biases}
+    return {"linear_layers": len(fused), "bias_adds": biases}

@@ -41,30 +41,30 @@ def _session(model: Path, threads: int, prefix: str):
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
-def _per_run(events: list[dict], labels: list) -> dict:
-    """{label: {op: (ms per run, node count)}} from one session's events; `labels` names each
-    model_run in order (None: a warm-up, left out)."""
+def _per_run(events: list[dict], batch_of_run: list) -> dict:
+    """{batch size: {op: (ms per run, node count)}} from one session's events; `batch_of_run` gives
+    each model_run's batch size in order (None: a warm-up, left out)."""
     runs = sorted((e for e in events if e.get("name") == "model_run"), key=lambda e: e["ts"])
-    assert len(runs) == len(labels), (len(runs), len(labels))
+    assert len(runs) == len(batch_of_run), (len(runs), len(batch_of_run))
     starts = [r["ts"] for r in runs]
     totals: dict = collections.defaultdict(lambda: collections.defaultdict(float))
     nodes: dict = collections.defaultdict(lambda: collections.defaultdict(set))
-    count = collections.Counter(label for label in labels if label is not None)
-    for run, label in zip(runs, labels):
-        if label is not None:
-            totals[label][RUN] += run["dur"] / 1e3
+    count = collections.Counter(batch for batch in batch_of_run if batch is not None)
+    for run, batch in zip(runs, batch_of_run):
+        if batch is not None:
+            totals[batch][RUN] += run["dur"] / 1e3
     for event in events:
         if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time"):
             continue
         index = bisect.bisect_right(starts, event["ts"]) - 1
-        label = labels[index] if index >= 0 else None
-        if label is not None:
+        batch = batch_of_run[index] if index >= 0 else None
+        if batch is not None:
             op = event["args"]["op_name"]
-            totals[label][op] += event["dur"] / 1e3
-            totals[label][TOTAL] += event["dur"] / 1e3
-            nodes[label][op].add(event["name"])
-    return {label: {op: (ms / count[label], len(nodes[label][op])) for op, ms in ops.items()}
-            for label, ops in totals.items()}
+            totals[batch][op] += event["dur"] / 1e3
+            totals[batch][TOTAL] += event["dur"] / 1e3
+            nodes[batch][op].add(event["name"])
+    return {batch: {op: (ms / count[batch], len(nodes[batch][op])) for op, ms in ops.items()}
+            for batch, ops in totals.items()}
 
 
 def profile_many(models: dict[str, Path], seq: int, batches: list[int], rounds: int = 3, runs: int = 2,
@@ -124,10 +124,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
-    models = {}
+    models: dict[str, Path] = {}
     for item in args.models:
-        label, sep, path = item.rpartition("=")
-        models[label if sep else Path(path).parent.name or path] = Path(path)
+        # LABEL=PATH; a bare path is labelled by its file name's stem ("model_int8")
+        label, sep, path = item.partition("=")
+        label, path = (label, path) if sep else (Path(item).stem, item)
+        if label in models:
+            parser.error(f"two models are labelled {label!r}; name them LABEL=PATH")
+        models[label] = Path(path)
     print(f"seq {args.seq}, ms per call (node count), load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(table(profile_many(models, args.seq, args.batches, args.rounds, args.runs, args.threads), args.markdown))
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")

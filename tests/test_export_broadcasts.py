@@ -89,7 +89,7 @@ def test_flax_quantization_records_how_many_broadcasts_it_folded(tmp_path, monke
     info = convert_fp16(load_checkpoint(None, "sequence-classification"), "flax", tmp_path)
     (before, after, removed), = seen
     assert removed == before - after > 0 and after == op_names(tmp_path / "model.tflite").count("BROADCAST_TO")
-    assert info["optimizations"] == broadcasts.recorded(removed)
+    assert info["optimizations"] == broadcasts.manifest_entry(removed)
 
 
 def test_an_axis_unknown_until_run_time_matches_only_another_such_axis():

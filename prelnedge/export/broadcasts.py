@@ -39,8 +39,8 @@ def fold_broadcasts(data: bytearray) -> int:
     another TFLite graph an operand's -1 axis may be 1 at run time beside the broadcast's n, which
     TFLite then stretches; reading the broadcast's source instead would give a result of the wrong
     shape. A -1 against a fixed size is never a match (tests/test_export_broadcasts.py's
-    test_an_axis_unknown_until_run_time_matches_only_another_such_axis; the default model's QA and
-    masked-lm conversions fold the same 150 and 183 broadcasts with or without that rule, byte for byte).
+    test_an_axis_unknown_until_run_time_matches_only_another_such_axis). Making the rule strict changed
+    no real conversion: benchmarks/EXPORT_MEMORY.md, "BROADCAST_TO folding and dynamic axes".
     """
     from ai_edge_litert import schema_py_generated as schema
 
@@ -130,7 +130,7 @@ def _remove_operators(data: bytearray, graph, drop: list[int]) -> None:
     struct.pack_into("<I", data, start - 4, len(kept))
 
 
-def recorded(removed: int) -> dict:
+def manifest_entry(removed: int) -> dict:
     """The manifest's `optimizations` entry for a fold that removed `removed` BROADCAST_TOs (the float
     export and the flax quantization modes write the same one)."""
     return {f"{removed} BROADCAST_TO removed": "their element-wise consumers broadcast implicitly; the explicit "

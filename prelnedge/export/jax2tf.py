@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prelnedge.checkpoint.load import LoadedCheckpoint
 from prelnedge.checkpoint.parked import weights_parked
-from prelnedge.export.broadcasts import convert_folding_broadcasts, recorded
+from prelnedge.export.broadcasts import convert_folding_broadcasts, manifest_entry
 from prelnedge.export.tflite import convert_concrete
 
 
-def export_tflite_flax(checkpoint: LoadedCheckpoint, work: Path, keep_savedmodel: bool = False) -> dict:
-    import tensorflow as tf
-
+def convert_flax(checkpoint: LoadedCheckpoint, work: Path, converter_options=None,
+                 convert=None) -> tuple[dict, Any, Any]:
+    """The Flax reference through jax2tf into work/model.tflite: the float export and the flax
+    quantization modes share it. Without a `convert` of its own the jax2tf graph's foldable
+    BROADCAST_TOs are removed (LiteRT keeps them as dynamic tensors) and the manifest entry says how
+    many. Returns (info, the tf.Module holding the weights as variables, its concrete function)."""
     from prelnedge.models.flax import build_flax_model, to_tf_module
 
     module, params = build_flax_model(checkpoint)
@@ -21,8 +25,17 @@ def export_tflite_flax(checkpoint: LoadedCheckpoint, work: Path, keep_savedmodel
     concrete = holder.serve.get_concrete_function()
     folded: dict = {}
     with weights_parked(checkpoint, work / "weights.tmp"):  # the tf.Variables hold them during conversion
-        info = convert_concrete(concrete, holder, work, convert=convert_folding_broadcasts(folded))
-    info["optimizations"] = recorded(folded["removed"])
+        info = convert_concrete(concrete, holder, work, converter_options,
+                                convert or convert_folding_broadcasts(folded))
+    if "removed" in folded:
+        info["optimizations"] = manifest_entry(folded["removed"])
+    return info, holder, concrete
+
+
+def export_tflite_flax(checkpoint: LoadedCheckpoint, work: Path, keep_savedmodel: bool = False) -> dict:
+    import tensorflow as tf
+
+    info, holder, concrete = convert_flax(checkpoint, work)
     info["exporter"] = ("jax2tf.convert (polymorphic batch, sequence; weights as variables) -> "
                         + info["exporter"])
     if keep_savedmodel:

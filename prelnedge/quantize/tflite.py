@@ -27,17 +27,9 @@ def _convert(checkpoint, framework: str, work: Path, options, convert=None) -> d
 
 def _convert_quietly(checkpoint, framework: str, work: Path, options, convert=None) -> dict:
     if framework == "flax":
-        from prelnedge.export.broadcasts import convert_folding_broadcasts, recorded
-        from prelnedge.export.tflite import convert_concrete
-        from prelnedge.models.flax import build_flax_model, to_tf_module
+        from prelnedge.export.jax2tf import convert_flax
 
-        holder = to_tf_module(*build_flax_model(checkpoint), checkpoint.task)
-        # as the float export does: the jax2tf graph's run-time BROADCAST_TOs stay allocated in LiteRT
-        folded: dict = {}
-        info = convert_concrete(holder.serve.get_concrete_function(), holder, work, options,
-                                convert or convert_folding_broadcasts(folded))
-        if "removed" in folded:  # the manifest names the rewrite, as the float export's does
-            info["optimizations"] = recorded(folded["removed"])
+        info, _holder, _concrete = convert_flax(checkpoint, work, options, convert)  # as the float export
         return info
     from prelnedge.export.tflite import convert_tf_reference
 

@@ -29,17 +29,24 @@ def qa_features(tok: PreLNTokenizer, examples: list[dict]) -> list[tuple]:
     out = []
     for ex in examples:
         enc = tok.encode(ex["question"], ex["context"])
-        start = end = None
-        for i, ((a, b), sid) in enumerate(zip(enc.offsets, enc.sequence_ids)):
-            if sid != 1:
-                continue
-            if start is None and a <= ex["start"] < b:
-                start = i
-            if a < ex["end"] <= b:
-                end = i
-        if start is not None and end is not None:
-            out.append((enc.ids, start, end))
+        span = token_span(enc, ex["start"], ex["end"], segment=1)
+        if span is not None:
+            out.append((enc.ids, *span))
     return out
+
+
+def token_span(enc, start: int, end: int, segment: int) -> tuple[int, int] | None:
+    """First and last token of `segment` (0: the pair's first text, 1: its second) that cover the
+    characters [start, end) of that text, or None when truncation cut them off."""
+    first = last = None
+    for i, ((a, b), sid) in enumerate(zip(enc.offsets, enc.sequence_ids)):
+        if sid != segment:
+            continue
+        if first is None and a <= start < b:
+            first = i
+        if a < end <= b:
+            last = i
+    return (first, last) if first is not None and last is not None else None
 
 
 def choice_answer_span(tok: PreLNTokenizer, item: dict) -> tuple[int, int] | None:
@@ -51,16 +58,7 @@ def choice_answer_span(tok: PreLNTokenizer, item: dict) -> tuple[int, int] | Non
     if item["prompt"].count(right) != 1:
         return None
     at = item["prompt"].find(right)
-    enc = tok.encode(item["prompt"], right)
-    start = end = None
-    for i, ((a, b), sid) in enumerate(zip(enc.offsets, enc.sequence_ids)):
-        if sid != 0:
-            continue
-        if start is None and a <= at < b:
-            start = i
-        if a < at + len(right) <= b:
-            end = i
-    return (start, end) if start is not None and end is not None else None
+    return token_span(tok.encode(item["prompt"], right), at, at + len(right), segment=0)
 
 
 def tag_features(tok: PreLNTokenizer, examples: list[dict]) -> list[tuple]:

@@ -145,7 +145,8 @@ class Trainer:
         self.tags = F.tag_features(tok, train.tagged)
         self.sent = [(tok.encode(ex["text"]).ids, ex["label"]) for ex in train.sentiment]
         self.choice = train.choice
-        self.choice_spans = [F.choice_answer_span(tok, it) for it in self.choice]
+        # only the optional training aid reads them (a second encoding of every item)
+        self.choice_spans = [F.choice_answer_span(tok, it) for it in self.choice] if cfg.choice_span_weight else []
         self.lm_rows = [tok.encode(t).ids for t in train.text]
         self.clm_rows = F.causal_rows(tok, train.text)
         b = cfg.batch_size

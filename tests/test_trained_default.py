@@ -35,6 +35,25 @@ QA_EXAMPLES = [
     ("How much did the hall cost?", "The town hall cost 900 pounds to build.", "900 pounds"),
     ("When was Anna born?", "Anna Weber was born in Vienna in 1901. She moved to Paris in 1930.", "1901"),
     ("Where did Anna move to?", "Anna Weber was born in Vienna in 1901. She moved to Paris in 1930.", "Paris"),
+    # Written in session 7 to compare a retrained candidate with the shipped model on English that no
+    # template produced (the held-out split is generated, so it cannot show over-fitting to the
+    # templates): a 4-layer model with better held-out figures got 12 of 20 of these and the Anna
+    # example above wrong, the shipped one 15 of 20 (its 5 misses are in KNOWN_MISSES).
+    ("When was the church built?", "The small church in the village was built in 1750. It has three bells.", "1750"),
+    ("How many bells does the church have?", "The small church in the village was built in 1750. It has three bells.",
+     "three"),
+    ("Who painted the ceiling?", "The ceiling of the hall was painted by Paolo Rossi in 1820.", "Paolo Rossi"),
+    ("How long is the canal?", "The canal is 12 kilometres long and was dug in 1790.", "12 kilometres"),
+    ("When was the canal dug?", "The canal is 12 kilometres long and was dug in 1790.", "1790"),
+    ("Who owns the farm?", "The farm is owned by Peter Brown. It lies near the river.", "Peter Brown"),
+    ("How much did the statue cost?", "The bronze statue cost 300 dollars to make.", "300 dollars"),
+    ("When did the school open?", "The school opened in 1880 with forty pupils.", "1880"),
+    ("Where was Maria born?", "Maria Lopez was born in Madrid in 1890. She became a teacher.", "Madrid"),
+    ("When was Maria born?", "Maria Lopez was born in Madrid in 1890. She became a teacher.", "1890"),
+    ("How tall is the lighthouse?", "The lighthouse is 30 metres tall and stands on the cliff.", "30 metres"),
+    ("When was the mill opened?", "The mill was opened in 1820 and closed in 1950.", "1820"),
+    ("How heavy is the bell?", "The great bell weighs 500 kilograms.", "500 kilograms"),
+    ("Who repaired the road?", "The road was repaired by John Smith in 1850.", "John Smith"),
 ]
 # Hand-written questions the shipped model gets wrong (strict xfail: fixing one makes it XPASS and fail).
 KNOWN_MISSES = [
@@ -46,6 +65,11 @@ KNOWN_MISSES = [
      "Work on the clock tower began in 1820. The tower was finished in 1826 and repaired in 1911.", "1911"),
     ("Where does Tom live?",  # answers "v": present tense "lives in" is not in the generated style
      "Tom Baker lives in Leeds and works as a baker.", "Leeds"),
+    ("Where is the station?", "The old station is in Brighton, near the sea.", "Brighton"),  # "right", a sub-word
+    ("Who founded the library?", "The town library was founded by Ada Clark in 1901.", "Ada Clark"),  # "Ada"
+    ("When was the mill closed?", "The mill was opened in 1820 and closed in 1950.", "1950"),  # "1820"
+    ("Where did Tom move to?", "Tom Baker was born in Leeds in 1950. He moved to York in 1980.", "York"),  # "om"
+    ("When was the road repaired?", "The road was built in 1700. It was repaired in 1850.", "1850"),  # "1700"
 ]
 SENTIMENT_EXAMPLES = [("a fine day", "positive"), ("The service was slow, but the food was excellent.", "positive"),
                       ("I did not enjoy the film.", "negative"), ("The room was cold and dirty.", "negative")]

@@ -60,3 +60,27 @@ def test_span_loss_is_lowest_for_the_span_its_logits_point_at():
     mask[:, 5:] = 0  # the end the logits prefer is padding now: it may not be picked
     masked = span_loss(s, e, mask, torch.tensor([3, 3]), torch.tensor([4, 4]))
     assert masked < 2 < shorter  # with the padding masked, (3, 4) is the best span left
+
+
+def test_encoder_dropout_acts_in_training_only_and_adds_no_parameters():
+    """The optional hidden dropout (forward hooks on the embeddings and each residual branch): the
+    same weights give the same encoder output as a model without it in eval mode, and a different
+    one in training mode; the state dict (what is saved and exported) has the same keys."""
+    from prelnedge.models.config import PreLNConfig
+    from prelnedge.train.multitask import MultiTaskModel
+
+    config = PreLNConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=32, max_position_embeddings=20)
+    torch.manual_seed(0)
+    plain = MultiTaskModel(config, num_tags=3)
+    dropping = MultiTaskModel(config, num_tags=3, hidden_dropout=0.5)
+    dropping.load_state_dict(plain.state_dict())
+    assert dropping.state_dict().keys() == plain.state_dict().keys()
+    ids = torch.tensor([[0, 5, 6, 7, 2, 1], [0, 8, 9, 2, 1, 1]])
+    mask = (ids != 1).to(torch.int64)
+    for model in (plain, dropping):
+        model.eval()
+    want = plain.encode(ids, mask)["last_hidden_state"]
+    torch.testing.assert_close(dropping.encode(ids, mask)["last_hidden_state"], want, rtol=0, atol=0)
+    dropping.train()
+    assert not torch.allclose(dropping.encode(ids, mask)["last_hidden_state"], want, atol=1e-3)

@@ -18,7 +18,7 @@ from prelnedge.runtime.postprocess import MAX_ANSWER_TOKENS
 
 
 class MultiTaskModel(nn.Module):
-    def __init__(self, config: PreLNConfig, num_tags: int, dropout: float = 0.1) -> None:
+    def __init__(self, config: PreLNConfig, num_tags: int, dropout: float = 0.1, hidden_dropout: float = 0.0) -> None:
         super().__init__()
         self.config = config
         self.roberta_prelayernorm = PreLNModel(config, with_pooler=True)
@@ -27,8 +27,20 @@ class MultiTaskModel(nn.Module):
         self.classifier = PreLNClassificationHead(config)
         self.token_classifier = nn.Linear(config.hidden_size, num_tags)
         self.choice_classifier = nn.Linear(config.hidden_size, 1)
-        self.dropout = nn.Dropout(dropout)  # on head inputs only: the reference encoder has none
+        self.dropout = nn.Dropout(dropout)  # on head inputs
+        self.hidden_dropout = hidden_dropout
+        if hidden_dropout:
+            # RoBERTa's hidden dropout, in training only: on the embeddings and on each residual branch's
+            # output before it is added. The reference encoder has no dropout modules (it is the
+            # inference model every export traces), so forward hooks add it here; no parameters change.
+            encoder = self.roberta_prelayernorm
+            for module in [encoder.embeddings, *(m for layer in encoder.encoder.layer
+                                                 for m in (layer.attention.output.dense, layer.output.dense))]:
+                module.register_forward_hook(self._drop_hidden)
         self.apply(self._init)
+
+    def _drop_hidden(self, module: nn.Module, inputs, output: Tensor) -> Tensor:
+        return F.dropout(output, self.hidden_dropout, self.training)
 
     def _init(self, module: nn.Module) -> None:
         """HF's _init_weights: normal(0, initializer_range), zero biases, unit LayerNorms."""

@@ -28,9 +28,10 @@ CLI = [sys.executable, "-m", "prelnedge.cli"]
 
 
 @pytest.fixture(scope="module")
-def qa_export(tmp_path_factory) -> Path:
-    """A float ONNX qa export of the embedded model (the cheapest target)."""
-    return export(ExportConfig(task="qa", target="onnx", out=tmp_path_factory.mktemp("exp") / "qa")).folder
+def qa_export(default_onnx_export) -> Path:
+    """A float ONNX qa export of the embedded model (the cheapest target), the session's shared one
+    (conftest.py): the tests here only read it or copy it."""
+    return default_onnx_export("qa")
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:

@@ -22,11 +22,14 @@ MODE_IDS = [f"{m.target}-{m.name}" for m in MODES]
 
 
 @pytest.fixture(scope="module")
-def float_exports(tmp_path_factory):
-    """(task, target) -> float export of the embedded default model, made once."""
+def float_exports(default_onnx_export, tmp_path_factory):
+    """(task, target) -> float export of the embedded default model, made once; the ONNX ones are the
+    session's shared exports (conftest.py), which the web, transformers.js and safety tests use too."""
     made = {}
 
     def get(task: str, target: str) -> Path:
+        if target == "onnx":
+            return default_onnx_export(task)
         if (task, target) not in made:
             out = tmp_path_factory.mktemp("float") / f"{task}-{target}"
             made[(task, target)] = export(ExportConfig(task=task, target=target, out=out)).folder
@@ -335,9 +338,9 @@ def test_tflite_int8_full_computes_every_op_in_integer(quantized):
     assert float_compute_ops(out / "model.tflite") == []
 
 
-def test_checkpoint_without_tokenizer_is_judged_on_validation_ids(hf_checkpoints, tmp_path):
-    folder, _ = hf_checkpoints["sequence-classification"]
-    float_export = export(ExportConfig(task="sequence-classification", target="onnx", model=folder, out=tmp_path / "f"))
+def test_checkpoint_without_tokenizer_is_judged_on_validation_ids(exports, tmp_path):
+    # the HF checkpoint's ONNX export, shared with test_export.py (conftest.py)
+    float_export = exports("sequence-classification", "onnx", "torch")
     out = quantize_folder(float_export, "fp16", tmp_path / "q").folder
     validation = json.loads((out / "validation.json").read_text())
     assert validation["evaluation"]["source"] == "validation ids, unpadded rows"

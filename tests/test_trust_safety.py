@@ -325,3 +325,19 @@ def test_golden_holds_a_maximum_length_and_a_padded_example(qa_export):
     mask = np.array(padded[0]["attention_mask"])
     start = np.array(padded[0]["expected"]["start_logits"]["values"])
     assert np.all(start[mask == 0] == 0) and np.any(start[mask == 1] != 0)
+
+
+@pytest.mark.parametrize("mode", ["int8-dynamic", "int8-static"])
+def test_onnx_quantization_writes_nothing_into_the_float_export(mode, qa_export, tmp_path):
+    """ONNX Runtime's quantizers write `<model>-inferred.onnx` beside the path they are given and
+    delete it afterwards; given the export's own path, a user's file of that name there would be
+    overwritten and removed. The quantize stage hands them a private folder instead."""
+    from prelnedge.quantize.stage import quantize_folder
+
+    source = tmp_path / "float"
+    shutil.copytree(qa_export, source)
+    mine = source / "model-inferred.onnx"
+    mine.write_text("a user's file")
+    before = {p.name: p.read_bytes() for p in source.iterdir()}
+    quantize_folder(source, mode, tmp_path / mode)
+    assert {p.name: p.read_bytes() for p in source.iterdir()} == before

@@ -133,14 +133,23 @@ FUSIONS = {"all": ("onnxscript optimize_for_ort", fuse_for_ort),
 
 @contextlib.contextmanager
 def _graph_to_quantize(src: Path, fuse: str | None):
-    """(the float graph to hand to the quantizer, the optimizations that made it)."""
-    if not fuse:
-        yield src, {}
-        return
-    label, function = FUSIONS[fuse]
-    with tempfile.TemporaryDirectory(prefix="prelnedge-fused-") as tmp:
-        fused = Path(tmp) / "fused.onnx"
-        yield fused, {label: function(src, fused)}
+    """(the float graph to hand to the quantizer, the optimizations that made it), always a path in a
+    private temporary folder: ORT's quantize_dynamic / quantize_static write a shape-inferred copy
+    (`model-inferred.onnx`) beside the path they are given and delete it afterwards, and the source's
+    folder is the user's export (a file of that name there would be overwritten, then removed)."""
+    with tempfile.TemporaryDirectory(prefix="prelnedge-quantize-") as tmp:
+        if fuse:
+            label, function = FUSIONS[fuse]
+            fused = Path(tmp) / "fused.onnx"
+            yield fused, {label: function(src, fused)}
+            return
+        # Links, not copies (a base model is 0.5 GB): the model and its external tensor file, which
+        # the exporter names `model.onnx.data` (large models) and the ONNX format looks for beside it.
+        # Only those: a link to any other file could be written through.
+        for file in src.parent.iterdir():
+            if file.name == src.name or file.name.startswith(src.name + "."):
+                (Path(tmp) / file.name).symlink_to(file.resolve())
+        yield Path(tmp) / src.name, {}
 
 
 def quantize_int8_dynamic(src: Path, dst: Path, calibration: Batches | None = None) -> dict:

@@ -266,7 +266,7 @@ def main() -> int:
         "cpu": cpu_model(), "cpus": os.cpu_count(), "niceness": os.getpriority(os.PRIO_PROCESS, 0),
         "threads": args.threads, "rounds": args.rounds, "budget_s": args.budget,
         "runners": runners + list(args.extra_models), "row_by_row": sorted(row_by_row),
-        "slow_runners": args.slow_runners, "slow_configs": args.slow_configs,
+        "slow_runners": [r for r in args.slow_runners if r in runners], "slow_configs": args.slow_configs,
         "slow_skipped": {k: v for k, v in slow_skipped.items() if v},
         "load_before": load_before, "load_after": _load(),
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,

@@ -126,9 +126,10 @@ def main() -> None:
     args = parser.parse_args()
     models: dict[str, Path] = {}
     for item in args.models:
-        # LABEL=PATH; a bare path is labelled by its file name's stem ("model_int8")
+        # LABEL=PATH; a bare path is labelled by its folder's name (a prelnedge output's model file is
+        # always model.onnx: the folder tells them apart)
         label, sep, path = item.partition("=")
-        label, path = (label, path) if sep else (Path(item).stem, item)
+        label, path = (label, path) if sep else (Path(item).parent.name or item, item)
         if label in models:
             parser.error(f"two models are labelled {label!r}; name them LABEL=PATH")
         models[label] = Path(path)

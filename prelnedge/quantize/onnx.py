@@ -27,8 +27,9 @@ FP16_MIN_ELEMENTS = 1024
 # bought nothing measurable. Session 6 (benchmarks/LATENCY.md "int8-dynamic at batch 8"): attention
 # alone ("attention") cut int8-dynamic's kernel time at b8 in ORT profiles (attention's (B, heads,
 # L, L) chain outgrows the L2 there), but interleaved timing showed no gain (base, s128, six runs on
-# the loaded machine, b8 vs the do-it-yourself path: median 0.91x fused vs 0.87x unfused), so the
-# exporter's graph is quantized as it is; ONNX Runtime still applies its own fusions at load.
+# the loaded machine, b8 vs the do-it-yourself path: median 0.91x fused vs 0.87x unfused; session 7,
+# quiet machine: 0.86x vs 0.87x at b1, 0.78x both at b8), so the exporter's graph is quantized as it
+# is; ONNX Runtime still applies its own fusions at load.
 STATIC_FUSES = None
 DYNAMIC_FUSES = None
 INT4_FUSES = None

@@ -62,7 +62,7 @@ def test_span_loss_is_lowest_for_the_span_its_logits_point_at():
     assert masked < 2 < shorter  # with the padding masked, (3, 4) is the best span left
 
 
-def test_encoder_dropout_acts_in_training_only_and_adds_no_parameters():
+def test_hidden_dropout_acts_in_training_only_and_adds_no_parameters():
     """The optional hidden dropout (forward hooks on the embeddings and each residual branch): the
     same weights give the same encoder output as a model without it in eval mode, and a different
     one in training mode; the state dict (what is saved and exported) has the same keys."""

@@ -53,7 +53,7 @@ class TrainConfig:
     # Weight of the QA head's loss on multiple-choice rows of reading items (MultiTaskModel.choice_span_loss).
     choice_span_weight: float = 0.0
     # RoBERTa's hidden dropout on the encoder during training (MultiTaskModel.hidden_dropout); 0: none
-    encoder_dropout: float = 0.0
+    hidden_dropout: float = 0.0
     log_every: int = 500
 
     def model_config(self, vocab_size: int) -> PreLNConfig:
@@ -70,7 +70,7 @@ def smoke_config() -> TrainConfig:
     return TrainConfig(vocab_size=600, hidden=32, layers=2, heads=2, intermediate=64, passages=60,
                        sentiments=60, choices=30, eval_size=20, pretrain_steps=3, finetune_steps=6,
                        batch_size=8, log_every=3,
-                       choice_span_weight=1.0, encoder_dropout=0.1)  # smoke runs cover the optional aids too
+                       choice_span_weight=1.0, hidden_dropout=0.1)  # smoke runs cover the optional aids too
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, tok: PreLNTokenizer, train: F.Split, log) -> None:
         self.cfg, self.tok, self.log = cfg, tok, log
         self.model = MultiTaskModel(cfg.model_config(tok.vocab_size), num_tags=len(data.TAGS),
-                                    hidden_dropout=cfg.encoder_dropout)
+                                    hidden_dropout=cfg.hidden_dropout)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         rng = random.Random(cfg.seed + 2)
         self.qa = F.qa_features(tok, train.qa)

@@ -10,7 +10,7 @@ import random
 import re
 
 from prelnedge.train import words as W
-from prelnedge.train.data import Passage, passage
+from prelnedge.train.data import INVENTED, Passage, passage
 
 
 def item(rng: random.Random) -> tuple[str, list[str], int]:
@@ -68,10 +68,13 @@ def reading_item(rng: random.Random, p: Passage, n: int) -> tuple[str, list[str]
 def _made_up(rng: random.Random, kind: str | None, right: str, wide: bool = False) -> str:
     """An entity of the right answer's kind and form ("May 1510" -> "May 1873", "£45.20" -> "£712.93");
     `wide`: numbers of any length (2-900)."""
+    # Invented names as often as passages use them, so "the name no list holds" is no hint
+    invented = rng.random() < INVENTED
     if kind == "LOC":
-        return rng.choice(W.PLACES)
+        return W.invented_place(rng) if invented else rng.choice(W.PLACES)
     if kind == "PER":
-        return rng.choice(W.FIRST_NAMES) + ("" if " " not in right else " " + rng.choice(W.SURNAMES))
+        first = W.invented_first_name(rng) if invented else rng.choice(W.FIRST_NAMES)
+        return first + ("" if " " not in right else " " + (W.invented_surname(rng) if invented else rng.choice(W.SURNAMES)))
     if not any(ch.isdigit() for ch in right):  # "twenty bells"
         return rng.choice(W.NUMBER_WORDS)
     def number(m: re.Match) -> str:

@@ -61,11 +61,17 @@ class World:
 
     def person(self) -> str:
         r = self.rng
-        return self.fresh(lambda: f"{r.choice(W.FIRST_NAMES)} {r.choice(W.SURNAMES)}"
-                          if r.random() < 0.85 else r.choice(W.FIRST_NAMES))
+
+        def make() -> str:
+            first = r.choice(W.FIRST_NAMES) if r.random() < 1 - INVENTED else W.invented_first_name(r)
+            if r.random() >= 0.85:
+                return first
+            return f"{first} {r.choice(W.SURNAMES) if r.random() < 1 - INVENTED else W.invented_surname(r)}"
+        return self.fresh(make)
 
     def place(self) -> str:
-        return self.fresh(lambda: self.rng.choice(W.PLACES))
+        r = self.rng
+        return self.fresh(lambda: r.choice(W.PLACES) if r.random() < 1 - INVENTED else W.invented_place(r))
 
     def year(self) -> str:
         return self.fresh(lambda: str(self.rng.randint(1500, 2024)))
@@ -82,6 +88,10 @@ class World:
     def number(self, low: int = 2, high: int = 900) -> str:
         r = self.rng
         return self.fresh(lambda: str(r.randint(low, high)) if r.random() < 0.85 else r.choice(W.NUMBER_WORDS))
+
+
+# Share of people and places named from syllables rather than from the word lists (words.invented_*).
+INVENTED = 0.3
 
 
 def _prep(date: str) -> str:
@@ -162,7 +172,7 @@ def _fact_sentences(rng: random.Random, world: World, noun: str, phrase: str, p:
             date = world.date()
             first, second = rng.sample(MATERIALS, 2)
             p.add(f"{s} was first {verbs[0]} by {first}, then by {second}, and was finally {verbs[1]} {_prep(date)} ",
-                  (date, "DATE", _when_questions(rng, noun, verbs[1])), ". ")
+                  (date, "DATE", _when_questions(rng, noun, verbs[1], later=True)), ". ")
         elif kind == "dates" and rng.random() < 0.35:
             # "first V1 in D1, then V2 in D2, and was finally V3 in D3": several dates, one per verb
             verbs = [new_verb(W.EVENTS) for _ in range(rng.randint(2, 3))]
@@ -234,7 +244,8 @@ def _fact_sentences(rng: random.Random, world: World, noun: str, phrase: str, p:
                 p.add(f"{s} can be found in ", (place, "LOC", qs), ". ")
         elif kind == "measure":
             how, units, adj = rng.choice(W.MEASURES)
-            qty = f"{world.number()} {rng.choice(units)}"
+            # fresh as a whole: "24 years old" must not repeat "lived there for 24 years"
+            qty = world.fresh(lambda: f"{world.number()} {rng.choice(units)}")
             qs = [f"{how} the {noun}?"]
             if rng.random() < 0.6:
                 p.add(f"{s} is ", (qty, "QTY", qs), f" {adj}. ")
@@ -269,7 +280,9 @@ def _person_facts(rng: random.Random, world: World, p: Passage) -> None:
     if rng.random() < 0.7:
         moved = world.place()
         year = world.year()
-        who = rng.choice([W.pronoun(short), short])  # a first name on its own is still a person
+        # a first name on its own is still a person; but not when it is the whole name ("Julia was born ...
+        # Julia worked" would give "Who was born in X?" two answers)
+        who = W.pronoun(short) if short == person else rng.choice([W.pronoun(short), short])
         p.add((who, "PER" if who == short else None, []), f" worked as {job} and moved to ",
               (moved, "LOC", [f"Where did {short} move to?"]), " in ", (year, "DATE", [f"When did {short} move to {moved}?"]), ". ")
 

@@ -15,7 +15,10 @@ Pavel Tomas Jakub Stefan Andrei Kofi Kwame Tunde Emeka Samir Elias Simon Adam Vi
 """.split()
 
 # The first names above "John" are women's names, the rest men's: "Anna ... She worked", not "He".
+# An invented first name (not in the list) is a woman's when it ends in a vowel, a man's otherwise.
 def pronoun(first_name: str) -> str:
+    if first_name not in FIRST_NAMES:
+        return "She" if first_name[-1] in "aeiou" else "He"
     return "She" if FIRST_NAMES.index(first_name) < FIRST_NAMES.index("John") else "He"
 
 
@@ -41,6 +44,36 @@ Lima|Quito|Bogota|Santiago|Havana|Tunis|Marrakesh|Istanbul|Tbilisi|Yerevan|Almat
 New Harbour|Port Ellen|Saint Ives|Glen Arden|Lake Morrow|Upper Lindon|Rosedale|Bramwell|Coldwater
 """
 PLACES = [p.strip() for p in _PLACE_TEXT.replace("\n", "").split("|") if p.strip()]
+
+# Invented names from syllables: hand-written text names people and towns no list holds ("Ada Clark",
+# "Brighton"), split by the tokenizer into pieces; a model that only met listed names learns the list,
+# not where a name stands in a sentence.
+SYLLABLES = """
+ar bel bran cal dor el fen gar hal is jor kel lan mer nor ol pen quin ros sel tor ul ven wil yar zen ash
+bro cre dun fal gle hav ith kir lo mon ne or pa ri sa tha um vi wen ad ca li da ber sto mil ro bi tan
+""".split()
+PLACE_ENDINGS = ["ton", "ford", "by", "ham", "wick", "field", "mouth", "bury", "stead", "more", "dale", "port",
+                 "ley", "worth", "", "", ""]
+PLACE_WORDS = ["Port", "Upper", "New", "North", "Saint", "Lake"]
+
+
+def invented_word(rng, syllables: int) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(syllables)).capitalize()
+
+
+def invented_first_name(rng) -> str:
+    return invented_word(rng, rng.choice([1, 2, 2, 3]))
+
+
+def invented_surname(rng) -> str:
+    return invented_word(rng, rng.choice([2, 2, 3]))
+
+
+def invented_place(rng) -> str:
+    name = invented_word(rng, rng.choice([1, 2, 2])) + rng.choice(PLACE_ENDINGS)
+    if rng.random() < 0.15:
+        name = f"{rng.choice(PLACE_WORDS)} {name}"
+    return name
 
 # Things with a history: (noun, plausible adjectives).
 OBJECTS = {

@@ -267,24 +267,48 @@ def _fact_sentences(rng: random.Random, world: World, noun: str, phrase: str, p:
 _AGENT_PAST = {pp for pp, _, _ in W.AGENT_VERBS}
 
 
+JOBS = ["a baker", "a teacher", "an engineer", "a painter", "a sailor", "a doctor", "a farmer", "a writer", "a miner",
+        "a nurse", "a carpenter", "a singer"]
+
+
 def _person_facts(rng: random.Random, world: World, p: Passage) -> None:
+    """Where and when someone was born, then (often) where they moved or live now, in the shapes people
+    write: "X was born in P in D.", "X was born in D in P.", "Born in P in D, X became a baker.", then
+    "She moved to Q in D.", "In D, she moved to Q.", "She lives in Q and works as a baker." ..."""
     person = world.person()
     place, date = world.place(), world.date()
     short = person.split()[0]
     born = f"When was {short} born?" if rng.random() < 0.5 else f"When was {person} born?"
     where = f"Where was {short} born?" if rng.random() < 0.5 else f"Where was {person} born?"
-    p.add((person, "PER", [f"Who was born in {place}?"]), " was born in ", (place, "LOC", [where]), f" {_prep(date)} ",
-          (date, "DATE", [born]), ". ")
-    job = rng.choice(["a baker", "a teacher", "an engineer", "a painter", "a sailor", "a doctor", "a farmer",
-                      "a writer", "a miner", "a nurse", "a carpenter", "a singer"])
-    if rng.random() < 0.7:
-        moved = world.place()
-        year = world.year()
-        # a first name on its own is still a person; but not when it is the whole name ("Julia was born ...
-        # Julia worked" would give "Who was born in X?" two answers)
-        who = W.pronoun(short) if short == person else rng.choice([W.pronoun(short), short])
-        p.add((who, "PER" if who == short else None, []), f" worked as {job} and moved to ",
-              (moved, "LOC", [f"Where did {short} move to?"]), " in ", (year, "DATE", [f"When did {short} move to {moved}?"]), ". ")
+    person_seg = (person, "PER", [f"Who was born in {place}?"])
+    place_seg, date_seg = (place, "LOC", [where]), (date, "DATE", [born])
+    job = rng.choice(JOBS)
+    form = rng.random()
+    if form < 0.6:
+        p.add(person_seg, " was born in ", place_seg, f" {_prep(date)} ", date_seg, ". ")
+    elif form < 0.8:
+        p.add(person_seg, f" was born {_prep(date)} ", date_seg, " in ", place_seg, ". ")
+    else:
+        p.add("Born in ", place_seg, f" {_prep(date)} ", date_seg, ", ", person_seg, f" became {job}. ")
+    if rng.random() < 0.25:
+        return
+    moved, year = world.place(), world.year()
+    # a first name on its own is still a person; but not when it is the whole name ("Julia was born ...
+    # Julia worked" would give "Who was born in X?" two answers)
+    who = W.pronoun(short) if short == person else rng.choice([W.pronoun(short), short])
+    who_seg = (who, "PER" if who == short else None, [])
+    moved_seg = (moved, "LOC", [f"Where did {short} move to?"])
+    year_seg = (year, "DATE", [f"When did {short} move to {moved}?"])
+    form = rng.random()
+    if form < 0.35:
+        p.add(who_seg, f" worked as {job} and moved to ", moved_seg, " in ", year_seg, ". ")
+    elif form < 0.6:
+        p.add(who_seg, rng.choice([" moved to ", " later moved to "]), moved_seg, " in ", year_seg, ". ")
+    elif form < 0.75:
+        lower = who if who == short else who.lower()
+        p.add("In ", year_seg, ", ", (lower, who_seg[1], []), " moved to ", moved_seg, ". ")
+    else:  # present tense: no year, "Where does X live?"
+        p.add(who_seg, " lives in ", (moved, "LOC", [f"Where does {short} live?"]), f" and works as {job}. ")
 
 
 def _river(rng: random.Random, world: World, p: Passage) -> None:

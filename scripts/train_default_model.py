@@ -1,6 +1,6 @@
 """Train the embedded default model (prelnedge/default_model/) from scratch on generated data.
 
-    python scripts/train_default_model.py                 # full run (~28 CPU-minutes on one core)
+    python scripts/train_default_model.py                 # full run (~27 minutes on 2 idle cores)
     python scripts/train_default_model.py --smoke OUT     # a few steps on a tiny model (tests)
 
 Deterministic for a given --seed and --threads. Writes the model folder (with metrics.json) and,

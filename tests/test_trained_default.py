@@ -38,7 +38,7 @@ QA_EXAMPLES = [
     # Written in session 7 to compare a retrained candidate with the shipped model on English that no
     # template produced (the held-out split is generated, so it cannot show over-fitting to the
     # templates): a 4-layer model with better held-out figures got 7 of these 19 wrong, and "Where did
-    # Anna move to?" above; the shipped one gets 14 of the 19 (its 5 misses are in KNOWN_MISSES).
+    # Anna move to?" above. The model shipped in session 8 gets 31 of all 34 hand-written questions.
     ("When was the church built?", "The small church in the village was built in 1750. It has three bells.", "1750"),
     ("How many bells does the church have?", "The small church in the village was built in 1750. It has three bells.",
      "three"),
@@ -47,29 +47,32 @@ QA_EXAMPLES = [
     ("When was the canal dug?", "The canal is 12 kilometres long and was dug in 1790.", "1790"),
     ("Who owns the farm?", "The farm is owned by Peter Brown. It lies near the river.", "Peter Brown"),
     ("How much did the statue cost?", "The bronze statue cost 300 dollars to make.", "300 dollars"),
-    ("When did the school open?", "The school opened in 1880 with forty pupils.", "1880"),
     ("Where was Maria born?", "Maria Lopez was born in Madrid in 1890. She became a teacher.", "Madrid"),
     ("When was Maria born?", "Maria Lopez was born in Madrid in 1890. She became a teacher.", "1890"),
     ("How tall is the lighthouse?", "The lighthouse is 30 metres tall and stands on the cliff.", "30 metres"),
     ("When was the mill opened?", "The mill was opened in 1820 and closed in 1950.", "1820"),
     ("How heavy is the bell?", "The great bell weighs 500 kilograms.", "500 kilograms"),
     ("Who repaired the road?", "The road was repaired by John Smith in 1850.", "John Smith"),
+    # The model before the one shipped in session 8 missed these (it answered the other verb's date, "right"
+    # for "Brighton", "om" for "York"): invented names and more sentence shapes in the training data fixed them.
+    ("When was the school extended?",
+     "The village school was built in 1902 and was extended in 1955 after the war.", "1955"),
+    ("When was the tower finished?",
+     "Work on the clock tower began in 1820. The tower was finished in 1826 and repaired in 1911.", "1826"),
+    ("When was the tower repaired?",
+     "Work on the clock tower began in 1820. The tower was finished in 1826 and repaired in 1911.", "1911"),
+    ("Where is the station?", "The old station is in Brighton, near the sea.", "Brighton"),
+    ("When was the mill closed?", "The mill was opened in 1820 and closed in 1950.", "1950"),
+    ("Where did Tom move to?", "Tom Baker was born in Leeds in 1950. He moved to York in 1980.", "York"),
+    ("When was the road repaired?", "The road was built in 1700. It was repaired in 1850.", "1850"),
 ]
 # Hand-written questions the shipped model gets wrong (strict xfail: fixing one makes it XPASS and fail).
 KNOWN_MISSES = [
-    ("When was the school extended?",  # answers "1902": two dated events in one sentence
-     "The village school was built in 1902 and was extended in 1955 after the war.", "1955"),
-    ("When was the tower finished?",  # answers "1911", the other verb's date in the same sentence
-     "Work on the clock tower began in 1820. The tower was finished in 1826 and repaired in 1911.", "1826"),
-    ("When was the tower repaired?",  # answers "1826": the same confusion the other way round
-     "Work on the clock tower began in 1820. The tower was finished in 1826 and repaired in 1911.", "1911"),
-    ("Where does Tom live?",  # answers "v": present tense "lives in" is not in the generated style
+    ("When did the school open?",  # answers "forty", the number after the date (the model before got it)
+     "The school opened in 1880 with forty pupils.", "1880"),
+    ("Where does Tom live?",  # answers the whole "Tom Baker lives in Leeds"
      "Tom Baker lives in Leeds and works as a baker.", "Leeds"),
-    ("Where is the station?", "The old station is in Brighton, near the sea.", "Brighton"),  # "right", a sub-word
     ("Who founded the library?", "The town library was founded by Ada Clark in 1901.", "Ada Clark"),  # "Ada"
-    ("When was the mill closed?", "The mill was opened in 1820 and closed in 1950.", "1950"),  # "1820"
-    ("Where did Tom move to?", "Tom Baker was born in Leeds in 1950. He moved to York in 1980.", "York"),  # "om"
-    ("When was the road repaired?", "The road was built in 1700. It was repaired in 1850.", "1850"),  # "1700"
 ]
 SENTIMENT_EXAMPLES = [("a fine day", "positive"), ("The service was slow, but the food was excellent.", "positive"),
                       ("I did not enjoy the film.", "negative"), ("The room was cold and dirty.", "negative")]
@@ -77,15 +80,14 @@ CHOICE_EXAMPLES = [("Bees carry", ["pollen", "granite"], 0)]
 # Quality bars of issue 12, on the held-out split.
 BARS = {"qa": {"exact_match": 0.80, "f1": 0.85}, "sequence-classification": {"accuracy": 0.90},
         "multiple-choice": {"accuracy": 0.80}, "token-classification": {"entity_f1": 0.85}}
-# The shipped model (metrics.json: QA EM 0.8075 / F1 0.8138, sentiment 1.0, entity F1 0.9139, multiple
-# choice 0.665) meets the QA exact-match, sentiment and entity bars; QA F1 and multiple choice are open
-# work on issue 12. Strict xfail: a model that meets a bar makes its test XPASS, which fails, so the mark
-# must then come off.
-UNMET = {("qa", "f1"), ("multiple-choice", "accuracy")}
-# What the shipped model holds on the first EVAL_LIMIT held-out examples (measured: 0.82 / 0.822, 1.0,
-# 0.67, 0.921), a few points lower: a regression guard for anyone retraining or touching the loaders.
-FLOORS = {"qa": {"exact_match": 0.78, "f1": 0.78}, "sequence-classification": {"accuracy": 0.97},
-          "multiple-choice": {"accuracy": 0.63}, "token-classification": {"entity_f1": 0.88}}
+# The shipped model (metrics.json: QA EM 0.9475 / F1 0.9537, sentiment 1.0, entity F1 0.9779, multiple
+# choice 0.675) meets every bar but multiple choice, which is open work on issue 12. Strict xfail: a model
+# that meets a bar makes its test XPASS, which fails, so the mark must then come off.
+UNMET = {("multiple-choice", "accuracy")}
+# What the shipped model holds on the first EVAL_LIMIT held-out examples (measured: 0.95 / 0.954, 1.0,
+# 0.655, 0.987), a few points lower: a regression guard for anyone retraining or touching the loaders.
+FLOORS = {"qa": {"exact_match": 0.92, "f1": 0.92}, "sequence-classification": {"accuracy": 0.97},
+          "multiple-choice": {"accuracy": 0.62}, "token-classification": {"entity_f1": 0.95}}
 EVAL_LIMIT = 200
 
 

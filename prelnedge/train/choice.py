@@ -74,7 +74,9 @@ def _made_up(rng: random.Random, kind: str | None, right: str, wide: bool = Fals
         return W.invented_place(rng) if invented else rng.choice(W.PLACES)
     if kind == "PER":
         first = W.invented_first_name(rng) if invented else rng.choice(W.FIRST_NAMES)
-        return first + ("" if " " not in right else " " + (W.invented_surname(rng) if invented else rng.choice(W.SURNAMES)))
+        if " " not in right:
+            return first
+        return f"{first} {W.invented_surname(rng) if invented else rng.choice(W.SURNAMES)}"
     if not any(ch.isdigit() for ch in right):  # "twenty bells"
         return rng.choice(W.NUMBER_WORDS)
     def number(m: re.Match) -> str:

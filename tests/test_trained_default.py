@@ -38,7 +38,7 @@ QA_EXAMPLES = [
     # Written in session 7 to compare a retrained candidate with the shipped model on English that no
     # template produced (the held-out split is generated, so it cannot show over-fitting to the
     # templates): a 4-layer model with better held-out figures got 7 of these 19 wrong, and "Where did
-    # Anna move to?" above. The model shipped in session 8 gets 31 of all 34 hand-written questions.
+    # Anna move to?" above. The model shipped in session 8 gets 32 of all 34 hand-written questions.
     ("When was the church built?", "The small church in the village was built in 1750. It has three bells.", "1750"),
     ("How many bells does the church have?", "The small church in the village was built in 1750. It has three bells.",
      "three"),
@@ -47,6 +47,7 @@ QA_EXAMPLES = [
     ("When was the canal dug?", "The canal is 12 kilometres long and was dug in 1790.", "1790"),
     ("Who owns the farm?", "The farm is owned by Peter Brown. It lies near the river.", "Peter Brown"),
     ("How much did the statue cost?", "The bronze statue cost 300 dollars to make.", "300 dollars"),
+    ("When did the school open?", "The school opened in 1880 with forty pupils.", "1880"),
     ("Where was Maria born?", "Maria Lopez was born in Madrid in 1890. She became a teacher.", "Madrid"),
     ("When was Maria born?", "Maria Lopez was born in Madrid in 1890. She became a teacher.", "1890"),
     ("How tall is the lighthouse?", "The lighthouse is 30 metres tall and stands on the cliff.", "30 metres"),
@@ -68,9 +69,7 @@ QA_EXAMPLES = [
 ]
 # Hand-written questions the shipped model gets wrong (strict xfail: fixing one makes it XPASS and fail).
 KNOWN_MISSES = [
-    ("When did the school open?",  # answers "forty", the number after the date (the model before got it)
-     "The school opened in 1880 with forty pupils.", "1880"),
-    ("Where does Tom live?",  # answers the whole "Tom Baker lives in Leeds"
+    ("Where does Tom live?",  # answers "Le", a sub-word of "Leeds"
      "Tom Baker lives in Leeds and works as a baker.", "Leeds"),
     ("Who founded the library?", "The town library was founded by Ada Clark in 1901.", "Ada Clark"),  # "Ada"
 ]
@@ -80,14 +79,14 @@ CHOICE_EXAMPLES = [("Bees carry", ["pollen", "granite"], 0)]
 # Quality bars of issue 12, on the held-out split.
 BARS = {"qa": {"exact_match": 0.80, "f1": 0.85}, "sequence-classification": {"accuracy": 0.90},
         "multiple-choice": {"accuracy": 0.80}, "token-classification": {"entity_f1": 0.85}}
-# The shipped model (metrics.json: QA EM 0.9475 / F1 0.9537, sentiment 1.0, entity F1 0.9779, multiple
-# choice 0.675) meets every bar but multiple choice, which is open work on issue 12. Strict xfail: a model
+# The shipped model (metrics.json: QA EM 0.955 / F1 0.9581, sentiment 1.0, entity F1 0.9765, multiple
+# choice 0.76) meets every bar but multiple choice, which is open work on issue 12. Strict xfail: a model
 # that meets a bar makes its test XPASS, which fails, so the mark must then come off.
 UNMET = {("multiple-choice", "accuracy")}
-# What the shipped model holds on the first EVAL_LIMIT held-out examples (measured: 0.95 / 0.954, 1.0,
-# 0.655, 0.987), a few points lower: a regression guard for anyone retraining or touching the loaders.
-FLOORS = {"qa": {"exact_match": 0.92, "f1": 0.92}, "sequence-classification": {"accuracy": 0.97},
-          "multiple-choice": {"accuracy": 0.62}, "token-classification": {"entity_f1": 0.95}}
+# What the shipped model holds on the first EVAL_LIMIT held-out examples (measured: 0.94 / 0.946, 1.0,
+# 0.75, 0.982), a few points lower: a regression guard for anyone retraining or touching the loaders.
+FLOORS = {"qa": {"exact_match": 0.91, "f1": 0.91}, "sequence-classification": {"accuracy": 0.97},
+          "multiple-choice": {"accuracy": 0.71}, "token-classification": {"entity_f1": 0.95}}
 EVAL_LIMIT = 200
 
 

@@ -63,15 +63,19 @@ class World:
         r = self.rng
 
         def make() -> str:
-            first = r.choice(W.FIRST_NAMES) if r.random() < 1 - INVENTED else W.invented_first_name(r)
+            first = r.choice(W.FIRST_NAMES) if self._listed() else W.invented_first_name(r)
             if r.random() >= 0.85:
                 return first
-            return f"{first} {r.choice(W.SURNAMES) if r.random() < 1 - INVENTED else W.invented_surname(r)}"
+            return f"{first} {r.choice(W.SURNAMES) if self._listed() else W.invented_surname(r)}"
         return self.fresh(make)
 
     def place(self) -> str:
         r = self.rng
-        return self.fresh(lambda: r.choice(W.PLACES) if r.random() < 1 - INVENTED else W.invented_place(r))
+        return self.fresh(lambda: r.choice(W.PLACES) if self._listed() else W.invented_place(r))
+
+    def _listed(self) -> bool:
+        """Whether the next name comes from a word list (1 - INVENTED of the time) or is made up."""
+        return self.rng.random() < 1 - INVENTED
 
     def year(self) -> str:
         return self.fresh(lambda: str(self.rng.randint(1500, 2024)))

@@ -148,7 +148,8 @@ def _export_float(cfg: ExportConfig, progress=None) -> ModelArtifact:
     from prelnedge.runtime.sessions import open_session
     from prelnedge.tasks import get_task
     from prelnedge.runtime.tokenizer import PreLNTokenizer
-    from prelnedge.verify.validate import validate, validation_batches
+    from prelnedge.verify.precision import validate_float_artifact
+    from prelnedge.verify.validate import validation_batches
 
     progress = progress or Progress(total=4)
     task = get_task(cfg.task)
@@ -184,8 +185,7 @@ def _export_float(cfg: ExportConfig, progress=None) -> ModelArtifact:
             gc.collect()
             reference = build_forward(cfg.resolved_framework, checkpoint)
             session = open_session(work / info["model_file"], static_length=cfg.static_shape, task_name=task.name)
-            summary = validate(session.run, lambda i, m: reference(i, m, False), checkpoint.config, task,
-                               max_tokens=max_tokens)
+            summary = validate_float_artifact(session.run, reference, checkpoint, task, max_tokens)
             write_json(work / "validation.json", summary)
         with progress.stage("writing golden vectors and manifest"):
             float_forward = lambda i, m: reference(i, m, False)  # noqa: E731

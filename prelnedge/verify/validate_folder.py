@@ -85,7 +85,7 @@ def _validate_float(check: FolderCheck, task, model: Path | None) -> None:
     from prelnedge.checkpoint.load import load_checkpoint
     from prelnedge.models import build_forward
     from prelnedge.runtime.sessions import open_session
-    from prelnedge.verify.validate import validate
+    from prelnedge.verify.precision import validate_float_artifact
 
     artifact = check.artifact
     static_length = artifact.io.static_length
@@ -96,8 +96,7 @@ def _validate_float(check: FolderCheck, task, model: Path | None) -> None:
     checkpoint = load_checkpoint(_source(artifact, model), task)
     _same_checkpoint(checkpoint, artifact)
     reference = build_forward(artifact.framework, checkpoint)
-    check.measured = validate(session.run, lambda i, m: reference(i, m, False), checkpoint.config, task,
-                              max_tokens=static_length)
+    check.measured = validate_float_artifact(session.run, reference, checkpoint, task, static_length)
     check.full = True
 
 

@@ -23,15 +23,19 @@ from tests.hf_factory import hf_model
 QA = get_task("qa")
 
 
-def qa_checkpoint(folder: Path, gain: float) -> Path:
-    """The test QA checkpoint with every encoder and head matrix multiplied by `gain`: at 6 the
-    residual stream and attention scores grow until float32 is ~8e-5 peak-relative from float64."""
+def scaled_hf_model(gain: float):
+    """The test QA model (transformers' class) with every encoder and head matrix multiplied by `gain`:
+    at 6 the residual stream and attention scores grow until float32 is ~8e-5 peak-relative from float64."""
     model = hf_model(config_for("qa"), QA, seed=7)
     with torch.no_grad():
         for name, param in model.named_parameters():
             if param.ndim == 2 and "embeddings" not in name:
                 param.mul_(gain)
-    model.save_pretrained(folder)
+    return model
+
+
+def qa_checkpoint(folder: Path, gain: float) -> Path:
+    scaled_hf_model(gain).save_pretrained(folder)
     return folder
 
 
@@ -58,11 +62,7 @@ def test_float32_limit_measures_the_reference_against_float64(tmp_path):
     assert limit.artifact_peak_rel == limit.reference_peak_rel  # the "artifact" here is the reference
     # independent of prelnedge's models: transformers' own class, fp32 against float64 on the same inputs,
     # each output against its peak over the set, gives the same distance within a factor of two
-    hf = hf_model(config_for("qa"), QA, seed=7)
-    with torch.no_grad():
-        for name, param in hf.named_parameters():
-            if param.ndim == 2 and "embeddings" not in name:
-                param.mul_(6.0)
+    hf = scaled_hf_model(6.0)
     errors, peaks = [], []
     for ids, mask in validation_batches(checkpoint.config, QA):
         kwargs = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}

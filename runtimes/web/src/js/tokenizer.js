@@ -505,11 +505,10 @@ function pairKey(a, b) {
   return a * 4194304 + b; // ids < 2^22
 }
 
-// tokenizers' byte-level offset trimming: a token's leading/trailing 'Ġ' (spaces) are not part
-// of its span. Each is one space, one UTF-16 unit, so the arithmetic holds for UTF-16 offsets.
-// With keepOneSpace (the post-processor's add_prefix_space, first token) one leading space stays: it
-// is the one the pre-tokenizer added.
-// A space the pre-tokenizer added spans the character it precedes (addedSpaceUnits UTF-16 units).
+// tokenizers' byte-level offset trimming: a token's leading/trailing 'Ġ' (spaces) are not part of
+// its span. tokenizers counts them in code points: a space of the text is one UTF-16 unit, a space
+// the pre-tokenizer added spans the character it precedes (addedSpaceUnits units). keepOneSpace (the
+// post-processor's add_prefix_space, on a sequence's first token) keeps one leading space: the added one.
 function trimmed({ token, start, end, addedSpaceUnits = 1 }, keepOneSpace = false) {
   const chars = Array.from(token);
   const units = (i) => (i === 0 ? addedSpaceUnits : 1);

@@ -115,7 +115,7 @@ def edit_golden(folder: Path, change) -> None:
 def test_qa_bundle_layout(qa_bundle, qa_export):
     names = sorted(p.name for p in qa_bundle.iterdir())
     assert names == ["config.json", "golden.json", "manifest.json", "merges.txt", "model.tflite",
-                     "tokenizer.json", "vocab.json"]  # no labels.txt: qa's outputs are not labels
+                     "tokenizer.json", "tokenizer_config.json", "vocab.json"]  # no labels.txt: qa's outputs are not labels
     assert (qa_bundle / "model.tflite").read_bytes() == (qa_export / "model.tflite").read_bytes()
     manifest = json.loads((qa_bundle / "manifest.json").read_text())
     facts = manifest["bundle"]
@@ -214,7 +214,7 @@ def record(bundle_dir: Path, out: Path) -> Path:
 def test_ort_bundle_layout(qa_ort_bundle, qa_onnx_export):
     names = sorted(p.name for p in qa_ort_bundle.iterdir())
     assert names == ["config.json", "golden.json", "manifest.json", "merges.txt", "model.ort",
-                     "tokenizer.json", "vocab.json"]
+                     "tokenizer.json", "tokenizer_config.json", "vocab.json"]
     assert (qa_ort_bundle / "model.ort").read_bytes()[4:8] == b"ORTM"  # ONNX Runtime's flatbuffer identifier
     manifest = json.loads((qa_ort_bundle / "manifest.json").read_text())
     facts = manifest["bundle"]

@@ -121,9 +121,9 @@ def default_tok() -> PreLNTokenizer:
 
 @pytest.fixture(scope="module")
 def gpt2_files_only(tmp_path_factory) -> Path:
-    """The embedded model's vocab.json + merges.txt without tokenizer.json."""
+    """The embedded model's vocab.json + merges.txt (+ tokenizer_config.json) without tokenizer.json."""
     folder = tmp_path_factory.mktemp("gpt2-files")
-    for name in ("vocab.json", "merges.txt"):
+    for name in ("vocab.json", "merges.txt", "tokenizer_config.json"):
         shutil.copy(DEFAULT_MODEL / name, folder / name)
     return folder
 
@@ -162,6 +162,16 @@ def test_random_strings_tokenizer_json(default_tok):
 def test_random_strings_vocab_and_merges(gpt2_files_only):
     tok = PreLNTokenizer.from_dir(gpt2_files_only, 128)
     compare(gpt2_files_only, tok, random_items(seed=2, n=1000), source="vocab")
+
+
+def test_vocab_and_merges_with_prefix_space_in_tokenizer_config(tmp_path):
+    """tokenizer_config.json's add_prefix_space reaches the Java tokenizer built from the GPT-2 files."""
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(DEFAULT_MODEL / name, tmp_path / name)
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"add_prefix_space": True}))
+    tok = PreLNTokenizer.from_dir(tmp_path, 128)
+    assert tok.encode("Leeds").ids[1] == tok.encode("in Leeds").ids[2]  # the first word as inside a text
+    compare(tmp_path, tok, random_items(seed=6, n=400), source="vocab")
 
 
 def test_truncation_with_a_short_limit():

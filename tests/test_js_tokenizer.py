@@ -128,14 +128,17 @@ def test_random_strings_default_tokenizer(default_tok, tmp_path):
     assert_same(default_tok, items, run_js_tokenizer(default_model_dir() / "tokenizer.json", 128, items, tmp_path))
 
 
-@pytest.fixture(scope="module")
-def trained_tokenizer(tmp_path_factory):
+@pytest.fixture(scope="module", params=["untrimmed", "prefix-space"])
+def trained_tokenizer(tmp_path_factory, request):
     """A second byte-level BPE with another vocabulary and other added-token options:
-    <mask> strips both sides, a non-special single-word token, offsets left untrimmed."""
+    <mask> strips both sides, a non-special single-word token; offsets left untrimmed, or trimmed
+    with add_prefix_space (a space before every text and every piece between added tokens, and one
+    leading space kept in a sequence's first span)."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
+    prefix = request.param == "prefix-space"
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=prefix)
     tok.decoder = decoders.ByteLevel()
     rng = random.Random(7)
     corpus = [random_text(rng) for _ in range(2000)] + golden.TEXTS + [c for _, c in golden.QA]
@@ -145,7 +148,7 @@ def trained_tokenizer(tmp_path_factory):
     tok.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=True)])
     tok.add_tokens([AddedToken("[[note]]", single_word=True, normalized=True)])
     tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")),
-                                                      trim_offsets=False, add_prefix_space=False)
+                                                      trim_offsets=prefix, add_prefix_space=prefix)
     path = tmp_path_factory.mktemp("trained-tokenizer") / "tokenizer.json"
     tok.save(str(path))
     return path, PreLNTokenizer(Tokenizer.from_file(str(path)), max_length=64)

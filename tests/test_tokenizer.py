@@ -3,6 +3,7 @@ round trips on random unicode, offsets, pair template and truncation."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -26,7 +27,8 @@ def hf_tok(tmp_path_factory):
     from transformers import RobertaTokenizer
 
     folder = tmp_path_factory.mktemp("vocab-merges")
-    for name in ("vocab.json", "merges.txt"):
+    # tokenizer_config.json too: its add_prefix_space decides how a text's first word is split
+    for name in ("vocab.json", "merges.txt", "tokenizer_config.json"):
         shutil.copy(default_model_dir() / name, folder / name)
     return RobertaTokenizer.from_pretrained(str(folder))
 
@@ -97,11 +99,28 @@ def test_batch_pads_right_with_pad_id(tok):
 
 
 def test_vocab_merges_and_tokenizer_json_agree(tok, tmp_path):
-    for name in ("vocab.json", "merges.txt"):
+    for name in ("vocab.json", "merges.txt", "tokenizer_config.json"):
         shutil.copy(default_model_dir() / name, tmp_path / name)
     other = PreLNTokenizer.from_dir(tmp_path, 128)
     for text in TEXTS + random_strings(100, seed=2) + ["fill <mask> here"]:
         assert other.encode(text) == tok.encode(text)
+
+
+@pytest.mark.parametrize("prefix_space", [False, True])
+def test_vocab_merges_follow_tokenizer_config_prefix_space(tmp_path, prefix_space):
+    """Without tokenizer.json, tokenizer_config.json's add_prefix_space decides whether a text's first
+    word is split as inside a text (" Leeds"), as transformers' RobertaTokenizer reads these files."""
+    from transformers import RobertaTokenizer
+
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(default_model_dir() / name, tmp_path / name)
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"add_prefix_space": prefix_space}))
+    ours, hf = PreLNTokenizer.from_dir(tmp_path, 128), RobertaTokenizer.from_pretrained(str(tmp_path))
+    for first, second in zip(TEXTS + random_strings(60, seed=3), reversed(TEXTS + random_strings(60, seed=4))):
+        assert list(ours.encode(first, second).ids) == hf(first, second)["input_ids"]
+    alone = ours.encode("Leeds", add_special_tokens=False).ids
+    inside = ours.encode("in Leeds", add_special_tokens=False).ids[1:]
+    assert (list(alone) == list(inside)) is prefix_space
 
 
 def test_missing_tokenizer_is_a_clear_error(tmp_path):

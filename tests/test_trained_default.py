@@ -38,7 +38,8 @@ QA_EXAMPLES = [
     # Written in session 7 to compare a retrained candidate with the shipped model on English that no
     # template produced (the held-out split is generated, so it cannot show over-fitting to the
     # templates): a 4-layer model with better held-out figures got 7 of these 19 wrong, and "Where did
-    # Anna move to?" above. The model shipped in session 8 gets 32 of all 34 hand-written questions.
+    # Anna move to?" above. The model shipped in session 8 got 32 of all 34 hand-written questions, the
+    # one shipped in session 10 (tokenizer with add_prefix_space) gets 31.
     ("When was the church built?", "The small church in the village was built in 1750. It has three bells.", "1750"),
     ("How many bells does the church have?", "The small church in the village was built in 1750. It has three bells.",
      "three"),
@@ -64,14 +65,15 @@ QA_EXAMPLES = [
      "Work on the clock tower began in 1820. The tower was finished in 1826 and repaired in 1911.", "1911"),
     ("Where is the station?", "The old station is in Brighton, near the sea.", "Brighton"),
     ("When was the mill closed?", "The mill was opened in 1820 and closed in 1950.", "1950"),
-    ("Where did Tom move to?", "Tom Baker was born in Leeds in 1950. He moved to York in 1980.", "York"),
     ("When was the road repaired?", "The road was built in 1700. It was repaired in 1850.", "1850"),
 ]
 # Hand-written questions the shipped model gets wrong (strict xfail: fixing one makes it XPASS and fail).
 KNOWN_MISSES = [
-    ("Where does Tom live?",  # answers "Le", a sub-word of "Leeds"
+    ("Where does Tom live?",  # answers "Tom Baker lives in Le" (session 8's model: "Le")
      "Tom Baker lives in Leeds and works as a baker.", "Leeds"),
-    ("Who founded the library?", "The town library was founded by Ada Clark in 1901.", "Ada Clark"),  # "Ada"
+    ("Who founded the library?", "The town library was founded by Ada Clark in 1901.", "Ada Clark"),  # "Ada Cl"
+    # answers "Y", the first sub-word of " York" (session 8's model answered it)
+    ("Where did Tom move to?", "Tom Baker was born in Leeds in 1950. He moved to York in 1980.", "York"),
 ]
 SENTIMENT_EXAMPLES = [("a fine day", "positive"), ("The service was slow, but the food was excellent.", "positive"),
                       ("I did not enjoy the film.", "negative"), ("The room was cold and dirty.", "negative")]
@@ -79,14 +81,14 @@ CHOICE_EXAMPLES = [("Bees carry", ["pollen", "granite"], 0)]
 # Quality bars of issue 12, on the held-out split.
 BARS = {"qa": {"exact_match": 0.80, "f1": 0.85}, "sequence-classification": {"accuracy": 0.90},
         "multiple-choice": {"accuracy": 0.80}, "token-classification": {"entity_f1": 0.85}}
-# The shipped model (metrics.json: QA EM 0.955 / F1 0.9581, sentiment 1.0, entity F1 0.9765, multiple
-# choice 0.76) meets every bar but multiple choice, which is open work on issue 12. Strict xfail: a model
-# that meets a bar makes its test XPASS, which fails, so the mark must then come off.
-UNMET = {("multiple-choice", "accuracy")}
-# What the shipped model holds on the first EVAL_LIMIT held-out examples (measured: 0.94 / 0.946, 1.0,
-# 0.75, 0.982), a few points lower: a regression guard for anyone retraining or touching the loaders.
+# The shipped model (metrics.json: QA EM 0.9325 / F1 0.9399, sentiment 1.0, entity F1 0.977, multiple
+# choice 0.88) meets every bar. A bar listed here is expected to fail (strict xfail: a model that meets it
+# makes its test XPASS, which fails, so the entry must then come off).
+UNMET: set[tuple[str, str]] = set()
+# What the shipped model holds on the first EVAL_LIMIT held-out examples (measured: 0.94 / 0.952, 1.0,
+# 0.88, 0.976), a few points lower: a regression guard for anyone retraining or touching the loaders.
 FLOORS = {"qa": {"exact_match": 0.91, "f1": 0.91}, "sequence-classification": {"accuracy": 0.97},
-          "multiple-choice": {"accuracy": 0.71}, "token-classification": {"entity_f1": 0.95}}
+          "multiple-choice": {"accuracy": 0.84}, "token-classification": {"entity_f1": 0.95}}
 EVAL_LIMIT = 200
 
 

@@ -4,8 +4,9 @@
                        by LiteRT on the phone; or
     model.ort          an ONNX export converted to ONNX Runtime's format (int64 inputs), run by
                        ONNX Runtime for Android; verified in Python before the bundle is written
-    tokenizer.json     plus vocab.json + merges.txt when the export has them (the app reads
-                       tokenizer.json; the self-test checks that both give the golden ids)
+    tokenizer.json     plus vocab.json + merges.txt (and tokenizer_config.json, whose add_prefix_space
+                       they need) when the export has them (the app reads tokenizer.json; the
+                       self-test checks that both give the golden ids)
     labels.txt         one label per line in id order, for the tasks whose logits index labels
                        (sequence- and token-classification); other tasks get none
     golden.json        the export's golden vectors, for the app's self-check and selftest.sh
@@ -29,7 +30,7 @@ MODEL_FILE = "model.tflite"
 # target -> what the app runs it with; manifest["bundle"]["runtime"] tells the app which path to take.
 RUNTIMES = {"tflite": "litert", "onnx": "onnxruntime"}
 INPUT_DTYPES = {"tflite": "int32", "onnx": "int64"}
-TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "merges.txt")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json")
 SIGNATURE = "serving_default"
 
 

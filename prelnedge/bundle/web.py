@@ -148,8 +148,8 @@ def _ensure_tokenizer_json(export_dir: Path, dest: Path) -> None:
         problems.append(f"model {model.get('type')} (needs BPE)")
     if spec.get("normalizer") is not None:
         problems.append(f"normalizer {spec['normalizer'].get('type')} (needs none)")
-    if pre.get("type") != "ByteLevel" or pre.get("add_prefix_space") or pre.get("use_regex") is False:
-        problems.append("pre-tokenizer (needs ByteLevel without add_prefix_space)")
+    if pre.get("type") != "ByteLevel" or pre.get("use_regex") is False:
+        problems.append("pre-tokenizer (needs ByteLevel with its default split)")
     if post and post.get("type") not in ("RobertaProcessing", "ByteLevel"):
         problems.append(f"post-processor {post.get('type')} (needs RobertaProcessing)")
     if problems:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,18 +155,26 @@ def _byte_level_chars() -> dict[str, int]:
 
 
 def _from_vocab_and_merges(path: Path):
-    """Rebuild RoBERTa's pipeline from the GPT-2 style files, as the original tokenizer defines it."""
+    """Rebuild RoBERTa's pipeline from the GPT-2 style files, as the original tokenizer defines it
+    (with tokenizer_config.json's add_prefix_space, as transformers reads it; RoBERTa's default off)."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
 
     try:
         bpe = models.BPE.from_file(str(path / "vocab.json"), str(path / "merges.txt"))
     except Exception as exc:
         raise UserError(f"cannot read {path}/vocab.json + merges.txt: {exc}") from None
+    prefix_space = False
+    if (path / "tokenizer_config.json").is_file():
+        try:
+            prefix_space = bool(json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+                                .get("add_prefix_space", False))
+        except (ValueError, AttributeError) as exc:
+            raise UserError(f"cannot read {path / 'tokenizer_config.json'}: {exc}") from None
     tok = Tokenizer(bpe)
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=prefix_space)
     tok.decoder = decoders.ByteLevel()
     tok.add_special_tokens([*SPECIAL_TOKENS, AddedToken(MASK_TOKEN, lstrip=True)])
     tok.post_processor = processors.RobertaProcessing(
         ("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")),
-        trim_offsets=True, add_prefix_space=False)
+        trim_offsets=True, add_prefix_space=prefix_space)
     return tok

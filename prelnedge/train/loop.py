@@ -57,6 +57,10 @@ class TrainConfig:
     # RoBERTa's hidden dropout on the encoder during training (MultiTaskModel.hidden_dropout); 0: none
     hidden_dropout: float = 0.0
     log_every: int = 500
+    # The tokenizer's add_prefix_space: a text's first word is split as inside a text. Without it a
+    # multiple-choice row's choice ("Leeds", first in its segment) gets other tokens than the passage's
+    # " Leeds", and the model cannot match the two token by token.
+    prefix_space: bool = True
 
     def model_config(self, vocab_size: int) -> PreLNConfig:
         return PreLNConfig(
@@ -114,11 +118,11 @@ def held_out(cfg: TrainConfig, train: F.Split) -> F.Split:
         text=split.text[:n])
 
 
-def train_tokenizer(texts: list[str], vocab_size: int):
+def train_tokenizer(texts: list[str], vocab_size: int, prefix_space: bool = True):
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=prefix_space)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size - 1, min_frequency=2, show_progress=False,
@@ -128,7 +132,7 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     tok.add_special_tokens([AddedToken("<mask>", lstrip=True)])  # last id, as in RoBERTa
     tok.post_processor = processors.RobertaProcessing(
         ("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")),
-        trim_offsets=True, add_prefix_space=False)
+        trim_offsets=True, add_prefix_space=prefix_space)
     return tok
 
 
@@ -269,7 +273,7 @@ def build(out_dir: Path, cfg: TrainConfig, log_file: Path | None = None,
     test = held_out(cfg, train)
     corpus = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
     train.text.extend(corpus)
-    raw_tok = train_tokenizer(train.text, cfg.vocab_size)
+    raw_tok = train_tokenizer(train.text, cfg.vocab_size, cfg.prefix_space)
     tok = PreLNTokenizer(raw_tok, cfg.max_tokens)
     train.choice = [it for it in train.choice if _fits(tok, it)]
     test.choice = [it for it in test.choice if _fits(tok, it)]

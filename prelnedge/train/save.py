@@ -46,7 +46,9 @@ def save_model(out_dir: Path, model, raw_tok, cfg) -> None:
     (out_dir / "tokenizer_config.json").write_text(json.dumps(
         {"tokenizer_class": "RobertaTokenizer", "model_max_length": config.max_tokens,
          "bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
-         "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>"}, indent=2) + "\n")
+         "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>",
+         # transformers' RoBERTa tokenizers take this over tokenizer.json's own setting
+         "add_prefix_space": cfg.prefix_space}, indent=2) + "\n")
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:

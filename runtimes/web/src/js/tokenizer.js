@@ -132,9 +132,12 @@ export class Tokenizer {
     }
     if (json.normalizer != null) throw new TokenizerError(`normalizer ${json.normalizer.type} is not supported`);
     const pre = json.pre_tokenizer;
-    if (!pre || pre.type !== 'ByteLevel' || pre.add_prefix_space || pre.use_regex === false) {
-      throw new TokenizerError('only the RoBERTa pre-tokenizer (ByteLevel, add_prefix_space false, use_regex true) is supported');
+    if (!pre || pre.type !== 'ByteLevel' || pre.use_regex === false) {
+      throw new TokenizerError('only the RoBERTa pre-tokenizer (ByteLevel, use_regex true) is supported');
     }
+    // add_prefix_space: each text (each piece between added tokens) not starting with ' ' gets one,
+    // so a text's first word is tokenized as it would be inside a text (" Leeds", not "Leeds")
+    this.prefixSpace = Boolean(pre.add_prefix_space);
     this.vocab = new Map(Object.entries(model.vocab));
     this.idToToken = [];
     for (const [token, id] of this.vocab) this.idToToken[id] = token;
@@ -176,7 +179,8 @@ export class Tokenizer {
     } else {
       throw new TokenizerError(`post-processor ${post.type} is not supported; expected RobertaProcessing`);
     }
-    if (post && post.add_prefix_space) throw new TokenizerError('post-processor add_prefix_space is not supported');
+    // the post-processor's add_prefix_space keeps one leading space in a sequence's first token's span
+    this.postPrefixSpace = Boolean(post && post.add_prefix_space);
     this.padId = this.tokenToId('<pad>') ?? 1;
     this.bosId = this.tokenToId('<s>');
     this.eosId = this.tokenToId('</s>');
@@ -388,7 +392,10 @@ export class Tokenizer {
 
   // Pre-tokenize text[from, to) and BPE each word; push tokens with absolute UTF-16 offsets.
   tokenizePlain(text, from, to, out) {
-    const segment = text.slice(from, to);
+    let segment = text.slice(from, to);
+    // The added space takes the span of the character it precedes (as tokenizers aligns it).
+    const added = this.prefixSpace && segment.length > 0 && segment[0] !== ' ';
+    if (added) segment = ` ${segment}`;
     GPT2_SPLIT.lastIndex = 0;
     let cursor = 0;
     const words = [];
@@ -398,24 +405,30 @@ export class Tokenizer {
       cursor = m.index + m[0].length;
     }
     if (cursor < segment.length) words.push([cursor, segment.length]);
-    for (const [a, b] of words) this.tokenizeWord(segment, a, b, from, out);
+    for (const [a, b] of words) this.tokenizeWord(segment, a, b, from, out, added);
   }
 
-  tokenizeWord(segment, a, b, base, out) {
+  tokenizeWord(segment, a, b, base, out, addedSpace) {
     // byte characters of the word, each remembering the UTF-16 span of the character it came from
+    const shift = addedSpace ? 1 : 0; // segment position -> text position
+    const firstWidth = addedSpace && segment.codePointAt(1) > 0xffff ? 2 : 1;
     let chars = '';
     const spans = [];
     for (let i = a; i < b;) {
       const cp = segment.codePointAt(i);
       const width = cp > 0xffff ? 2 : 1;
+      const span = addedSpace && i === 0 ? [base, base + firstWidth] : [base + i - shift, base + i - shift + width];
       for (const byte of utf8.encode(String.fromCodePoint(cp))) {
         chars += BYTE_TO_CHAR[byte];
-        spans.push([base + i, base + i + width]);
+        spans.push(span);
       }
       i += width;
     }
     for (const sym of this.bpe(chars)) {
-      out.push({ id: sym.id, token: chars.slice(sym.start, sym.end), start: spans[sym.start][0], end: spans[sym.end - 1][1] });
+      const token = { id: sym.id, token: chars.slice(sym.start, sym.end), start: spans[sym.start][0], end: spans[sym.end - 1][1] };
+      // tokenizers trims offsets in code points: the added space counts as its borrowed character
+      if (addedSpace && a === 0 && sym.start === 0) token.addedSpaceUnits = firstWidth;
+      out.push(token);
     }
   }
 
@@ -461,9 +474,11 @@ export class Tokenizer {
     const ids = [], offsets = [], sequenceIds = [];
     const special = (id) => { ids.push(id); offsets.push([0, 0]); sequenceIds.push(null); };
     const push = (tokens, seq) => {
-      for (const t of tokens) {
+      for (const [i, t] of tokens.entries()) {
         ids.push(t.id);
-        offsets.push(this.trimOffsets ? trimmed(t) : [t.start, t.end]);
+        // tokenizers counts a token as first when it leads its sequence or starts at offset 0
+        const keepOneSpace = this.postPrefixSpace && (i === 0 || t.start === 0);
+        offsets.push(this.trimOffsets ? trimmed(t, keepOneSpace) : [t.start, t.end]);
         sequenceIds.push(seq);
       }
     };
@@ -490,14 +505,20 @@ function pairKey(a, b) {
   return a * 4194304 + b; // ids < 2^22
 }
 
-// tokenizers' byte-level offset trimming: a token's leading/trailing 'Ġ' (spaces) are not part
-// of its span. Each is one space, one UTF-16 unit, so the arithmetic holds for UTF-16 offsets.
-function trimmed({ token, start, end }) {
+// tokenizers' byte-level offset trimming: a token's leading/trailing 'Ġ' (spaces) are not part of
+// its span. tokenizers counts them in code points: a space of the text is one UTF-16 unit, a space
+// the pre-tokenizer added spans the character it precedes (addedSpaceUnits units). keepOneSpace (the
+// post-processor's add_prefix_space, on a sequence's first token) keeps one leading space: the added one.
+function trimmed({ token, start, end, addedSpaceUnits = 1 }, keepOneSpace = false) {
   const chars = Array.from(token);
-  let lead = 0, trail = 0;
-  while (lead < chars.length && (chars[lead] === SPACE_CHAR || isWhitespace(chars[lead]))) lead++;
-  while (trail < chars.length && (chars[chars.length - 1 - trail] === SPACE_CHAR || isWhitespace(chars[chars.length - 1 - trail]))) trail++;
-  if (lead > 0) start = Math.min(start + lead, end);
-  if (trail > 0 && end >= trail) end = Math.max(end - trail, start);
+  const units = (i) => (i === 0 ? addedSpaceUnits : 1);
+  let lead = 0, trail = 0, leadUnits = 0, trailUnits = 0;
+  while (lead < chars.length && (chars[lead] === SPACE_CHAR || isWhitespace(chars[lead]))) leadUnits += units(lead++);
+  while (trail < chars.length && (chars[chars.length - 1 - trail] === SPACE_CHAR || isWhitespace(chars[chars.length - 1 - trail]))) {
+    trailUnits += units(chars.length - 1 - trail++);
+  }
+  if (keepOneSpace && lead === 1) lead = 0;
+  if (lead > 0) start = Math.min(start + leadUnits, end);
+  if (trail > 0 && end >= trail) end = Math.max(end - trailUnits, start);
   return [start, end];
 }

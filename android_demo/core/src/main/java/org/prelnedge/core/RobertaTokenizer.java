@@ -128,7 +128,17 @@ public final class RobertaTokenizer {
     }
 
     public static RobertaTokenizer fromVocabAndMerges(String vocabJson, String mergesTxt, int maxLength) {
-        return TokenizerFiles.fromVocabAndMerges(vocabJson, mergesTxt, maxLength);
+        return TokenizerFiles.fromVocabAndMerges(vocabJson, mergesTxt, false, maxLength);
+    }
+
+    /** vocab.json + merges.txt with tokenizer_config.json's add_prefix_space. */
+    public static RobertaTokenizer fromVocabAndMerges(String vocabJson, String mergesTxt, boolean prefixSpace, int maxLength) {
+        return TokenizerFiles.fromVocabAndMerges(vocabJson, mergesTxt, prefixSpace, maxLength);
+    }
+
+    /** tokenizer_config.json's add_prefix_space in `files` (false without it). */
+    public static boolean configPrefixSpace(AssetSource files) throws IOException {
+        return TokenizerFiles.configPrefixSpace(files);
     }
 
     // ---------------------------------------------------------------- encoding

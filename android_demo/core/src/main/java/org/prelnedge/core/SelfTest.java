@@ -82,7 +82,7 @@ public final class SelfTest {
         if (files.read("tokenizer.json") != null && files.read("vocab.json") != null && files.read("merges.txt") != null) {
             // The app reads tokenizer.json; the GPT-2 style files must tokenise the goldens the same way.
             RobertaTokenizer plain = RobertaTokenizer.fromVocabAndMerges(files.read("vocab.json"),
-                    files.read("merges.txt"), bundle.maxTokens);
+                    files.read("merges.txt"), RobertaTokenizer.configPrefixSpace(files), bundle.maxTokens);
             Pipeline other = new Pipeline(bundle.spec, plain, bundle.labels, bundle.golden.topK);
             SelfCheck.Report second = SelfCheck.replay(bundle.golden, other);
             if (!second.passed) {

@@ -26,7 +26,16 @@ final class TokenizerFiles {
         if (vocab == null || merges == null) {
             throw new IllegalArgumentException("no tokenizer: expected tokenizer.json or vocab.json + merges.txt");
         }
-        return fromVocabAndMerges(vocab, merges, maxLength);
+        return fromVocabAndMerges(vocab, merges, configPrefixSpace(files), maxLength);
+    }
+
+    /** tokenizer_config.json's add_prefix_space (RoBERTa's default, false, without the file or the key). */
+    static boolean configPrefixSpace(AssetSource files) throws IOException {
+        String config = files.read("tokenizer_config.json");
+        if (config == null) {
+            return false;
+        }
+        return Json.bool(Json.object(Json.parse(config), "tokenizer_config.json").get("add_prefix_space"), false);
     }
 
     static RobertaTokenizer fromTokenizerJson(String text, int maxLength) {
@@ -126,7 +135,9 @@ final class TokenizerFiles {
      * ByteLevel without prefix space, specials {@code <s> <pad> </s> <unk>} and {@code <mask>}
      * (lstrip), RobertaProcessing with trimmed offsets.
      */
-    static RobertaTokenizer fromVocabAndMerges(String vocabJson, String mergesTxt, int maxLength) {
+    /** With prefixSpace (tokenizer_config.json's add_prefix_space) for the pre-tokenizer and the template,
+     *  as transformers builds its RoBERTa tokenizer from these files. */
+    static RobertaTokenizer fromVocabAndMerges(String vocabJson, String mergesTxt, boolean prefixSpace, int maxLength) {
         Map<String, Integer> vocab = new LinkedHashMap<>();
         for (Map.Entry<String, Object> entry : Json.object(Json.parse(vocabJson), "vocab.json").entrySet()) {
             vocab.put(entry.getKey(), Json.integer(entry.getValue(), "vocab id of " + entry.getKey()));
@@ -154,6 +165,6 @@ final class TokenizerFiles {
         }
         Object[] cls = {"<s>", vocab.containsKey("<s>") ? vocab.get("<s>") : added.get(0).id};
         Object[] sep = {"</s>", vocab.containsKey("</s>") ? vocab.get("</s>") : added.get(2).id};
-        return new RobertaTokenizer(bpe, added, false, true, cls, sep, true, false, maxLength);
+        return new RobertaTokenizer(bpe, added, prefixSpace, true, cls, sep, true, prefixSpace, maxLength);
     }
 }

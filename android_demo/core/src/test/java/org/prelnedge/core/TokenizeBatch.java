@@ -28,7 +28,8 @@ public final class TokenizeBatch {
         int maxLength = Json.integer(request.get("max_length"), "max_length");
         AssetSource files = AssetSource.folder(dir);
         RobertaTokenizer tok = "vocab".equals(request.get("source"))
-                ? RobertaTokenizer.fromVocabAndMerges(files.read("vocab.json"), files.read("merges.txt"), maxLength)
+                ? RobertaTokenizer.fromVocabAndMerges(files.read("vocab.json"), files.read("merges.txt"),
+                        RobertaTokenizer.configPrefixSpace(files), maxLength)
                 : RobertaTokenizer.load(files, maxLength);
 
         List<Object> results = new ArrayList<>();

@@ -291,7 +291,7 @@ def test_tokenizer_json_is_built_from_vocab_and_merges(tmp_path):
 
     export_dir, dest = tmp_path / "export", tmp_path / "dest"
     export_dir.mkdir(), dest.mkdir()
-    for name in ("vocab.json", "merges.txt"):
+    for name in ("vocab.json", "merges.txt", "tokenizer_config.json"):  # the config holds add_prefix_space
         shutil.copy(default_model_dir() / name, export_dir / name)
     _ensure_tokenizer_json(export_dir, dest)
     texts = ["The lamp was <mask> in 1931.", "Zürich café 🙂 and 日本語 text.", "  spaced\tout\n"]

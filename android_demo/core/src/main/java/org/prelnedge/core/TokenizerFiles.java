@@ -132,11 +132,10 @@ final class TokenizerFiles {
 
     /**
      * The GPT-2 style files, built into RoBERTa's pipeline the way prelnedge/runtime/tokenizer.py does:
-     * ByteLevel without prefix space, specials {@code <s> <pad> </s> <unk>} and {@code <mask>}
+     * ByteLevel with prefixSpace (tokenizer_config.json's add_prefix_space, RoBERTa's default false) for
+     * the pre-tokenizer and the template, specials {@code <s> <pad> </s> <unk>} and {@code <mask>}
      * (lstrip), RobertaProcessing with trimmed offsets.
      */
-    /** With prefixSpace (tokenizer_config.json's add_prefix_space) for the pre-tokenizer and the template,
-     *  as transformers builds its RoBERTa tokenizer from these files. */
     static RobertaTokenizer fromVocabAndMerges(String vocabJson, String mergesTxt, boolean prefixSpace, int maxLength) {
         Map<String, Integer> vocab = new LinkedHashMap<>();
         for (Map.Entry<String, Object> entry : Json.object(Json.parse(vocabJson), "vocab.json").entrySet()) {

@@ -135,7 +135,7 @@ def test_readme_examples_float_reference():
         assert choose(mc, _tokenizer(mc), prompt, choices)["index"] == right
 
 
-@pytest.mark.xfail(strict=True, reason="known misses of the shipped model (issue 12 open work)")
+@pytest.mark.xfail(strict=True, reason="known misses of the shipped model (hand-written questions it answers wrongly)")
 @pytest.mark.parametrize("question,context,answer", KNOWN_MISSES)
 def test_known_misses(question, context, answer):
     from prelnedge.runtime.postprocess import answer_question

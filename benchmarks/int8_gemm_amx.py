@@ -25,6 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.ort_options import fair_session_options  # noqa: E402
+
 SHAPES = [(768, 768), (768, 3072), (3072, 768)]  # (K, N): q/k/v/out, FFN in, FFN out
 XTILEDATA = 1 << 18
 
@@ -85,11 +90,8 @@ def child_ort(rows: list[int], threads: int, rounds: int, op: str) -> dict:
                      numpy_helper.from_array(np.zeros(n, np.int8), "zw")]
         graph = helper.make_graph([node], "gemm", [helper.make_tensor_value_info("a", types[0], ["m", k])],
                                   [helper.make_tensor_value_info("y", types[1], ["m", n])], [weight, *extra])
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
-        sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(model.SerializeToString(), fair_session_options(threads), providers=["CPUExecutionProvider"])
         for m in rows:
             x = (rng.integers(0, 256, (m, k), dtype=np.uint8) if op == "MatMulInteger"
                  else rng.standard_normal((m, k)).astype(np.float32))

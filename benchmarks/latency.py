@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.latency_build import DIY, EAGER, build, prelnedge_runners  # noqa: E402
+from benchmarks.ort_options import fair_session_options  # noqa: E402
 from benchmarks.latency_report import write_outputs  # noqa: E402
 from benchmarks.random_checkpoint import SIZES  # noqa: E402
 
@@ -52,11 +53,7 @@ SLOW_RUNNERS = ("tflite int16x8",)
 def _ort_session(path: Path, threads: int):
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), fair_session_options(threads), providers=["CPUExecutionProvider"])
 
     def call(ids: np.ndarray, mask: np.ndarray):
         return session.run(None, {"input_ids": ids.astype(np.int64), "attention_mask": mask.astype(np.int64)})

@@ -26,6 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.ort_options import fair_session_options  # noqa: E402
 from benchmarks.random_checkpoint import SIZES  # noqa: E402
 
 INT8 = "int8-dynamic"
@@ -65,11 +66,7 @@ def variants(folder: Path, k: int, n: int, blocks: list[int]) -> dict[str, Path]
 def session(path: Path, threads: int):
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), fair_session_options(threads), providers=["CPUExecutionProvider"])
 
 
 def time_shape(models: dict[str, Path], k: int, rows: int, rounds: int, calls: int, threads: int) -> dict:

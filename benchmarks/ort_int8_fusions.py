@@ -14,7 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.ort_options import fair_session_options  # noqa: E402
 
 FUSIONS = "MatMulIntegerToFloatFusion,DynamicQuantizeMatMulFusion"
 
@@ -22,9 +28,7 @@ FUSIONS = "MatMulIntegerToFloatFusion,DynamicQuantizeMatMulFusion"
 def session(path: str, unfused: bool, threads: int):
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts = fair_session_options(threads)
     if unfused:
         opts.add_session_config_entry("optimization.disable_specified_optimizers", FUSIONS)
     return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])

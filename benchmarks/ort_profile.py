@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.latency import inputs  # noqa: E402
+from benchmarks.ort_options import fair_session_options  # noqa: E402
 
 TOTAL, RUN = "kernel time, all ops", "model_run (wall)"
 
@@ -32,10 +33,7 @@ TOTAL, RUN = "kernel time, all ops", "model_run (wall)"
 def _session(model: Path, threads: int, prefix: str):
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options = fair_session_options(threads)
     options.enable_profiling = True
     options.profile_file_prefix = prefix
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])

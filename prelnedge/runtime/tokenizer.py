@@ -157,7 +157,7 @@ def _byte_level_chars() -> dict[str, int]:
 def _from_vocab_and_merges(path: Path):
     """Rebuild RoBERTa's pipeline from the GPT-2 style files, as the original tokenizer defines it
     (with tokenizer_config.json's add_prefix_space, as transformers reads it; RoBERTa's default off)."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 
     try:
         bpe = models.BPE.from_file(str(path / "vocab.json"), str(path / "merges.txt"))
@@ -174,7 +174,14 @@ def _from_vocab_and_merges(path: Path):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=prefix_space)
     tok.decoder = decoders.ByteLevel()
     tok.add_special_tokens([*SPECIAL_TOKENS, AddedToken(MASK_TOKEN, lstrip=True)])
-    tok.post_processor = processors.RobertaProcessing(
-        ("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")),
-        trim_offsets=True, add_prefix_space=prefix_space)
+    tok.post_processor = roberta_template(tok, prefix_space)
     return tok
+
+
+def roberta_template(tok, prefix_space: bool):
+    """RoBERTa's post-processor for a `tokenizers` Tokenizer holding <s> and </s>: `<s> A </s>` and
+    `<s> A </s></s> B </s>`, offsets trimmed of byte-level spaces (add_prefix_space as the pre-tokenizer's)."""
+    from tokenizers import processors
+
+    return processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")),
+                                        trim_offsets=True, add_prefix_space=prefix_space)

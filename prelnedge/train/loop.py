@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from prelnedge.models.config import PreLNConfig
-from prelnedge.runtime.tokenizer import PreLNTokenizer
+from prelnedge.runtime.tokenizer import PreLNTokenizer, roberta_template
 from prelnedge.train import choice, data, sentiment
 from prelnedge.train import features as F
 from prelnedge.train import words as W
@@ -119,7 +119,7 @@ def held_out(cfg: TrainConfig, train: F.Split) -> F.Split:
 
 
 def train_tokenizer(texts: list[str], vocab_size: int, prefix_space: bool = True):
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=prefix_space)
@@ -130,9 +130,7 @@ def train_tokenizer(texts: list[str], vocab_size: int, prefix_space: bool = True
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(texts, trainer=trainer)
     tok.add_special_tokens([AddedToken("<mask>", lstrip=True)])  # last id, as in RoBERTa
-    tok.post_processor = processors.RobertaProcessing(
-        ("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")),
-        trim_offsets=True, add_prefix_space=prefix_space)
+    tok.post_processor = roberta_template(tok, prefix_space)
     return tok
 
 

@@ -55,7 +55,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="prelnedge", description=(
         "RoBERTa-PreLayerNorm checkpoints to verified on-device models. Without --model, commands use "
-        "the small untrained model embedded in the package."))
+        "the small demonstration model embedded in the package (trained on generated data, not a "
+        "general-purpose language model)."))
     parser.add_argument("--version", action="version", version=f"prelnedge {__version__}")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

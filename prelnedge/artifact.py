@@ -381,6 +381,9 @@ def read_json(path: Path) -> Any:
         raise UserError(f"{path} is missing") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path} is not valid JSON ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                        "JSON files must be UTF-8") from None
 
 
 def _jsonable(value: Any) -> Any:

@@ -68,3 +68,24 @@ def test_manifest_names_outside_the_folder_are_refused(command, kind, escaping_e
     err = one_line_refusal(*run_cli(args, capsys)[::2])
     assert f"lists {name!r}" in err and "only files inside its folder" in err
     assert not (tmp_path / "b").exists() and not (tmp_path / "q").exists()
+
+
+# ---- bytes that are not UTF-8 on the command line, and a closed stdout --------------------------------
+QUESTION = ["predict", "--task", "qa", "--context", "The stone bridge over the river Ashby was opened in 1887."]
+
+
+def test_question_bytes_that_are_not_utf8_are_replaced_and_said(tmp_path):
+    done = subprocess.run([*CLI, *QUESTION, "--question", b"When was the bridge \xff\xfe opened?"], cwd=tmp_path,
+                          capture_output=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert b"--question holds bytes that are not UTF-8 text" in done.stderr and b"Traceback" not in done.stderr
+    assert "answer" in json.loads(done.stdout)
+
+
+def test_a_closed_stdout_ends_quietly(tmp_path):
+    proc = subprocess.Popen([*CLI, *QUESTION, "--question", "When was the bridge opened?"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc.stdout.close()  # `prelnedge predict ... | true`: the reader is gone before the answer is written
+    err = proc.stderr.read().decode(errors="replace")
+    assert proc.wait(timeout=300) == 141, err  # 128 + SIGPIPE, as `yes | true` ends
+    assert err == "", err

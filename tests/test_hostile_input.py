@@ -89,3 +89,33 @@ def test_a_closed_stdout_ends_quietly(tmp_path):
     err = proc.stderr.read().decode(errors="replace")
     assert proc.wait(timeout=300) == 141, err  # 128 + SIGPIPE, as `yes | true` ends
     assert err == "", err
+
+
+# ---- pickles that would run code ------------------------------------------------------------------------
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # unpickling this calls os.system (pickled as posix.system)
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("layout", ["fairseq-model.pt", "hf-pytorch_model.bin"])
+def test_a_pickle_that_runs_code_is_refused_naming_what_it_loads(layout, tmp_path, capsys):
+    import torch
+
+    from prelnedge.checkpoint.load import default_model_dir
+
+    marker = tmp_path / "it-ran"
+    if layout == "fairseq-model.pt":
+        model = tmp_path / "model.pt"
+    else:
+        model = tmp_path / "hf"
+        model.mkdir()
+        shutil.copy(default_model_dir() / "config.json", model / "config.json")
+    torch.save({"model": {"x": torch.zeros(2)}, "args": _RunsCode(marker)},
+               model if model.suffix == ".pt" else model / "pytorch_model.bin")
+    err = one_line_refusal(*run_cli(["info", "--model", model], capsys)[::2])
+    assert "load posix.system" in err and "save a plain state dict of tensors" in err, err
+    assert "weights_only" not in err and "safe_globals" not in err and "trust" not in err, err
+    assert not marker.exists()

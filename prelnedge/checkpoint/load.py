@@ -91,14 +91,16 @@ def _load(path: str | Path | None, task: str | Task, config: PreLNConfig | None)
         from prelnedge.checkpoint.fairseq import read_fairseq  # torch is needed to unpickle it
 
         file = path if path.is_file() else _fairseq_file_in(path)
-        raw, file_config, sha = read_fairseq(file)
+        notes: list[str] = []
+        raw, file_config, sha = read_fairseq(file, notes=notes)
         config = config or file_config
         if config is None:
             raise CheckpointError(f"{file} has no model args; pass a config (config.json) for it")
-        notes: list[str] = []
         _untie_decoder(raw, notes)
         tokenizer_dir = file.parent if _has_tokenizer(file.parent) else None
-        return _canonicalize(raw, config, task, "fairseq", file, sha, tokenizer_dir)
+        loaded = _canonicalize(raw, config, task, "fairseq", file, sha, tokenizer_dir)
+        loaded.unused[:0] = notes
+        return loaded
 
     config_data = _read_config_json(path)
     if config is None and config_data is not None and config_data.get("model_type") != "roberta":

@@ -119,3 +119,46 @@ def test_a_pickle_that_runs_code_is_refused_naming_what_it_loads(layout, tmp_pat
     assert "load posix.system" in err and "save a plain state dict of tensors" in err, err
     assert "weights_only" not in err and "safe_globals" not in err and "trust" not in err, err
     assert not marker.exists()
+
+
+# ---- configs whose sizes would exhaust memory -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def headless(tmp_path_factory) -> Path:
+    """The embedded model without its classifier and pooler: loading it for sequence-classification
+    initialises a (hidden x hidden) dense layer from the config's sizes."""
+    from safetensors.numpy import load_file, save_file
+
+    from prelnedge.checkpoint.load import default_model_dir
+
+    folder = tmp_path_factory.mktemp("headless")
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt"):
+        shutil.copy(default_model_dir() / name, folder / name)
+    state = load_file(default_model_dir() / "model.safetensors")
+    save_file({k: v for k, v in state.items() if not k.startswith(("classifier.", "qa_outputs.", "lm_head."))
+               and ".pooler." not in k}, folder / "model.safetensors")
+    return folder
+
+
+def _limit_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (8 * 2**30, 8 * 2**30))  # far below what the configs claim
+
+
+@pytest.mark.parametrize("sizes,fragment", [
+    ({"hidden_size": 10**7, "num_hidden_layers": 100_000, "vocab_size": 10**10},
+     "config field vocab_size=10000000000 is invalid; allowed: a positive integer up to 16,777,216"),
+    ({"hidden_size": 10**7}, "config field hidden_size=10000000 is invalid"),
+    # within the limits but not the weights' sizes: the weights say so before any head is made
+    ({"hidden_size": 32768, "num_attention_heads": 4, "vocab_size": 10**6},
+     "shape mismatch against config.json: roberta_prelayernorm.embeddings.word_embeddings.weight"),
+], ids=["all-absurd", "hidden-absurd", "hidden-not-the-weights"])
+def test_absurd_sizes_are_refused_before_anything_is_built(sizes, fragment, headless, tmp_path):
+    model = tmp_path / "m"
+    shutil.copytree(headless, model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, **sizes}))
+    done = subprocess.run([*CLI, "info", "--model", str(model), "--task", "sequence-classification"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, preexec_fn=_limit_memory)
+    err = one_line_refusal(done.returncode, done.stderr)
+    assert fragment in err and "initialised" not in err, err

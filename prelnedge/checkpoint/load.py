@@ -304,12 +304,14 @@ def _canonicalize(raw: StateDict, config: PreLNConfig, task: Task, source_format
     if other:
         loaded.unused.append(f"set aside parameters not used by task {task.name}: {', '.join(other)}")
 
+    # Every check against the weights runs before a missing head is initialised: the head's shapes
+    # come from the config, which is only trusted once the weights have confirmed its sizes.
     missing = [k for k in expected if k not in raw]
-    groups = _initializable_groups(task)
-    for group in groups:
+    absent_groups = []
+    for group in _initializable_groups(task):
         members = [k for k in expected if k.startswith(group)]
         if members and all(k in missing for k in members):
-            _initialize(loaded, group, {k: expected[k] for k in members}, config)
+            absent_groups.append((group, {k: expected[k] for k in members}))
             missing = [k for k in missing if k not in members]
     if missing:
         raise CheckpointError(f"checkpoint lacks weights for task {task.name}: {_listing(missing)}")
@@ -318,6 +320,8 @@ def _canonicalize(raw: StateDict, config: PreLNConfig, task: Task, source_format
                   for k in expected if k in raw and tuple(raw[k].shape) != expected[k]]
     if mismatched:
         raise CheckpointError(f"shape mismatch against config.json: {_listing(mismatched)}")
+    for group, shapes in absent_groups:
+        _initialize(loaded, group, shapes, config)
     for key in expected:
         if key in raw:
             loaded.state[key] = np.ascontiguousarray(raw[key], dtype=np.float32)

@@ -151,8 +151,16 @@ def check_writable(folder: Path) -> None:
         raise UserError(f"cannot write under {existing}: permission denied")
 
 
+# The installed package is an input of every run: without --model its embedded model
+# (default_model/) is the checkpoint, and its data/ files the calibration and evaluation sets.
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
 def check_not_over_inputs(out: Path, inputs: Iterable[Path | None]) -> None:
     target = Path(out).resolve()
+    if target == PACKAGE_DIR or target.is_relative_to(PACKAGE_DIR) or PACKAGE_DIR.is_relative_to(target):
+        raise UserError(f"output {out} would write over prelnedge's installed package {PACKAGE_DIR} (its embedded "
+                        "model and data are the inputs of runs without --model); choose an output folder outside it")
     for given in inputs:
         if given is None:
             continue

@@ -162,3 +162,23 @@ def test_absurd_sizes_are_refused_before_anything_is_built(sizes, fragment, head
                           capture_output=True, text=True, timeout=60, preexec_fn=_limit_memory)
     err = one_line_refusal(done.returncode, done.stderr)
     assert fragment in err and "initialised" not in err, err
+
+
+# ---- the embedded model is an input too ------------------------------------------------------------------
+@pytest.mark.parametrize("where", ["default_model/out", "default_model", "data/out", "package"])
+@pytest.mark.parametrize("command", ["export", "report", "quantize"])
+def test_output_inside_the_installed_package_is_refused(command, where, qa_export, capsys):
+    from prelnedge.checkpoint.load import default_model_dir
+
+    package = default_model_dir().parent
+    out = package if where == "package" else package / where
+    def files():  # byte-code caches aside: importing a stage may write one
+        return sorted(str(p) for p in package.rglob("*") if "__pycache__" not in p.parts)
+
+    before = files()
+    args = {"export": ["export", "--task", "qa", "--target", "onnx"],
+            "report": ["report", "--task", "qa", "--targets", "onnx", "--modes", "fp32"],
+            "quantize": ["quantize", qa_export, "--quantize", "fp16"]}[command]
+    err = one_line_refusal(*run_cli([*args, "--out", out, "--force"], capsys)[::2])
+    assert "would write over prelnedge's installed package" in err, err
+    assert files() == before

@@ -122,6 +122,11 @@ def check_target(out: Path, force: bool, inputs: Iterable[Path | None] = ()) -> 
     """Fail before any work when OUT may not be written: over an input, or existing without
     --force, or existing and not a folder prelnedge wrote."""
     out = Path(out)
+    try:
+        str(out.absolute()).encode("utf-8")
+    except UnicodeEncodeError:  # a name made of bytes that are not UTF-8 (lone surrogates in Python)
+        raise UserError(f"output path {os.fsencode(str(out))!r} has bytes that are not UTF-8; ONNX Runtime and LiteRT "
+                        "cannot open files under it: choose a UTF-8 name") from None
     here = Path.cwd().resolve()
     if out.resolve() == here or out.resolve() in here.parents:
         raise UserError(f"output folder {out} is the current folder or holds it; name a new folder to write")

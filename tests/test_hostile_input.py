@@ -182,3 +182,16 @@ def test_output_inside_the_installed_package_is_refused(command, where, qa_expor
     err = one_line_refusal(*run_cli([*args, "--out", out, "--force"], capsys)[::2])
     assert "would write over prelnedge's installed package" in err, err
     assert files() == before
+
+
+@pytest.mark.parametrize("command", ["validate", "predict", "export"])
+def test_paths_that_are_not_utf8_are_refused_in_one_line(command, qa_export, tmp_path, capsys):
+    """Bytes that are not UTF-8 in a folder name reach Python as lone surrogates, which ONNX Runtime and
+    LiteRT cannot take as a path (a TypeError traceback before)."""
+    odd = tmp_path / os.fsdecode(b"exp-\xff")
+    if command != "export":
+        shutil.copytree(qa_export, odd)
+    args = {"validate": ["validate", odd], "predict": ["predict", odd, "--question", "q?", "--context", "c."],
+            "export": ["export", "--task", "qa", "--target", "onnx", "--out", odd]}[command]
+    err = one_line_refusal(*run_cli(args, capsys)[::2])
+    assert "exp-\\xff" in err and "not UTF-8" in err, err

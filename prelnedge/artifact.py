@@ -176,6 +176,7 @@ class ModelArtifact:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserError(f"{path} has a malformed field ({type(exc).__name__}: {exc}); it was not written "
                             "by prelnedge export (or was edited): export again") from None
+        check_listed_names(folder, [artifact.model_file, *artifact.files])
         if check_files:
             changed = artifact.changed_files()
             if changed:
@@ -300,7 +301,30 @@ def read_bundle_manifest(folder: Path) -> dict:
     if data.get("format") != BUNDLE_FORMAT or not isinstance(data.get("bundle"), dict):
         raise UserError(f"{Path(folder) / 'manifest.json'} is not a bundle's manifest ({BUNDLE_FORMAT}); "
                         "make one with `prelnedge bundle`")
+    model_file = data["bundle"].get("model_file")
+    check_listed_names(Path(folder), [*([model_file] if model_file is not None else []), *(data.get("files") or {})])
     return data
+
+
+def check_listed_names(folder: Path, names) -> None:
+    """Refuse, before any listed file is opened, a manifest naming a file outside its folder: an
+    absolute name, one with `..`, or one that a symbolic link leads out of the folder (a tampered
+    manifest must not make validate, bundle or quantize read, hash or copy the user's other files)."""
+    from pathlib import PurePosixPath
+
+    root = Path(folder).resolve()
+    for name in names:
+        problem = None
+        if not isinstance(name, str) or not name or "\x00" in name:
+            problem = "is not a file name"
+        elif PurePosixPath(name).is_absolute() or Path(name).is_absolute() or ".." in PurePosixPath(name).parts:
+            problem = "is absolute or climbs out with '..'"
+        elif not (root / name).resolve().is_relative_to(root):
+            problem = "leads outside the folder through a symbolic link"
+        if problem:
+            raise UserError(f"{Path(folder) / 'manifest.json'} lists {name!r}, which {problem}; a manifest may "
+                            "name only files inside its folder (it was edited, or not written by prelnedge): "
+                            "nothing was opened")
 
 
 @dataclass(frozen=True)
@@ -357,6 +381,9 @@ def read_json(path: Path) -> Any:
         raise UserError(f"{path} is missing") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path} is not valid JSON ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                        "JSON files must be UTF-8") from None
 
 
 def _jsonable(value: Any) -> Any:

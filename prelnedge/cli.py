@@ -55,7 +55,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="prelnedge", description=(
         "RoBERTa-PreLayerNorm checkpoints to verified on-device models. Without --model, commands use "
-        "the small untrained model embedded in the package."))
+        "the small demonstration model embedded in the package (trained on generated data, not a "
+        "general-purpose language model)."))
     parser.add_argument("--version", action="version", version=f"prelnedge {__version__}")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -239,7 +240,8 @@ def _run_predict(args: argparse.Namespace) -> int:
         raise UserError("--framework chooses the float reference; an exported folder EXPORT runs its own model")
     if args.folder is None and args.task is None:
         raise UserError("predict needs --task TASK (or an exported folder EXPORT)")
-    request = {"texts": args.text, "question": args.question, "context": args.context, "choices": args.choice}
+    request = {"texts": [_user_text(t, "--text") for t in args.text], "question": _user_text(args.question, "--question"),
+               "context": _user_text(args.context, "--context"), "choices": [_user_text(c, "--choice") for c in args.choice]}
     if args.task is not None:  # before the (slow) model load
         check_request(get_task(args.task), **request)
     progress = Progress(total=2)
@@ -250,6 +252,21 @@ def _run_predict(args: argparse.Namespace) -> int:
                           stride=args.stride)
     print(json.dumps(result, indent=None if args.json else 2, ensure_ascii=False))
     return 0
+
+
+def _user_text(value: str | None, flag: str) -> str | None:
+    """A text argument as valid Unicode: bytes that are not UTF-8 reach Python as lone surrogates
+    (which no tokenizer takes); they are read as U+FFFD, and the user is told."""
+    if value is None:
+        return None
+    try:
+        fixed = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that no byte made (given programmatically)
+        fixed = value.encode("utf-8", "replace").decode("utf-8")
+    if fixed != value:
+        warnings.warn(f"{flag} holds bytes that are not UTF-8 text; they were read as the replacement "
+                      "character U+FFFD")
+    return fixed
 
 
 def _predict_model(args: argparse.Namespace):
@@ -377,6 +394,16 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"prelnedge: warning: {message}", file=sys.stderr)
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (captured by a test harness)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -390,7 +417,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # here, so that a closed stdout is met inside this handler, not at exit
+        return code
+    except BrokenPipeError:  # `prelnedge predict ... | head`: the reader left; nothing more to say
+        _silence_stdout()
+        return 128 + 13  # as a process ended by SIGPIPE
     except UserError as exc:
         if args.debug:
             raise

@@ -29,13 +29,19 @@ from typing import Iterable, Iterator
 from prelnedge.errors import UserError
 
 # ---- owners: pid + start time ---------------------------------------------------------------------
-def _start_time(pid: int) -> str:
-    """The process's start time in clock ticks since boot (Linux /proc), or "" where unknown."""
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the name (state first), or [] where unknown (not Linux, gone)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return ""
-    return stat.rsplit(")", 1)[-1].split()[19]  # field 22; the name in (...) may hold spaces
+        return []
+    return stat.rsplit(")", 1)[-1].split()  # the name in (...) may hold spaces
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux /proc), or "" where unknown."""
+    fields = _stat_fields(pid)
+    return fields[19] if len(fields) > 19 else ""  # field 22 of proc(5)
 
 
 def owner_tag() -> str:
@@ -55,14 +61,22 @@ def owner_alive(tag: str) -> bool:
         return False
     except PermissionError:
         pass  # alive, owned by another user
-    now = _start_time(pid)
+    fields = _stat_fields(pid)
+    if fields and fields[0] in ("Z", "X"):
+        return False  # killed, not yet reaped by its parent (a shell's `kill -9` then an immediate rerun)
+    now = fields[19] if len(fields) > 19 else ""
     return not (start and start != "0" and now and now != start)  # same pid, other process: dead owner
 
 
-def remove_dead(parent: Path, prefix: str) -> None:
-    """Delete `parent/PREFIX*` entries whose owner process is gone."""
+def remove_dead(parent: Path, prefix: str, lock_held: bool = False) -> None:
+    """Delete `parent/PREFIX*` entries whose owner process is gone. With `lock_held` the caller holds
+    the output lock every writer of these entries held while it wrote them: then any entry but this
+    process's own is a dead run's, whatever its pid looks like now (a dying process keeps its pid
+    until it is reaped, but the kernel has already dropped its lock)."""
+    mine = owner_tag()
     for stale in Path(parent).glob(glob.escape(prefix) + "*"):
-        if owner_alive(stale.name[len(prefix):]):
+        tag = stale.name[len(prefix):]
+        if tag == mine or (not lock_held and owner_alive(tag)):
             continue
         if stale.is_dir() and not stale.is_symlink():
             shutil.rmtree(stale, ignore_errors=True)
@@ -88,11 +102,12 @@ def sigterm_raises() -> Iterator[None]:
 
 
 @contextmanager
-def owned_temp_dir(parent: Path, prefix: str) -> Iterator[Path]:
-    """A fresh folder `parent/PREFIX+OWNER`, removed on exit; dead owners' ones are removed on entry."""
+def owned_temp_dir(parent: Path, prefix: str, lock_held: bool = False) -> Iterator[Path]:
+    """A fresh folder `parent/PREFIX+OWNER`, removed on exit; dead owners' ones are removed on entry
+    (all others' with `lock_held`: see remove_dead)."""
     parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)
-    remove_dead(parent, prefix)
+    remove_dead(parent, prefix, lock_held)
     folder = parent / f"{prefix}{owner_tag()}"
     with sigterm_raises():
         folder.mkdir()
@@ -107,6 +122,11 @@ def check_target(out: Path, force: bool, inputs: Iterable[Path | None] = ()) -> 
     """Fail before any work when OUT may not be written: over an input, or existing without
     --force, or existing and not a folder prelnedge wrote."""
     out = Path(out)
+    try:
+        str(out.absolute()).encode("utf-8")
+    except UnicodeEncodeError:  # a name made of bytes that are not UTF-8 (lone surrogates in Python)
+        raise UserError(f"output path {os.fsencode(str(out))!r} has bytes that are not UTF-8; ONNX Runtime and LiteRT "
+                        "cannot open files under it: choose a UTF-8 name") from None
     here = Path.cwd().resolve()
     if out.resolve() == here or out.resolve() in here.parents:
         raise UserError(f"output folder {out} is the current folder or holds it; name a new folder to write")
@@ -136,8 +156,16 @@ def check_writable(folder: Path) -> None:
         raise UserError(f"cannot write under {existing}: permission denied")
 
 
+# The installed package is an input of every run: without --model its embedded model
+# (default_model/) is the checkpoint, and its data/ files the calibration and evaluation sets.
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
 def check_not_over_inputs(out: Path, inputs: Iterable[Path | None]) -> None:
     target = Path(out).resolve()
+    if target == PACKAGE_DIR or target.is_relative_to(PACKAGE_DIR) or PACKAGE_DIR.is_relative_to(target):
+        raise UserError(f"output {out} would write over prelnedge's installed package {PACKAGE_DIR} (its embedded "
+                        "model and data are the inputs of runs without --model); choose an output folder outside it")
     for given in inputs:
         if given is None:
             continue
@@ -298,7 +326,7 @@ def atomic_folder(out: Path, force: bool, inputs: Iterable[Path | None] = ()) ->
     with sigterm_raises(), output_lock(out):
         check_target(out, force, inputs)  # again, now that no other prelnedge run can write OUT
         for kind in ("partial", "replaced"):
-            remove_dead(out.parent, f".{out.name}.{kind}-")
+            remove_dead(out.parent, f".{out.name}.{kind}-", lock_held=True)
         work = out.parent / f".{out.name}.partial-{owner_tag()}"
         shutil.rmtree(work, ignore_errors=True)
         try:

@@ -6,8 +6,11 @@ Trainer, randomises every parameter (LayerNorms included, so a misplaced LayerNo
   reloaded.pt  loaded by checkpoint_utils and saved again by a Trainer, as a resumed run would (fairseq
                fills the fast-path copies while loading, so they are non-zero here)
   resaved_by_hand.pt  load_checkpoint_to_cpu's dict saved again (its cfg pickled as OmegaConf objects)
+  finetuned.pt reloaded.pt loaded, its real weights changed and saved again, as a fine-tuning run
+               (--restore-file) leaves it: the fast-path copies still hold the weights as loaded (stale)
   ids.npy, features.npy, inner_states.npy, lm_logits.npy, cls_logits.npy: fairseq's own outputs
-               for a padded batch, computed by the reloaded model.
+               for a padded batch, computed by the reloaded model; finetuned-*.npy the same computed by
+               fairseq from finetuned.pt.
 
 usage: python fairseq_writer.py OUT_DIR
 """
@@ -76,17 +79,38 @@ def reload_and_run(out: Path):
     for row, n in enumerate(lengths):
         ids[row, :n] = rng.integers(4, len(task.source_dictionary) - 1, size=n)
         ids[row, 0], ids[row, n - 1] = 0, 2  # <s> ... </s>
+    np.save(out / "ids.npy", ids)
+    dump_outputs(model, ids, out, "")
+    fine_tune(out, cfg, task, model)
+
+
+def fine_tune(out: Path, cfg, task, model):
+    """What a run restored from reloaded.pt saves once training has moved the weights: the loaded
+    copies are left as they were (fairseq only rewrites them at the next load)."""
+    generator = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if not name.endswith(("in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias",
+                                  "fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias")):
+                param.add_(0.05 * torch.randn(param.shape, generator=generator))
+    save(Trainer(cfg, task, model, task.build_criterion(cfg.criterion)), out / "finetuned.pt")
+    models, _, _ = checkpoint_utils.load_model_ensemble_and_task(
+        [str(out / "finetuned.pt")], arg_overrides={"load_checkpoint_heads": True})
+    dump_outputs(models[0].eval(), np.load(out / "ids.npy"), out, "finetuned-")
+
+
+def dump_outputs(model, ids, out: Path, prefix: str):
     tokens = torch.from_numpy(ids)
     with torch.no_grad():
         features, extra = model(tokens, features_only=True, return_all_hiddens=True)
         lm_logits, _ = model(tokens)
         cls_logits, _ = model(tokens, features_only=True, classification_head_name=HEAD)
-    np.save(out / "ids.npy", ids)
-    np.save(out / "features.npy", features.numpy())
+    np.save(out / (prefix + "features.npy"), features.numpy())
     # embedding output, then each layer's output (time-major in fairseq), before the final LayerNorm
-    np.save(out / "inner_states.npy", np.stack([h.transpose(0, 1).numpy() for h in extra["inner_states"]]))
-    np.save(out / "lm_logits.npy", lm_logits.numpy())
-    np.save(out / "cls_logits.npy", cls_logits.numpy())
+    np.save(out / (prefix + "inner_states.npy"),
+            np.stack([h.transpose(0, 1).numpy() for h in extra["inner_states"]]))
+    np.save(out / (prefix + "lm_logits.npy"), lm_logits.numpy())
+    np.save(out / (prefix + "cls_logits.npy"), cls_logits.numpy())
 
 
 if __name__ == "__main__":

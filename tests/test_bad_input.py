@@ -60,6 +60,12 @@ def bad(tmp_path_factory) -> Path:
     (folder / "baseline-cells.json").write_text(json.dumps(
         {"format": "prelnedge-report/1", "task": "qa", "cells": [{"target": "onnx", "mode": "fp16", "status": "ok"}]}))
     (folder / "baseline-task.json").write_text(json.dumps({"format": "prelnedge-report/1", "task": "base", "cells": []}))
+    not_utf8 = b'{"format": "prelnedge-artifact/1", "task": "qa \xff\xfe"}'
+    (folder / "latin1").mkdir()
+    (folder / "latin1" / "manifest.json").write_bytes(not_utf8)
+    (folder / "baseline-latin1.json").write_bytes(not_utf8.replace(b"artifact", b"report"))
+    (folder / "nul-raw.jsonl").write_bytes(b'{"question": "when\x00?", "context": "It opened in 1887."}\n')
+    (folder / "nul-escaped.jsonl").write_text('{"question": "when\\u0000?", "context": "It opened in 1887."}\n')
     return folder
 
 
@@ -112,6 +118,19 @@ CASES = [
     ("mask-past-the-limit", ["predict", "--task", "fill-mask", "--text", LONG + " <mask>"],
      "a <mask> lies past the model's limit of 128 tokens"),
     ("quantize-without-mode", ["quantize", "{bad}/no-task", "--out", "out"], "quantize needs --quantize MODE"),
+    ("manifest-not-utf8-validate", ["validate", "{bad}/latin1"], "manifest.json is not UTF-8 text (byte 0xff"),
+    ("manifest-not-utf8-predict", ["predict", "{bad}/latin1", "--text", "hi"], "manifest.json is not UTF-8 text"),
+    ("manifest-not-utf8-quantize", ["quantize", "{bad}/latin1", "--quantize", "fp16", "--out", "out"],
+     "manifest.json is not UTF-8 text"),
+    ("manifest-not-utf8-bundle", ["bundle", "{bad}/latin1", "--platform", "web", "--out", "out"],
+     "manifest.json is not UTF-8 text"),
+    ("baseline-not-utf8", ["report", "--task", "qa", "--targets", "onnx", "--out", "out", "--baseline",
+                           "{bad}/baseline-latin1.json"], "baseline-latin1.json is not UTF-8 text (byte 0xff"),
+    ("calibration-raw-nul", [*EXPORT_QA, "--quantize", "int8-static", "--calibration", "{bad}/nul-raw.jsonl",
+                             "--out", "out"], "line 1: holds a NUL byte (U+0000) at column 19"),
+    ("calibration-escaped-nul", [*EXPORT_QA, "--quantize", "int8-static", "--calibration",
+                                 "{bad}/nul-escaped.jsonl", "--out", "out"],
+     "line 1: 'question' holds a NUL byte (U+0000) at column 5"),
     ("predict-export-with-framework", ["predict", "{bad}/no-task", "--framework", "tf", "--text", "t"],
      "--framework chooses the float reference"),
 ]
@@ -163,7 +182,9 @@ def test_every_case_names_its_class_once():
     (["predict", "--task", "fill-mask", "--text", "<mask> " + LONG], "the text is longer than the model's limit"),
     (["predict", "--task", "sequence-classification", "--text", "a fine day", "--top-k", "2"],
      "--top-k has no effect on task sequence-classification"),
-], ids=["classification", "token-classification", "fill-mask", "top-k-unused"])
+    (["predict", "--task", "qa", "--question", "when was it opened \udcff\udcfe?", "--context", "It opened in 1887."],
+     "--question holds bytes that are not UTF-8 text; they were read as the replacement character U+FFFD"),
+], ids=["classification", "token-classification", "fill-mask", "top-k-unused", "question-not-utf8"])
 def test_dropped_input_is_said_on_stderr(tmp_path, capfd, argv, warning):
     code, err = run_in(tmp_path, argv, capfd)
     assert code == 0, err

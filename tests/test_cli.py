@@ -42,6 +42,14 @@ def test_help_lists_tasks():
         assert name in out
 
 
+def test_help_describes_the_embedded_model_as_trained_for_demonstration():
+    from prelnedge.cli import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "untrained" not in text
+    assert "demonstration model embedded in the package (trained on generated data" in text
+
+
 QA = ["--question", "When was the lamp electrified?",
       "--context", "The lamp was first fuelled by whale oil and was finally electrified in 1931."]
 

@@ -214,6 +214,30 @@ def test_onnx_attention_fusion_computes_what_the_unfused_graph_does(float_export
             np.testing.assert_allclose(got, want, rtol=0, atol=2e-5, err_msg=f"{name} at {batch}x{length}")
 
 
+def test_onnx_int4_quantizes_an_all_zero_embedding_row_without_a_numpy_warning(float_exports, tmp_path):
+    """An embedding row of zeros (HF's init leaves the padding token's so) is an all-zero block, which
+    ORT's numpy quantizer divides by its zero scale: the stored block is right (zeros), and the user
+    must not see numpy's bare "invalid value encountered in divide" (issue 28)."""
+    import warnings
+
+    import onnx
+    from onnx import numpy_helper
+
+    from prelnedge.quantize.onnx import quantize_int4
+
+    model = onnx.load(str(float_exports("qa", "onnx") / "model.onnx"))
+    table = next(init for init in model.graph.initializer if "word_embeddings" in init.name)
+    values = numpy_helper.to_array(table).copy()
+    values[1] = 0.0  # the padding token's row
+    table.CopyFrom(numpy_helper.from_array(values, table.name))
+    onnx.save(model, str(tmp_path / "zero-row.onnx"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quantize_int4(tmp_path / "zero-row.onnx", tmp_path / "int4.onnx")
+    quantized = onnx.load(str(tmp_path / "int4.onnx"))
+    assert any(node.op_type == "GatherBlockQuantized" for node in quantized.graph.node)
+
+
 def test_onnx_int4_every_4bit_node_has_the_block_and_accuracy_level_it_records(float_exports, tmp_path):
     """accuracy_level 4 (int8 compute) on every MatMulNBits, and one block size on every 4-bit node,
     exactly as the settings the manifest stores say: a node without the attribute would silently

@@ -163,26 +163,52 @@ def test_owner_tags_tell_dead_from_live():
     assert not owner_alive("k2j4h5")  # an older prelnedge's random suffix: nobody owns it
 
 
-def kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> None:
+def kill_when(proc: subprocess.Popen, ready, timeout: float = 300, reap: bool = True) -> None:
+    """SIGKILL `proc` once `ready()`; without `reap` it stays a zombie (its pid still present), as
+    after a shell's `kill -9` followed at once by a rerun."""
     deadline = time.time() + timeout
     while time.time() < deadline and not ready():
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.05)
     assert ready(), "the run never got that far"
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
+    if reap:
+        proc.wait(timeout=60)
+        return
+    deadline = time.time() + 60
+    while time.time() < deadline and Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z":
+        time.sleep(0.05)
 
 
-def test_sigkilled_export_quantize_leaves_what_the_next_run_removes(tmp_path):
+@LINUX_PROC
+def test_a_killed_unreaped_owner_is_dead():
+    proc = subprocess.Popen([sys.executable, "-c", "import os, time; print(os.getpid(), flush=True); time.sleep(600)"],
+                            stdout=subprocess.PIPE, text=True)
+    proc.stdout.readline()
+    tag = f"{proc.pid}-{Path(f'/proc/{proc.pid}/stat').read_text().rsplit(')', 1)[-1].split()[19]}"
+    assert owner_alive(tag)
+    kill_when(proc, lambda: True, reap=False)
+    try:
+        assert os.path.exists(f"/proc/{proc.pid}"), "the zombie keeps its pid until reaped"
+        assert not owner_alive(tag)
+    finally:
+        proc.wait(timeout=60)
+
+
+@pytest.mark.parametrize("reap", [True, False], ids=["reaped", "zombie"])
+def test_sigkilled_export_quantize_leaves_what_the_next_run_removes(reap, tmp_path):
     out = tmp_path / "q"
     cmd = [*CLI, "export", "--task", "qa", "--target", "onnx", "--quantize", "int8-dynamic", "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    kill_when(proc, lambda: any(tmp_path.glob(".q.float-*/.float.partial-*")))
-    assert proc.returncode == -signal.SIGKILL
-    assert list(tmp_path.glob(".q.float-*")), "SIGKILL leaves the float folder behind"
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["q"]
+    try:
+        kill_when(proc, lambda: any(tmp_path.glob(".q.float-*/.float.partial-*")), reap=reap)
+        assert list(tmp_path.glob(".q.float-*")), "SIGKILL leaves the float folder behind"
+        assert os.path.exists(f"/proc/{proc.pid}") != reap  # unreaped: the dead owner's pid is still there
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["q"]
+    finally:
+        assert proc.wait(timeout=60) == -signal.SIGKILL
 
 
 @LINUX_PROC

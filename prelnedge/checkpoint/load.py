@@ -91,14 +91,16 @@ def _load(path: str | Path | None, task: str | Task, config: PreLNConfig | None)
         from prelnedge.checkpoint.fairseq import read_fairseq  # torch is needed to unpickle it
 
         file = path if path.is_file() else _fairseq_file_in(path)
-        raw, file_config, sha = read_fairseq(file)
+        notes: list[str] = []
+        raw, file_config, sha = read_fairseq(file, notes=notes)
         config = config or file_config
         if config is None:
             raise CheckpointError(f"{file} has no model args; pass a config (config.json) for it")
-        notes: list[str] = []
         _untie_decoder(raw, notes)
         tokenizer_dir = file.parent if _has_tokenizer(file.parent) else None
-        return _canonicalize(raw, config, task, "fairseq", file, sha, tokenizer_dir)
+        loaded = _canonicalize(raw, config, task, "fairseq", file, sha, tokenizer_dir)
+        loaded.unused[:0] = notes
+        return loaded
 
     config_data = _read_config_json(path)
     if config is None and config_data is not None and config_data.get("model_type") != "roberta":
@@ -302,12 +304,14 @@ def _canonicalize(raw: StateDict, config: PreLNConfig, task: Task, source_format
     if other:
         loaded.unused.append(f"set aside parameters not used by task {task.name}: {', '.join(other)}")
 
+    # Every check against the weights runs before a missing head is initialised: the head's shapes
+    # come from the config, which is only trusted once the weights have confirmed its sizes.
     missing = [k for k in expected if k not in raw]
-    groups = _initializable_groups(task)
-    for group in groups:
+    absent_groups = []
+    for group in _initializable_groups(task):
         members = [k for k in expected if k.startswith(group)]
         if members and all(k in missing for k in members):
-            _initialize(loaded, group, {k: expected[k] for k in members}, config)
+            absent_groups.append((group, {k: expected[k] for k in members}))
             missing = [k for k in missing if k not in members]
     if missing:
         raise CheckpointError(f"checkpoint lacks weights for task {task.name}: {_listing(missing)}")
@@ -316,6 +320,8 @@ def _canonicalize(raw: StateDict, config: PreLNConfig, task: Task, source_format
                   for k in expected if k in raw and tuple(raw[k].shape) != expected[k]]
     if mismatched:
         raise CheckpointError(f"shape mismatch against config.json: {_listing(mismatched)}")
+    for group, shapes in absent_groups:
+        _initialize(loaded, group, shapes, config)
     for key in expected:
         if key in raw:
             loaded.state[key] = np.ascontiguousarray(raw[key], dtype=np.float32)

@@ -132,7 +132,7 @@ def _export_quantized(cfg: ExportConfig, progress=None) -> ModelArtifact:
         load_examples(cfg.calibration, get_task(cfg.task))
     progress = progress or Progress(total=8)
     # OUT is claimed for the whole run (the quantize stage's own claim nests inside this one)
-    with output_lock(out), owned_temp_dir(out.parent, f".{out.name}.float-") as tmp:
+    with output_lock(out), owned_temp_dir(out.parent, f".{out.name}.float-", lock_held=True) as tmp:
         float_cfg = dataclasses.replace(cfg, quantize=None, calibration=None, out=tmp / "float", force=False)
         float_export = _export_float(float_cfg, progress)
         return quantize_folder(float_export, cfg.quantize, out, calibration=cfg.calibration, force=cfg.force,

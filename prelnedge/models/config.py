@@ -24,6 +24,13 @@ MODEL_TYPE = "roberta-prelayernorm"
 SUPPORTED_ACTIVATIONS = ("gelu",)
 
 
+# Far above any RoBERTa-PreLayerNorm checkpoint (XLM-R XXL: hidden 4096, 48 layers, vocabulary 250,002)
+# and far below what would exhaust memory while a config is turned into shapes: a config beyond them
+# is refused before anything is built from it.
+SIZE_LIMITS = {"vocab_size": 2**24, "hidden_size": 2**16, "num_hidden_layers": 1024, "num_attention_heads": 1024,
+               "intermediate_size": 2**18, "max_position_embeddings": 2**20, "type_vocab_size": 2**10}
+
+
 @dataclass(frozen=True)
 class PreLNConfig:
     vocab_size: int = 50265
@@ -60,6 +67,9 @@ class PreLNConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 _bad(name, value, "a positive integer")
+            if value > SIZE_LIMITS[name]:
+                _bad(name, value, f"a positive integer up to {SIZE_LIMITS[name]:,} (a damaged or hostile config: "
+                                  "no RoBERTa-PreLayerNorm model comes near)")
         if self.hidden_size % self.num_attention_heads:
             _bad("hidden_size", self.hidden_size,
                  f"a multiple of num_attention_heads ({self.num_attention_heads})")

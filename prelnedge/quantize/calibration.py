@@ -97,7 +97,10 @@ def _example(path: Path, number: int, line: str, task: Task, what: str) -> Examp
     try:
         item = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise _bad(path, where, f"not JSON ({exc.msg})", task, what) from None
+        found = _control_character(line[exc.pos:exc.pos + 1], start=exc.colno)
+        problem = (f"holds {found} (binary data? the file must be text)" if found
+                   else f"not JSON ({exc.msg}, column {exc.colno})")
+        raise _bad(path, where, problem, task, what) from None
     if isinstance(item, str):
         item = {"text": item}
     if not isinstance(item, dict):
@@ -107,6 +110,9 @@ def _example(path: Path, number: int, line: str, task: Task, what: str) -> Examp
         value = item.get(key)
         if not isinstance(value, str) or not value.strip():
             raise _bad(path, where, f"needs a non-empty string {key!r}", task, what)
+        found = _control_character(value)
+        if found:
+            raise _bad(path, where, f"{key!r} holds {found}, which no text holds (binary data?)", task, what)
         return value
 
     label = item.get("label")
@@ -134,6 +140,17 @@ def _example(path: Path, number: int, line: str, task: Task, what: str) -> Examp
     return Example(text("text"), pair, label=label, entities=tuple(tuple(e) for e in entities))
 
 
+def _control_character(text: str | None, start: int = 1) -> str | None:
+    """The first control character in `text` other than tab and line breaks, named with its column
+    (counted from `start`), or None: a NUL from a binary file would otherwise surface later as a
+    tokenizer's length error."""
+    for position, char in enumerate(text or "", start):
+        if (ord(char) < 32 and char not in "\t\n\r") or ord(char) == 127:
+            name = "a NUL byte" if char == "\x00" else "a control character"
+            return f"{name} (U+{ord(char):04X}) at column {position}"
+    return None
+
+
 def _squad(path: Path, whole: dict, task: Task, what: str) -> list[Example]:
     if task.request.kind != "question-context":
         raise _bad(path, "", "SQuAD-style JSON is for qa only", task, what)
@@ -147,6 +164,9 @@ def _squad(path: Path, whole: dict, task: Task, what: str) -> list[Example]:
     for number, example in enumerate(examples, 1):
         if not all(isinstance(value, str) for value in (example.text, example.pair, *example.answers)):
             raise _bad(path, f" question {number}", "question, context and answer texts must be strings", task, what)
+        found = _control_character(example.text) or _control_character(example.pair)
+        if found:
+            raise _bad(path, f" question {number}", f"holds {found}, which no text holds (binary data?)", task, what)
     return examples
 
 

@@ -236,6 +236,9 @@ def _read_baseline(path: Path) -> dict:
         raise UserError(f"baseline {path} does not exist") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"baseline {path} is not JSON ({exc.msg})") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"baseline {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                        f"{exc.start}); give the report.json prelnedge report wrote") from None
     if not isinstance(data, dict) or data.get("format") != "prelnedge-report/1":
         raise UserError(f"baseline {path} is not a prelnedge report.json")
     problem = baseline_problem(data)

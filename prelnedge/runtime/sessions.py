@@ -6,6 +6,7 @@ always pass what the tokenizer gives them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -67,6 +68,9 @@ def open_session(model_file: Path, threads: int | None = None, static_length: in
     """static_length: the model takes (1, static_length) only (io.static_shape in its manifest);
     the session then runs any batch row by row, padded to that length (task_name says which
     outputs have a sequence axis to cut back)."""
+    if not _utf8(model_file):  # ONNX Runtime and LiteRT take the path as UTF-8 text only
+        raise UserError(f"{os.fsencode(str(model_file))!r} has bytes that are not UTF-8 in its path; ONNX Runtime and "
+                        "LiteRT cannot open it: rename the folder")
     if model_file.suffix in (".onnx", ".ort"):  # .ort: ONNX Runtime's own format (Android bundles)
         return OnnxSession(model_file, threads)
     if model_file.suffix == ".tflite":
@@ -79,6 +83,14 @@ def open_session(model_file: Path, threads: int | None = None, static_length: in
             return StaticShapeSession(session, static_length, with_length)
         return session
     raise UserError(f"cannot run {model_file}; allowed: .onnx, .ort, .tflite")
+
+
+def _utf8(path: Path) -> bool:
+    try:
+        str(Path(path).absolute()).encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 reach Python as lone surrogates
+        return False
+    return True
 
 
 class ExportedModel:

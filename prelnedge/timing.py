@@ -71,6 +71,13 @@ class Timing:
         return statistics.median(ratios), min(ratios), max(ratios)
 
 
+def rotation(names: list, r: int) -> list:
+    """Round r's order: names rotated by r, so over len(names) rounds each one goes first once. For
+    figures measured elsewhere (a browser page's own latency) in the same interleaved rounds."""
+    shift = r % len(names) if names else 0
+    return names[shift:] + names[:shift]
+
+
 def calls_per_round(call: Callable[[], object], budget_s: float, most: int = 5) -> int:
     """How many calls of `call` fit in budget_s (one timed call decides; at least 1, at most `most`)."""
     start = time.perf_counter()
@@ -95,8 +102,7 @@ def interleave(calls: Mapping[str, Callable[[], object]], rounds: int, per_round
     wall: dict[str, list[tuple[float, ...]]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
-        shift = r % len(names) if names else 0
-        for name in names[shift:] + names[:shift]:
+        for name in rotation(names, r):
             call, times = calls[name], []
             for _ in range(counts[name]):
                 start, start_cpu = time.perf_counter(), time.process_time()

@@ -1,6 +1,7 @@
-"""Does ONNX Runtime's int8 GEMM use AMX here, and how fast is it? (issue 13)
+"""Probe. Question: Does ONNX Runtime's int8 GEMM use AMX on this CPU, and how fast is its fused dynamic-quantization node? (issue 13)
+Answer and where it is written: Yes; the fused node runs at half the bare GEMM's rate. benchmarks/LATENCY.md, "int8 GEMM kernels"; finding in benchmarks/README.md.
 
-    .venv/bin/python benchmarks/int8_gemm_amx.py [--rows 128 1024] [--threads 1 2] [--rounds 5]
+    .venv/bin/python benchmarks/probes/int8_gemm_amx.py [--rows 128 1024] [--threads 1 2] [--rounds 5]
 
 The int8 modes' GEMMs are MLAS's (`MatMulInteger`, `DynamicQuantizeMatMul`, `MatMulIntegerToFloat`).
 MLAS switches to its AMX kernel when the kernel grants the process AMX tiles (arch_prctl
@@ -25,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ort_options import fair_session_options  # noqa: E402

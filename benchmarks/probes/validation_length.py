@@ -1,5 +1,6 @@
 """Probe. Question: How much longer does validate() take with cases up to the maximum length than with the old 64-token cap? (issue 10)
-Answer and where it is written: Not written down when it was run (commit cd7c9f9); rerun it for the figure.
+Answer and where it is written: about 3.7x on a loaded 2-core machine (benchmarks/README.md, "Probes";
+not written down when first run, commit cd7c9f9).
 
 validate() time on the embedded model's qa ONNX export: the old validation cases (capped at 64
 tokens) against today's (up to the model's maximum length, padded and alone), one process, the two

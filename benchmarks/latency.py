@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -41,6 +39,7 @@ from benchmarks.latency_build import DIY, EAGER, build, prelnedge_runners  # noq
 from benchmarks.ort_options import fair_session_options  # noqa: E402
 from benchmarks.latency_report import write_outputs  # noqa: E402
 from benchmarks.random_checkpoint import SIZES  # noqa: E402
+from prelnedge.timing import Timing, calls_per_round, cpu_id, interleave, machine  # noqa: E402
 
 # LiteRT runs int16x8 on reference kernels (about 40x the wall time of TFLite fp32, 20x its CPU time,
 # at hidden 256, seq 32): by default it is timed at one short configuration only, which shows that
@@ -126,69 +125,38 @@ def inputs(batch: int, seq: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
 
 # ----------------------------------------------------------------------------------------------- timing
 
-def _ratios(mine: list[float], theirs: list[float] | None) -> dict:
-    if not theirs:
-        return {}
-    ratios = [a / b for a, b in zip(mine, theirs)]
-    return {"ratio": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
-
-
-def summarize(samples: dict[str, list[list[float]]], cpu: dict[str, list[float]]) -> dict:
+def summarize(timings: dict[str, Timing]) -> dict:
     """Per runner: wall ms (median, quartiles, min), CPU ms per call, and ratios to eager and to the
     do-it-yourself row (median of per-round ratios, with their range)."""
-    per_round = {name: [statistics.median(t) for t in rounds] for name, rounds in samples.items()}
     rows = {}
-    for name, rounds in samples.items():
-        flat = sorted(t for times in rounds for t in times)
-        row = {"median_ms": 1e3 * statistics.median(flat), "p25_ms": 1e3 * float(np.percentile(flat, 25)),
-               "p75_ms": 1e3 * float(np.percentile(flat, 75)), "min_ms": 1e3 * flat[0], "samples": len(flat),
-               "cpu_ms": 1e3 * statistics.median(cpu[name]), "cpu_p25_ms": 1e3 * float(np.percentile(cpu[name], 25)),
-               "cpu_p75_ms": 1e3 * float(np.percentile(cpu[name], 75)),
-               "round_ms": [1e3 * t for t in per_round[name]]}  # for any pairwise ratio, later
-        row["vs_eager"] = _ratios(per_round[name], per_round.get(EAGER))
-        row["vs_diy"] = _ratios(per_round[name], per_round.get(DIY))
-        if DIY in cpu:
-            row["vs_diy"]["cpu_ratio"] = statistics.median(cpu[name]) / statistics.median(cpu[DIY])
-        rows[name] = {k: v for k, v in row.items() if v != {}}
+    for name, t in timings.items():
+        flat = t.calls
+        (p25, p75), (cpu25, cpu75) = t.spread_ms(), t.cpu_spread_ms()
+        row = {"median_ms": t.median_ms(), "p25_ms": p25, "p75_ms": p75, "min_ms": 1e3 * flat[0],
+               "samples": len(flat), "cpu_ms": t.cpu_median_ms(), "cpu_p25_ms": cpu25, "cpu_p75_ms": cpu75,
+               "round_ms": [1e3 * m for m in t.round_medians()]}  # for any pairwise ratio, later
+        for key, reference in (("vs_eager", EAGER), ("vs_diy", DIY)):
+            if reference in timings:
+                ratio, low, high = t.ratio_to(timings[reference])
+                row[key] = {"ratio": ratio, "min": low, "max": high}
+        if DIY in timings:
+            row["vs_diy"]["cpu_ratio"] = t.cpu_median_ms() / timings[DIY].cpu_median_ms()
+        rows[name] = row
     return rows
 
 
 def time_config(loaded: dict, seq: int, batch: int, rounds: int, budget_s: float) -> dict:
     ids, mask = inputs(batch, seq)
-    names = list(loaded)
-    calls = {}
-    for name in names:  # warm up (shape-dependent set-up, caches) and size the calls per round
-        loaded[name](ids, mask)
-        start = time.perf_counter()
-        loaded[name](ids, mask)
-        calls[name] = max(1, min(5, int(budget_s / max(time.perf_counter() - start, 1e-6))))
-    samples: dict[str, list[list[float]]] = {name: [] for name in names}
-    cpu: dict[str, list[float]] = {name: [] for name in names}  # process CPU time per call
-    for r in range(rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for name in order:
-            times = []
-            for _ in range(calls[name]):
-                start, start_cpu = time.perf_counter(), time.process_time()
-                loaded[name](ids, mask)
-                times.append(time.perf_counter() - start)
-                cpu[name].append(time.process_time() - start_cpu)
-            samples[name].append(times)
-        print(f"  seq {seq} batch {batch}: round {r + 1}/{rounds}", flush=True)
-    return summarize(samples, cpu)
+    calls = {name: (lambda call=call: call(ids, mask)) for name, call in loaded.items()}
+    for call in calls.values():  # warm up (shape-dependent set-up, caches) before sizing the calls
+        call()
+    per_round = {name: calls_per_round(call, budget_s) for name, call in calls.items()}
+    timings = interleave(calls, rounds, per_round, warmup=0,
+                         on_round=lambda r: print(f"  seq {seq} batch {batch}: round {r + 1}/{rounds}", flush=True))
+    return summarize(timings)
 
 
 # ------------------------------------------------------------------------------------------------- main
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
 
 def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -260,7 +228,7 @@ def main() -> int:
         "model": f"random QA model, hidden {hidden}, {layers} layers, {heads} heads, FFN {ffn}, vocab {vocab}",
         "command": " ".join(["python", "benchmarks/latency.py"] + sys.argv[1:]),
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "cpu": cpu_model(), "cpus": os.cpu_count(), "niceness": os.getpriority(os.PRIO_PROCESS, 0),
+        "cpu": cpu_id(), "cpu_flags": machine()["flags"], "cpus": os.cpu_count(), "niceness": os.getpriority(os.PRIO_PROCESS, 0),
         "threads": args.threads, "rounds": args.rounds, "budget_s": args.budget,
         "runners": runners + list(args.extra_models), "row_by_row": sorted(row_by_row),
         "slow_runners": [r for r in args.slow_runners if r in runners], "slow_configs": args.slow_configs,

@@ -83,8 +83,9 @@ def table(result: dict, cell) -> list[str]:
 
 def header(result: dict) -> list[str]:
     loads = ", ".join(f"{config}: {data['load_after']}" for config, data in result["configs"].items())
+    flags = f" ({', '.join(result['cpu_flags'])})" if result.get("cpu_flags") else ""  # AMX/VNNI decide int8 speed
     lines = [f"Command: `{result['command']}`", "",
-             f"- When: {result['when']}; CPU: {result['cpu']}, {result['cpus']} logical CPUs; "
+             f"- When: {result['when']}; CPU: {result['cpu']}{flags}, {result['cpus']} logical CPUs; "
              f"{result['threads']} threads per runtime; timing process niceness {result['niceness']} "
              f"(build steps run niced, in their own processes).",
              f"- Load average (1, 5, 15 min): {result['load_before']} before timing, {result['load_after']} after; "

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.latency import inputs  # noqa: E402
 from benchmarks.ort_options import fair_session_options  # noqa: E402
+from prelnedge.timing import rotation  # noqa: E402
 
 TOTAL, RUN = "kernel time, all ops", "model_run (wall)"
 
@@ -81,7 +82,7 @@ def profile_many(models: dict[str, Path], seq: int, batches: list[int], rounds: 
                 sessions[label].run(None, feeds)
                 labels[label].append(None)
             for r in range(rounds):
-                for label in names[r % len(names):] + names[:r % len(names)]:
+                for label in rotation(names, r):
                     for _ in range(runs):
                         sessions[label].run(None, feeds)
                         labels[label].append(batch)

@@ -28,7 +28,6 @@ import statistics
 import subprocess
 import sys
 import threading
-import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -36,6 +35,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "runtimes" / "web"
+sys.path.insert(0, str(ROOT))
+
+from prelnedge.timing import interleave, ort_session_options, rotation  # noqa: E402
 
 
 def build(out: Path, model: Path | None, task: str, length: int) -> dict[str, Path]:
@@ -62,33 +64,21 @@ def build(out: Path, model: Path | None, task: str, length: int) -> dict[str, Pa
 
 
 def ort_latency(files: dict[str, Path], length: int, runs: int, vocab: int) -> dict[str, float]:
-    """Median ms per call of each file at each thread count, batch 1, `length` real tokens."""
+    """Median ms per call of each file at each thread count, batch 1, `length` real tokens; every
+    session in every one of RUNS rounds, order rotated, thread spinning off (prelnedge.timing)."""
     import onnxruntime as ort
 
     rng = np.random.default_rng(0)
     ids = rng.integers(4, vocab - 1, size=(1, length)).astype(np.int64)
     ids[0, 0], ids[0, -1] = 0, 2
     feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
-    sessions = {}
+    calls = {}
     for name, path in files.items():
         for threads in (1, 2):
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            # several sessions in one process: spinning threads of one slow down the next (up to 1.7x measured)
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            sessions[f"{name}, {threads} thread{'s' if threads > 1 else ''}"] = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"])
-    times: dict[str, list[float]] = {key: [] for key in sessions}
-    keys = list(sessions)
-    for key in keys:  # warm-up
-        for _ in range(3):
-            sessions[key].run(None, feeds)
-    for round_ in range(runs):
-        for key in keys[round_ % len(keys):] + keys[:round_ % len(keys)]:
-            t0 = time.perf_counter()
-            sessions[key].run(None, feeds)
-            times[key].append((time.perf_counter() - t0) * 1000)
-    return {key: statistics.median(values) for key, values in times.items()}
+            session = ort.InferenceSession(str(path), ort_session_options(threads), providers=["CPUExecutionProvider"])
+            calls[f"{name}, {threads} thread{'s' if threads > 1 else ''}"] = (
+                lambda session=session: session.run(None, feeds))
+    return {key: timing.median_ms() for key, timing in interleave(calls, runs, warmup=3).items()}
 
 
 def browser_latency(site: Path, pages: list[str], work: Path) -> dict[str, str]:
@@ -141,8 +131,7 @@ def main() -> None:
     # so each page is opened ROUNDS times, in rotated order, and the median is reported.
     seen: dict[str, list[float]] = {page: [] for page in pages}
     for round_ in range(args.rounds):
-        order = pages[round_ % len(pages):] + pages[:round_ % len(pages)]
-        for page, line in browser_latency(paths["site"], order, args.out).items():
+        for page, line in browser_latency(paths["site"], rotation(pages, round_), args.out).items():
             if not line.startswith("SELFTEST PASS"):
                 raise SystemExit(f"{page}: {line}")
             seen[page].append(float(line.split("latency_ms=")[1].split()[0]))

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.random_checkpoint import SIZES  # noqa: E402
 from benchmarks.targets_latency import ort_latency  # noqa: E402
+from prelnedge.timing import rotation  # noqa: E402
 
 
 def _cli(*args: str) -> None:
@@ -101,7 +102,7 @@ def main() -> None:
     tokens = len(golden["examples"][0]["input_ids"][-1])
     seen: dict[bool, list[dict]] = {True: [], False: []}
     for load in range(args.loads):
-        for isolated in ((True, False) if load % 2 == 0 else (False, True)):
+        for isolated in rotation([True, False], load):  # alternating, as prelnedge.timing rotates
             seen[isolated].append(page_load(page_dir, isolated, out, args.timeout_s * 1000))
             print(f"load {load}: {'isolated' if isolated else 'plain'} {seen[isolated][-1]}", flush=True)
     vocab = json.loads((page_dir / "config.json").read_text())["vocab_size"]

@@ -52,6 +52,8 @@ def test_report_files_cells_and_plots(baseline):
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "src=\"fidelity" not in page  # self-contained
     assert "| onnx | int8-dynamic | ok |" in (out / "report.md").read_text()
+    # where the latency column was timed, named in the report (prelnedge.timing.machine)
+    assert report["machine"]["logical_cpus"] >= 1 and f"Timed on {report['machine']['cpu']}" in (out / "report.md").read_text()
 
 
 # The gate's rules, and the command's exit code on a regression, are tested on report dicts in

@@ -203,6 +203,27 @@ def test_a_modes_cpu_cost_is_said_under_the_table(tmp_path):
     assert md.count("CPU cost of some modes:") == 1 and "- tflite:int8-dynamic:" not in md
 
 
+def test_a_cpu_cost_measured_on_another_cpu_says_so_beside_the_figure(tmp_path):
+    from prelnedge.quantize import CPU_COST_MEASURED_ON, get_mode
+
+    cost = get_mode("tflite", "int8-full").cpu_cost
+    assert "family 6 model 207" in cost and "2 logical CPUs" in cost and "2 threads" in cost  # where, said in it
+    cells = matrix() + [dict(cell("tflite", "int8-full", 30.0, 9.0, 0.25, True), cpu_cost=cost)]
+    elsewhere = dict(report(cells), machine={"cpu": "AMD EPYC 9654 (AuthenticAMD family 25 model 17)",
+                                             "flags": ["avx512f", "avx512_vnni"], "logical_cpus": 8})
+    (tmp_path / "amd").mkdir()
+    write_outputs(elsewhere, tmp_path / "amd")
+    md = (tmp_path / "amd" / "report.md").read_text()
+    assert (f"- tflite:int8-full: {cost} [that figure is from {CPU_COST_MEASURED_ON}; this report ran on "
+            "AMD EPYC 9654 (AuthenticAMD family 25 model 17)]") in md
+    assert "Timed on AMD EPYC 9654 (AuthenticAMD family 25 model 17) (avx512f, avx512_vnni), 8 logical CPUs." in md
+    same = dict(report(cells), machine={"cpu": CPU_COST_MEASURED_ON, "flags": [], "logical_cpus": 2})
+    (tmp_path / "same").mkdir()
+    write_outputs(same, tmp_path / "same")
+    md = (tmp_path / "same" / "report.md").read_text()
+    assert f"- tflite:int8-full: {cost}\n" in md and "this report ran on" not in md
+
+
 def test_a_report_without_eval_or_baseline_still_says_so(tmp_path):
     plain = copy.deepcopy(report(matrix()))
     plain.update(eval_file=None, eval_examples=None)

@@ -66,15 +66,29 @@ def _int16x8_refusal(task: Task) -> str:
     return refusal
 
 
-# From benchmarks/LATENCY.md's hidden-256 grid (benchmarks/latency.py --size 256 --rounds 7; CPU ms per b1
-# call, int8-full / int8-static: 15.3 / 4.7 at length 128, 120.6 / 16.8 at 384). The single-op figures
-# are that file's "TFLite int8-full" section (benchmarks/litert_attention_ops.py), the same machine.
+# Where every cpu_cost figure below was measured, as prelnedge.timing.cpu_id() spells a CPU: `prelnedge
+# report` compares it with the CPU its own latency column ran on and says so beside the figure when they
+# differ (a KVM guest of 2 logical CPUs, AVX-512 VNNI and AMX-INT8 in /proc/cpuinfo; session 5's machine).
+# A figure measured on another CPU needs its own constant.
+CPU_COST_MEASURED_ON = "Intel(R) Xeon(R) Processor (GenuineIntel family 6 model 207)"
+_COST_SITE = ("measured 2026-11-26 on an Intel Xeon, family 6 model 207, 2 logical CPUs, AVX-512 VNNI and "
+              "AMX-INT8, LiteRT 2.3 with 2 threads")
+
+# From benchmarks/LATENCY.md's hidden-256 grid (benchmarks/latency.py --size 256 --rounds 7, 2026-11-26
+# 21:08 UTC, artifacts of 263015a; CPU ms per b1 call, int8-full / int8-static: 15.3 / 4.7 at length 128,
+# 120.6 / 16.8 at 384). The single-op figures are that file's "TFLite int8-full" section
+# (benchmarks/probes/litert_attention_ops.py, 20:57 UTC), the same machine.
 INT8_FULL_CPU_COST = (
     "3.3x the CPU time of int8-static per call at hidden 256, batch 1, length 128, and 7.2x at length 384 "
-    "(LiteRT 2.3, 2 threads; Intel Xeon, 2 logical CPUs, AVX-512 VNNI): XNNPACK has no int8 kernel for the "
+    f"({_COST_SITE}): XNNPACK has no int8 kernel for the "
     "attention products or softmax and refuses some of the int8 adds, so they run on TFLite's builtin int8 "
     "kernels, at length 384 12-19x (q.k, p.v) and 6x (softmax) the time of XNNPACK's float ones. It is for "
     "integer-only hardware, not CPUs")
+# The same grid: tflite int16x8 against tflite fp32 at length 32, batch 1: wall 102.8 / 2.6 ms, CPU 100.1 / 4.9 ms.
+INT16X8_CPU_COST = (
+    f"40x the wall time (20x the CPU time) of TFLite fp32 per call at hidden 256, batch 1, length 32 ({_COST_SITE}): "
+    "LiteRT runs none of its ops in XNNPACK, every one on TFLite's builtin int16 kernels, most of them "
+    "reference implementations")
 
 MODES: tuple[QuantMode, ...] = (
     QuantMode("fp16", "onnx", "float16 weights, cast to float32 at load; compute stays fp32 on CPU/wasm",
@@ -119,10 +133,7 @@ MODES: tuple[QuantMode, ...] = (
               "prelnedge.quantize.tflite:convert_int16x8", needs_calibration=True, tolerance=tolerances.INT16X8,
               refuses_task=_int16x8_refusal, unpadded_only=True, refused_frameworks={"flax": "jax2tf's DIV lowering of LayerNorm and softmax has no 16x8 "
                                           "kernel; export --framework tf instead"},
-              cpu_cost="40x the wall time (20x the CPU time) of TFLite fp32 per call at hidden 256, batch 1, length 32 "
-                       "(benchmarks/LATENCY.md's grid; Intel Xeon, 2 logical CPUs, AVX-512 VNNI): "
-                       "LiteRT runs none of its ops in XNNPACK, every one on TFLite's builtin int16 kernels, most of "
-                       "them reference implementations"),
+              cpu_cost=INT16X8_CPU_COST),
 )
 
 

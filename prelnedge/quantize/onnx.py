@@ -243,12 +243,12 @@ def quantize_int4(src: Path, dst: Path, calibration: Batches | None = None, *, b
                   accuracy_level: int = INT4_ACCURACY_LEVEL) -> dict:
     """Block-wise symmetric 4-bit weights: MatMulNBits for every MatMul with a constant weight,
     GatherBlockQuantized for the embedding tables. block_size and accuracy_level exist for
-    benchmarks/matmulnbits_kernel.py; the mode always uses the defaults (its floor was set for them).
+    benchmarks/probes/matmulnbits_kernel.py; the mode always uses the defaults (its floor was set for them).
 
     accuracy_level 4 asks ONNX Runtime for int8 compute (MLAS SQNBIT_CompInt8: the activations are
     quantized to int8 per block and multiplied with VNNI dot products) where the CPU has that
     kernel, else it silently computes in fp32. Measured (issue 13, ORT 1.32 on this project's x86
-    machines, benchmarks/matmulnbits_kernel.py): that kernel is built for one row at a time (LLM
+    machines, benchmarks/probes/matmulnbits_kernel.py): that kernel is built for one row at a time (LLM
     decoding). At 1 row it beats the int8 GEMM of int8-dynamic (about 0.4-0.6x its time); its cost
     grows with every row, so at 128 rows (one 128-token sequence) it takes 5-6x the int8 GEMM's time
     and about fp32's. An encoder call always has batch x length rows, so int4 is for size here,

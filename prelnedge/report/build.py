@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from prelnedge.errors import UserError, ValidationError
+from prelnedge.timing import interleave, machine
 from prelnedge.verify.gate import baseline_problem, check_comparable, gate, gate_settings
 
 FLOAT = "fp32"  # the float export itself, one cell per target
@@ -61,16 +61,10 @@ def plan(cfg: ReportConfig) -> list[tuple[str, str]]:
 
 
 def _latency(models: dict, ids: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    """Median ms per batch-1 call, cells interleaved round by round so machine noise hits all alike."""
-    times: dict[str, list[float]] = {key: [] for key in models}
-    for model in models.values():
-        model(ids, mask)  # warm-up
-    for _ in range(LATENCY_ROUNDS):
-        for key, model in models.items():
-            start = time.perf_counter()
-            model(ids, mask)
-            times[key].append((time.perf_counter() - start) * 1000)
-    return {key: float(np.median(values)) for key, values in times.items()}
+    """Median ms per batch-1 call, cells interleaved round by round (order rotated) so machine noise
+    hits all alike (prelnedge.timing)."""
+    calls = {key: (lambda model=model: model(ids, mask)) for key, model in models.items()}
+    return {key: timing.median_ms() for key, timing in interleave(calls, LATENCY_ROUNDS).items()}
 
 
 def run_report(cfg: ReportConfig, progress=None) -> dict:
@@ -151,7 +145,8 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
                   "eval_file": str(eval_file) if eval_file else None,
                   "eval_examples": len(eval_examples) if eval_examples is not None else None,
                   "gate": gate_settings(),
-                  "cells": results, "tool_versions": tool_versions()}
+                  "cells": results, "tool_versions": tool_versions(),
+                  "machine": machine()}  # where the latency column was timed
         regressions = gate(report, baseline) if baseline is not None else []
         report["baseline"] = ({"path": str(cfg.baseline), "model": baseline["model"],
                                "model_sha256": baseline.get("model_sha256"), "regressions": regressions}

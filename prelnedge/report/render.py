@@ -10,6 +10,8 @@ import base64
 import html
 from pathlib import Path
 
+from prelnedge.timing import machine_line
+
 PLOTS = {"fidelity_vs_size.png": ("size (MiB)", "size_bytes"),
          "fidelity_vs_latency.png": ("median batch-1 latency (ms)", "latency_ms")}
 # An axis whose largest value is this many times its smallest is drawn on a log scale: one mode 30x
@@ -103,7 +105,8 @@ def facts(report: dict) -> list[str]:
     method = ("Method: fidelity is measured against the float reference on held-out texts at batch 1 (worst "
               "SQNR per output, agreement of the decoded task answers); latency is the median of "
               "repeated batch-1 calls, all cells timed in one run, interleaved (compare ratios, not "
-              "absolute times); size is the model file.")
+              "absolute times); size is the model file."
+              + (f" Timed on {machine_line(report['machine'])}." if report.get("machine") else ""))
     if report.get("eval_file"):
         size = report.get("eval_examples")
         evaluation = (f"Task metric: {report['eval_file']}" + (f" ({size} examples)" if size is not None else "")
@@ -118,8 +121,14 @@ def facts(report: dict) -> list[str]:
 
 def cost_notes(report: dict) -> list[str]:
     """One line per cell whose mode has a known CPU price (the registry's cpu_cost), so a slow cell
-    is explained where its latency is shown."""
-    return [f"{c['target']}:{c['mode']}: {c['cpu_cost']}" for c in _ok(report) if c.get("cpu_cost")]
+    is explained where its latency is shown; where this report was timed on another CPU than the one
+    the price was measured on, the line says so (the factor may differ there)."""
+    from prelnedge.quantize import CPU_COST_MEASURED_ON
+
+    here = (report.get("machine") or {}).get("cpu")
+    elsewhere = (f" [that figure is from {CPU_COST_MEASURED_ON}; this report ran on {here}]"
+                 if here and here != CPU_COST_MEASURED_ON else "")
+    return [f"{c['target']}:{c['mode']}: {c['cpu_cost']}{elsewhere}" for c in _ok(report) if c.get("cpu_cost")]
 
 
 def verdict(report: dict) -> list[str]:

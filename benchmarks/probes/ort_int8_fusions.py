@@ -1,26 +1,27 @@
-"""Whole-model latency with onnxruntime's int8 GEMM fusions on and off (issue 13).
+"""Probe. Question: Does switching off ONNX Runtime's int8 GEMM fusions make the int8 models faster? (issue 13)
+Answer and where it is written: No, level within noise. benchmarks/README.md, "ONNX int8 speed" (figures inline).
 
-    .venv/bin/python benchmarks/ort_int8_fusions.py MODEL.onnx [MODEL.onnx ...] [--seq 128] [--rounds 7]
+    .venv/bin/python benchmarks/probes/ort_int8_fusions.py MODEL.onnx [MODEL.onnx ...] [--seq 128] [--rounds 7]
 
 At load, onnxruntime fuses DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul into
 DynamicQuantizeMatMul / MatMulIntegerToFloat. `int8_gemm_amx.py` shows the fused node running at half
 the bare GEMM's rate; this times each model as loaded (fused) and with those two fusions switched off
 (session option `optimization.disable_specified_optimizers`), batch 1, 2 threads, spinning off, in one
-process with interleaved rounds in alternating order. Prints the median and range in ms per call.
+process with interleaved rounds, order rotated (prelnedge.timing). Prints the median, quartiles and the
+range of round medians in ms per call.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.ort_options import fair_session_options  # noqa: E402
+from prelnedge.timing import interleave  # noqa: E402
 
 FUSIONS = "MatMulIntegerToFloatFusion,DynamicQuantizeMatMulFusion"
 
@@ -46,20 +47,16 @@ def main() -> None:
     args = parser.parse_args()
     runners = {f"{path} {kind}": session(path, kind == "unfused", args.threads)
                for path in args.models for kind in ("fused", "unfused")}
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for r in range(args.rounds):
-        for name in (list(runners) if r % 2 == 0 else list(reversed(runners))):
-            sess = runners[name]
-            feed = {i.name: np.ones((1, args.seq), np.int64) for i in sess.get_inputs()}
-            sess.run(None, feed)
-            start = time.perf_counter()
-            for _ in range(args.calls):
-                sess.run(None, feed)
-            times[name].append((time.perf_counter() - start) / args.calls * 1e3)
+    feeds = {name: {i.name: np.ones((1, args.seq), np.int64) for i in sess.get_inputs()}
+             for name, sess in runners.items()}
+    calls = {name: (lambda sess=sess, feed=feeds[name]: sess.run(None, feed)) for name, sess in runners.items()}
+    timings = interleave(calls, args.rounds, per_round=args.calls)
     print(f"load average {os.getloadavg()[0]:.2f}; b1 s{args.seq}, {args.threads} threads, {args.rounds} rounds\n")
-    print("| model | median ms | range |\n|---|---|---|")
-    for name, values in times.items():
-        print(f"| {name} | {statistics.median(values):.1f} | {min(values):.1f}-{max(values):.1f} |")
+    print("| model | median ms | p25-p75 | range of round medians |\n|---|---|---|---|")
+    for name, t in timings.items():
+        low, high = t.spread_ms()
+        rounds = t.round_medians()
+        print(f"| {name} | {t.median_ms():.1f} | {low:.1f}-{high:.1f} | {1e3 * min(rounds):.1f}-{1e3 * max(rounds):.1f} |")
 
 
 if __name__ == "__main__":

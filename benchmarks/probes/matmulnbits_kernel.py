@@ -1,6 +1,7 @@
-"""One linear layer, three ways: why the ONNX int4 mode is not faster than int8-dynamic (issue 13).
+"""Probe. Question: Why is the ONNX int4 mode not faster than int8-dynamic? One linear layer, three ways (issue 13)
+Answer and where it is written: MatMulNBits is a one-row kernel. benchmarks/LATENCY.md, "ONNX int4"; finding in benchmarks/README.md.
 
-    .venv/bin/python benchmarks/matmulnbits_kernel.py [--size base|256] [--rows 1 16 128] [--blocks 32 128 256]
+    .venv/bin/python benchmarks/probes/matmulnbits_kernel.py [--size base|256] [--rows 1 16 128] [--blocks 32 128 256]
 
 For each weight shape of the model size (q/k/v/attention out, FFN in, FFN out) and each number of
 rows M (batch x sequence length: an encoder call multiplies every token at once), times a one-node
@@ -14,20 +15,18 @@ Markdown table of process CPU time per call (median) and its ratio to int8-dynam
 from __future__ import annotations
 
 import argparse
-import platform
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ort_options import fair_session_options  # noqa: E402
 from benchmarks.random_checkpoint import SIZES  # noqa: E402
+from prelnedge.timing import interleave, machine_line  # noqa: E402
 
 INT8 = "int8-dynamic"
 
@@ -72,29 +71,9 @@ def session(path: Path, threads: int):
 def time_shape(models: dict[str, Path], k: int, rows: int, rounds: int, calls: int, threads: int) -> dict:
     sessions = {label: session(path, threads) for label, path in models.items()}
     x = np.random.default_rng(1).standard_normal((rows, k)).astype(np.float32)
-    for s in sessions.values():
-        s.run(None, {"x": x})  # warm-up: workspace allocation, first-call set-up
-    cpu: dict[str, list[float]] = {label: [] for label in sessions}
-    wall: dict[str, list[float]] = {label: [] for label in sessions}
-    labels = list(sessions)
-    for r in range(rounds):
-        for label in labels[r % len(labels):] + labels[:r % len(labels)]:
-            for _ in range(calls):
-                start, start_cpu = time.perf_counter(), time.process_time()
-                sessions[label].run(None, {"x": x})
-                wall[label].append(time.perf_counter() - start)
-                cpu[label].append(time.process_time() - start_cpu)
-    return {label: (1e3 * statistics.median(cpu[label]), 1e3 * statistics.median(wall[label])) for label in labels}
-
-
-def cpu_flags() -> str:
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
-        model = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
-    wanted = ("avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
-    return f"{model.split(':', 1)[1].strip()}; " + " ".join(f for f in wanted if f in flags)
+    runs = {label: (lambda s=s: s.run(None, {"x": x})) for label, s in sessions.items()}
+    timings = interleave(runs, rounds, per_round=calls)  # its warm-up: workspace allocation, first-call set-up
+    return {label: (t.cpu_median_ms(), t.median_ms()) for label, t in timings.items()}
 
 
 def main() -> int:
@@ -112,7 +91,7 @@ def main() -> int:
 
     hidden, _, _, ffn, _ = SIZES[args.size]
     shapes = [(hidden, hidden), (hidden, ffn), (ffn, hidden)]
-    print(f"onnxruntime {ort.__version__}; {cpu_flags()}; {args.threads} threads; "
+    print(f"onnxruntime {ort.__version__}; {machine_line()}; {args.threads} threads; "
           f"CPU ms per call (median), in brackets the ratio to {INT8}; wall ms after the slash\n")
     with tempfile.TemporaryDirectory(prefix="prelnedge-kernel-") as tmp:
         made = {shape: variants(Path(tmp), *shape, args.blocks) for shape in shapes}

@@ -1,20 +1,22 @@
-"""Attention formulations as full-integer (int8-full) single-op models in LiteRT against float: does any
-cheap rewrite reach a fast int8 kernel? (issue 13 item 4; benchmarks/LATENCY.md has the result.)
+"""Probe. Question: Does any cheap rewrite of attention reach a fast int8 kernel in LiteRT? (issue 13 item 4)
+Answer and where it is written: No. benchmarks/LATENCY.md, "TFLite int8-full"; finding in benchmarks/README.md and the int8-full mode's cpu_cost.
 
-    PYTHONPATH=$PWD nice -n 15 .venv/bin/python benchmarks/litert_attention_ops.py [LENGTH] [THREADS]
+    PYTHONPATH=$PWD nice -n 15 .venv/bin/python benchmarks/probes/litert_attention_ops.py [LENGTH] [THREADS]
 
 Hidden 256 shapes (4 heads of 64). Variants: q.k^T as BATCH_MATMUL with adj_y, with an explicit
 transpose, with heads folded into a rank-3 batch; p.v plain, rank 3, transposed v with adj_y; softmax
 over the rank-4 scores or a rank-2 view. Each model converted with TFLITE_BUILTINS_INT8 only (float
 in/out), default op resolver (XNNPACK on); median CPU time per call over 7 interleaved rounds of 5.
 """
-import statistics
 import sys
-import time
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from prelnedge.timing import interleave  # noqa: E402
 
 L, NH, HD = int(sys.argv[1]) if len(sys.argv) > 1 else 384, 4, 64
 rng = np.random.default_rng(0)
@@ -61,10 +63,6 @@ for name, (fn, shapes, int8) in cases.items():
     ops = [o["op_name"] for o in it._get_ops_details()]
     print(name, ops, flush=True)
     runners[name] = it
-cpu = {n: [] for n in runners}
-for r in range(7):
-    for n, it in runners.items():
-        for _ in range(5):
-            t = time.process_time(); it.invoke(); cpu[n].append(time.process_time() - t)
-for n in runners:
-    print(f"{n:28s} {1e3*statistics.median(cpu[n]):8.3f} ms CPU")
+timings = interleave({n: it.invoke for n, it in runners.items()}, rounds=7, per_round=5)
+for n, t in timings.items():
+    print(f"{n:28s} {t.cpu_median_ms():8.3f} ms CPU")

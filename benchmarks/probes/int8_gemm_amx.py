@@ -1,6 +1,7 @@
-"""Does ONNX Runtime's int8 GEMM use AMX here, and how fast is it? (issue 13)
+"""Probe. Question: Does ONNX Runtime's int8 GEMM use AMX on this CPU, and how fast is its fused dynamic-quantization node? (issue 13)
+Answer and where it is written: Yes; the fused node runs at half the bare GEMM's rate. benchmarks/LATENCY.md, "int8 GEMM kernels"; finding in benchmarks/README.md.
 
-    .venv/bin/python benchmarks/int8_gemm_amx.py [--rows 128 1024] [--threads 1 2] [--rounds 5]
+    .venv/bin/python benchmarks/probes/int8_gemm_amx.py [--rows 128 1024] [--threads 1 2] [--rounds 5]
 
 The int8 modes' GEMMs are MLAS's (`MatMulInteger`, `DynamicQuantizeMatMul`, `MatMulIntegerToFloat`).
 MLAS switches to its AMX kernel when the kernel grants the process AMX tiles (arch_prctl
@@ -22,13 +23,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ort_options import fair_session_options  # noqa: E402
+from prelnedge.timing import interleave  # noqa: E402
 
 SHAPES = [(768, 768), (768, 3072), (3072, 768)]  # (K, N): q/k/v/out, FFN in, FFN out
 XTILEDATA = 1 << 18
@@ -59,14 +60,10 @@ def amx_permitted() -> bool:
 
 
 def best_seconds(call, reps: int, rounds: int) -> float:
-    call()
-    best = float("inf")
-    for _ in range(rounds):
-        t = time.perf_counter()
-        for _ in range(reps):
-            call()
-        best = min(best, (time.perf_counter() - t) / reps)
-    return best
+    """Best over ROUNDS rounds of the mean seconds per call in a round of REPS calls (prelnedge.timing's
+    loop; each child times one runner, so there is nothing to rotate; runners alternate by child)."""
+    timing = interleave({"call": call}, rounds, per_round=reps)["call"]
+    return min(sum(times) / len(times) for times in timing.rounds)
 
 
 def child_ort(rows: list[int], threads: int, rounds: int, op: str) -> dict:

@@ -1,7 +1,10 @@
-"""Does the embedded tokenizer move a random model's quantization figures? (issue 28: TFLite int16x8
-on benchmarks/quant_report.py's hidden-256 QA model read 30.3 dB one round and 29.5 dB the next.)
+"""Probe. Question: Does the embedded tokenizer move a random model's quantization figures? (issue 28)
+Answer and where it is written: Yes, by the changed inputs alone. benchmarks/README.md, "Probes and their answers".
 
-    .venv/bin/python benchmarks/tokenizer_shift_probe.py [--before ac5bb09] [--modes int16x8]
+Issue 28: TFLite int16x8 on benchmarks/quant_report.py's hidden-256 QA model read 30.3 dB one round and
+29.5 dB the next.
+
+    .venv/bin/python benchmarks/probes/tokenizer_shift_probe.py [--before ac5bb09] [--modes int16x8]
 
 The random checkpoint (benchmarks/random_checkpoint.py, "256", seed 0) copies the embedded model's
 tokenizer, so the calibration corpus and the fidelity examples become other token ids when that
@@ -18,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.random_checkpoint import make_checkpoint  # noqa: E402

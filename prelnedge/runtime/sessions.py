@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from prelnedge.errors import UserError
+from prelnedge.threads import cell_threads
 
 
 class Session(Protocol):
@@ -67,6 +68,7 @@ def open_session(model_file: Path, threads: int | None = None, static_length: in
     """static_length: the model takes (1, static_length) only (io.static_shape in its manifest);
     the session then runs any batch row by row, padded to that length (task_name says which
     outputs have a sequence axis to cut back)."""
+    threads = threads or cell_threads()  # inside an executor cell: its pinned budget
     if model_file.suffix in (".onnx", ".ort"):  # .ort: ONNX Runtime's own format (Android bundles)
         return OnnxSession(model_file, threads)
     if model_file.suffix == ".tflite":

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import ray
@@ -61,6 +62,40 @@ def check_reachable(address: str) -> None:
                         "`ray start --head`, or unset RAY_ADDRESS to run on a local Ray") from None
 
 
+def _use_token_if_any() -> None:
+    """A head started by `ray start` (Ray 2.60) takes token-authenticated drivers only, and a driver
+    sends its token only in token mode: use the token this machine has (the head's ~/.ray/auth_token,
+    copied to every node, or RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH) unless RAY_AUTH_MODE says otherwise."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or \
+            (Path.home() / ".ray" / "auth_token").is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+        from ray._raylet import Config
+
+        Config.initialize("")  # Ray read the mode when imported; this is how it refreshes it itself
+
+
+@contextmanager
+def _quiet_fd2():
+    """Ray's C++ client logs each failed connection try to fd 2; the UserError says it in one line.
+    --debug (quiet.enabled False) leaves them on the terminal."""
+    from prelnedge import quiet
+
+    if not quiet.enabled:
+        yield
+        return
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class RayBackend:
     def __init__(self, cfg) -> None:
         import prelnedge
@@ -74,13 +109,15 @@ class RayBackend:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves this machine unasked
         if address:
             check_reachable(address)
+            _use_token_if_any()
         options = {"runtime_env": {"py_modules": [str(Path(prelnedge.__file__).parent)]},
                    "log_to_driver": False, "logging_level": logging.ERROR, "include_dashboard": False}
         if not address:
             options["num_cpus"] = cfg.local_cpus
         try:
-            ray.init(address=address, **options)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
+            with _quiet_fd2():
+                ray.init(address=address, **options)
+        except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
             where = f"the Ray cluster at {address}" if address else "a local Ray"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(f"cannot start or reach {where} ({first})") from None

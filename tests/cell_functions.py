@@ -57,3 +57,16 @@ def die_always(out: Path) -> dict:
 def sleep(out: Path, *, seconds: float) -> dict:
     time.sleep(seconds)
     return {"slept": seconds}
+
+
+def wait_to_be_killed(out: Path, *, marker: str) -> dict:
+    """First attempt: say its pid in the marker file, then wait for the test to kill the process.
+    A later attempt finds the marker and returns at once."""
+    seen = Path(marker)
+    if seen.exists():
+        return {"after_kill": True}
+    partial = seen.with_suffix(".tmp")
+    partial.write_text(str(os.getpid()))
+    partial.rename(seen)  # the test reads a whole pid or none
+    time.sleep(120)
+    return {"after_kill": False}

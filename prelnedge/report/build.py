@@ -95,13 +95,10 @@ def report_cells(cfg: ReportConfig, task_name: str, cells: list[tuple[str, str]]
 
 
 def run_report(cfg: ReportConfig, progress=None) -> dict:
-    from prelnedge.artifact import REPORT_FORMAT, ModelArtifact, ReportArtifact, atomic_folder, check_target, tool_versions, write_json
+    from prelnedge.artifact import check_target
     from prelnedge.executor import ExecutorConfig, open_executor
-    from prelnedge.output_folder import output_lock, owned_temp_dir
-    from prelnedge.progress import CellBar, Progress
-    from prelnedge.quantize.calibration import encode_example, load_examples, packaged_eval_file
-    from prelnedge.report.render import write_outputs
-    from prelnedge.runtime.sessions import load_exported
+    from prelnedge.progress import Progress
+    from prelnedge.quantize.calibration import load_examples, packaged_eval_file
     from prelnedge.tasks import get_task
 
     task = get_task(cfg.task)
@@ -116,15 +113,28 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
     # The embedded default model is judged on its own held-out set unless told otherwise.
     eval_file = cfg.eval_file or (packaged_eval_file(task) if cfg.model is None else None)
     eval_examples = load_examples(eval_file, task, what="evaluation") if eval_file else None
-    _check_model_and_calibration(cfg, task, cells, baseline)
     progress = progress or Progress(total=1)
+    # The executor connects (an unreachable cluster is refused) before the checkpoint is even read.
+    # OUT is claimed from the start; the cells' folders are named by this process, so that a later
+    # report removes them if this one is killed.
+    with open_executor(executor_cfg) as executor:
+        _check_model_and_calibration(cfg, task, cells, baseline)
+        report = _run_cells(cfg, task, cells, eval_file, eval_examples, baseline, inputs, executor, progress)
+    return report
+
+
+def _run_cells(cfg, task, cells, eval_file, eval_examples, baseline, inputs, executor, progress) -> dict:
+    from prelnedge.artifact import REPORT_FORMAT, ModelArtifact, ReportArtifact, atomic_folder, tool_versions, write_json
+    from prelnedge.output_folder import output_lock, owned_temp_dir
+    from prelnedge.progress import CellBar
+    from prelnedge.quantize.calibration import encode_example
+    from prelnedge.report.render import write_outputs
+    from prelnedge.runtime.sessions import load_exported
+
     results = {f"{target}:{mode}": {"target": target, "mode": mode} for target, mode in cells}
     artifacts = {}
     model_sha256 = None
-    # OUT is claimed from the start; the cells' folders are named by this process, so that a later
-    # report removes them if this one is killed. The executor connects (or refuses) before any cell.
-    with open_executor(executor_cfg) as executor, output_lock(cfg.out), \
-            owned_temp_dir(Path(tempfile.gettempdir()), ".prelnedge-report-") as tmp:
+    with output_lock(cfg.out), owned_temp_dir(Path(tempfile.gettempdir()), ".prelnedge-report-") as tmp:
         with CellBar(f"{len(cells)} cells on {executor.description}", progress.enabled, progress.stream) as bar:
             for outcome in executor.run(report_cells(cfg, task.name, cells, eval_file), into=tmp, progress=bar):
                 cell = results[outcome.name]

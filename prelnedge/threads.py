@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 ENV = "PRELNEDGE_CELL_THREADS"
 # The libraries' own knobs, read when each starts its thread pool (so set before the first import).
@@ -30,3 +32,27 @@ def pin_threads(threads: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
+
+
+@contextmanager
+def pinned_threads(threads: int | None) -> Iterator[None]:
+    """pin_threads for the block only (a cell run in the driver's own process), then the settings
+    as they were; None leaves everything as it is."""
+    if not threads:
+        yield
+        return
+    names = (ENV, *_LIBRARY_ENV, "TF_NUM_INTEROP_THREADS")
+    saved = {name: os.environ.get(name) for name in names}
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch is not None else None
+    pin_threads(threads)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)

@@ -16,7 +16,8 @@ def write_sum(out: Path, *, numbers: list, data: Path | None = None) -> dict:
     out.mkdir()
     extra = Path(data).read_bytes() if data is not None else b""
     (out / "sum.json").write_text(json.dumps({"sum": sum(numbers), "data": extra.decode()}))
-    return {"sum": sum(numbers), "threads": os.environ.get("PRELNEDGE_CELL_THREADS")}
+    return {"sum": sum(numbers), "threads": os.environ.get("PRELNEDGE_CELL_THREADS"),
+            "omp": os.environ.get("OMP_NUM_THREADS")}
 
 
 def add_one(out: Path, *, folder: Path) -> dict:

@@ -61,6 +61,10 @@ def test_outcomes_on_ray_are_the_local_ones(head, tmp_path):
     outcomes = check_outcomes(tmp_path, backend="ray", address=head)
     assert "127.0.0.1" in outcomes["a"].node or "(" in outcomes["a"].node  # a worker of the cluster said where
     assert outcomes["a"].folder == tmp_path / "into" / "a"  # the artifact came back as bytes and was unpacked here
+    assert (outcomes["a"].figures["threads"], outcomes["a"].figures["omp"]) == ("1", "1")  # one CPU per cell on Ray
+    two, _ = run([Cell.make(FN + "write_sum", "two", cpus=2, numbers=[1])], tmp_path / "into2", backend="ray",
+                 address=head)
+    assert (two["two"].figures["threads"], two["two"].figures["omp"]) == ("2", "2")
 
 
 def test_a_worker_killed_mid_cell_is_retried_and_one_that_always_dies_fails(head, tmp_path):

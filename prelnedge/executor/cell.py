@@ -147,16 +147,15 @@ def load_function(fn: str):
 
 
 def execute(fn: str, inputs: dict, out: Path, cpus: int | None) -> dict:
-    """Run one attempt here. A verdict comes back as a value; any other exception propagates (the
-    driver retries it)."""
-    from prelnedge.threads import pin_threads
+    """Run one attempt here, its threads held to `cpus` for the attempt. A verdict comes back as a
+    value; any other exception propagates (the driver retries it)."""
+    from prelnedge.threads import pinned_threads
 
-    if cpus:
-        pin_threads(cpus)
     start = time.perf_counter()
     result = {"node": socket.gethostname(), "pid": os.getpid()}
     try:
-        figures = load_function(fn)(out, **inputs)
+        with pinned_threads(cpus):
+            figures = load_function(fn)(out, **inputs)
     except UserError as exc:
         result.update(status="refused", reason=str(exc))
     except ValidationError as exc:

@@ -160,3 +160,21 @@ def test_ctrl_c_cancels_the_cells_and_leaves_no_folder(head, tmp_path):
     while _free_cpus(head) < 2 and time.monotonic() < deadline:
         time.sleep(1)
     assert _free_cpus(head) == 2
+
+
+@pytest.mark.heavy  # every mode of both targets, twice (~10 min on 2 busy cores)
+def test_the_full_report_on_ray_has_the_local_cells_and_figures(head, tmp_path):
+    """The issue's command as written, `RAY_ADDRESS=<head> prelnedge report --task
+    sequence-classification --executor ray --out R`, against the local run of the same command."""
+    runs = {}
+    for name, extra, env in [("local", [], _env()), ("ray", ["--executor", "ray"], {**_env(), "RAY_ADDRESS": head})]:
+        result = subprocess.run([sys.executable, "-m", "prelnedge.cli", "report", "--task", "sequence-classification",
+                                 "--out", str(tmp_path / name), *extra], env=env, capture_output=True, text=True,
+                                timeout=1800)
+        assert result.returncode in (0, 1), result.stderr  # 1: a mode below its floor is the model's verdict
+        runs[name] = json.loads((tmp_path / name / "report.json").read_text())
+    local, on_ray = runs["local"]["cells"], runs["ray"]["cells"]
+    assert [(c["target"], c["mode"]) for c in on_ray] == [(c["target"], c["mode"]) for c in local]
+    assert not [c for c in on_ray if c.get("fault")]
+    for here, there in zip(local, on_ray):
+        assert _comparable(there) == _comparable(here), (here["target"], here["mode"])

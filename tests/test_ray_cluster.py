@@ -171,7 +171,7 @@ def test_the_full_report_on_ray_has_the_local_cells_and_figures(head, tmp_path):
         result = subprocess.run([sys.executable, "-m", "prelnedge.cli", "report", "--task", "sequence-classification",
                                  "--out", str(tmp_path / name), *extra], env=env, capture_output=True, text=True,
                                 timeout=1800)
-        assert result.returncode in (0, 1), result.stderr  # 1: a mode below its floor is the model's verdict
+        assert result.returncode == 0, result.stderr  # a mode below its floor is a verdict in the table, not an exit
         runs[name] = json.loads((tmp_path / name / "report.json").read_text())
     local, on_ray = runs["local"]["cells"], runs["ray"]["cells"]
     assert [(c["target"], c["mode"]) for c in on_ray] == [(c["target"], c["mode"]) for c in local]

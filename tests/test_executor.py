@@ -140,3 +140,21 @@ def test_an_unreachable_cluster_is_one_line_before_any_work(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"prelnedge: error: cannot reach the Ray cluster at 127.0.0.1:{port}")
     assert not out.exists() and not list(tmp_path.glob(".r*"))
+
+
+def test_the_bar_redraws_one_line_with_every_count():
+    import io
+
+    from prelnedge.progress import CellBar
+
+    stream = io.StringIO()
+    with CellBar("3 cells on local", enabled=True, stream=stream) as bar:
+        bar.update(total=3, done=0, running=1, failed=0, retried=0)
+        bar.update(total=3, done=3, running=0, failed=1, retried=2)
+    text = stream.getvalue()
+    assert text.count("\r") == 2 and text.endswith("\n") and text.count("\n") == 1  # one line, redrawn
+    assert "3 cells on local: [########################] 3/3 done, 0 running, 1 failed, 2 retried" in text
+    quiet = io.StringIO()
+    with CellBar("x", enabled=False, stream=quiet) as bar:
+        bar.update(total=1, done=1, running=0, failed=0, retried=0)
+    assert quiet.getvalue() == ""  # not a terminal: nothing

@@ -186,9 +186,9 @@ def _add_executor_options(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--executor", choices=BACKENDS, default="local",
                         help=f"where the {what} run: local (this process, the default) or ray (the cluster "
                              "RAY_ADDRESS names, else a local Ray on this machine)")
-    parser.add_argument("--cpus-per-cell", type=int, metavar="N",
-                        help="CPUs each cell takes and pins its threads to (default: 1 on Ray, the "
-                             "libraries' own choice locally)")
+    parser.add_argument("--cpus-per-cell", type=int, default=1, metavar="N",
+                        help="CPUs each cell takes and holds its threads to, locally and on Ray (default 1; "
+                             "the same N gives the same figures wherever a cell runs)")
     parser.add_argument("--retries", type=int, default=2, metavar="N",
                         help="attempts after the first for a cell that crashes or loses its worker (default 2)")
 

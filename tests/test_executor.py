@@ -105,12 +105,12 @@ def test_a_cell_holds_its_threads_to_its_cpus_and_gives_them_back(tmp_path, monk
     import os
 
     monkeypatch.delenv("PRELNEDGE_CELL_THREADS", raising=False)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
     outcomes, _ = run([Cell.make(FN + "write_sum", "two", cpus=2, numbers=[1]),
                        Cell.make(FN + "write_sum", "default", numbers=[1])], tmp_path / "into")
     assert (outcomes["two"].figures["threads"], outcomes["two"].figures["omp"]) == ("2", "2")
-    assert (outcomes["default"].figures["threads"], outcomes["default"].figures["omp"]) == (None, "1")
-    assert "PRELNEDGE_CELL_THREADS" not in os.environ and os.environ["OMP_NUM_THREADS"] == "1"  # the driver's own
+    assert (outcomes["default"].figures["threads"], outcomes["default"].figures["omp"]) == ("1", "1")
+    assert "PRELNEDGE_CELL_THREADS" not in os.environ and os.environ["OMP_NUM_THREADS"] == "3"  # the driver's own
 
 
 def test_retries_zero_fails_at_the_first_fault(tmp_path):

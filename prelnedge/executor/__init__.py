@@ -32,7 +32,10 @@ BACKENDS = ("local", "ray")
 @dataclass(frozen=True)
 class ExecutorConfig:
     backend: str = "local"
-    cpus_per_cell: int | None = None  # None: local cells use the libraries' defaults, Ray cells 1 CPU
+    # Every cell holds its libraries to this many threads, here or on Ray: a float sum's order follows
+    # the thread count, so the same count is what gives the same figures wherever a cell runs (and
+    # on a busy machine one thread per cell also avoids spinning thread pools fighting for cores).
+    cpus_per_cell: int = 1
     retries: int = 2  # further attempts after a fault (a raise other than a verdict, a dead worker)
     address: str | None = None  # Ray: None reads RAY_ADDRESS, else starts a local Ray
     local_cpus: int | None = None  # Ray started here: the CPUs it may use (None: all)
@@ -40,7 +43,7 @@ class ExecutorConfig:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise UserError(f"unknown executor {self.backend!r}; allowed: {', '.join(BACKENDS)}")
-        if self.cpus_per_cell is not None and self.cpus_per_cell < 1:
+        if self.cpus_per_cell < 1:
             raise UserError(f"cpus per cell must be 1 or more, not {self.cpus_per_cell}")
         if self.retries < 0:
             raise UserError(f"retries must be 0 or more, not {self.retries}")

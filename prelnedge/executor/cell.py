@@ -146,7 +146,7 @@ def load_function(fn: str):
     return getattr(importlib.import_module(module), name)
 
 
-def execute(fn: str, inputs: dict, out: Path, cpus: int | None) -> dict:
+def execute(fn: str, inputs: dict, out: Path, cpus: int) -> dict:
     """Run one attempt here, its threads held to `cpus` for the attempt. A verdict comes back as a
     value; any other exception propagates (the driver retries it)."""
     from prelnedge.threads import pinned_threads

@@ -135,7 +135,6 @@ class RayBackend:
         return self._puts[key]
 
     def submit(self, cell: Cell, cpus: int | None) -> None:
-        cpus = cpus or 1
         plain, names, packed = {}, [], []
         for name, value in cell.inputs.items():
             if isinstance(value, After):

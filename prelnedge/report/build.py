@@ -39,7 +39,7 @@ class ReportConfig:
     baseline: Path | None = None
     force: bool = False
     executor: str = "local"  # prelnedge.executor.BACKENDS
-    cpus_per_cell: int | None = None
+    cpus_per_cell: int = 1  # threads per cell, here or on Ray (the same count gives the same figures)
     retries: int = 2
 
 

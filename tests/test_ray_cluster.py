@@ -162,7 +162,7 @@ def test_ctrl_c_cancels_the_cells_and_leaves_no_folder(head, tmp_path):
     assert _free_cpus(head) == 2
 
 
-@pytest.mark.heavy  # every mode of both targets, twice (~10 min on 2 busy cores)
+@pytest.mark.heavy  # every mode of both targets, twice (257 s on 2 busy cores)
 def test_the_full_report_on_ray_has_the_local_cells_and_figures(head, tmp_path):
     """The issue's command as written, `RAY_ADDRESS=<head> prelnedge report --task
     sequence-classification --executor ray --out R`, against the local run of the same command."""

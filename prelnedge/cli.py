@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--baseline", type=Path, metavar="OLD/report.json",
                         help="fail (exit 1) when any cell's fidelity got worse than in this report")
     report.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    _add_executor_options(report, "cells")
     report.set_defaults(run=_run_report)
 
     bundle = command("bundle", help="package an exported folder as a web or Android runtime bundle")
@@ -178,6 +179,19 @@ def _add_quantize_options(parser: argparse.ArgumentParser, what: str) -> None:
                         help=f"calibration texts for {calibrated}: JSONL (strings, {{text, pair}}, "
                              "{question, context}, {prompt, choices}) or SQuAD-style JSON for qa (default: the "
                              "package's corpus)")
+
+
+def _add_executor_options(parser: argparse.ArgumentParser, what: str) -> None:
+    from prelnedge.executor import BACKENDS
+
+    parser.add_argument("--executor", choices=BACKENDS, default="local",
+                        help=f"where the {what} run: local (this process, the default) or ray (the cluster "
+                             "RAY_ADDRESS names, else a local Ray on this machine)")
+    parser.add_argument("--cpus-per-cell", type=int, default=1, metavar="N",
+                        help="CPUs each cell takes and holds its threads to, locally and on Ray (default 1; "
+                             "the same N gives the same figures wherever a cell runs)")
+    parser.add_argument("--retries", type=int, default=2, metavar="N",
+                        help="attempts after the first for a cell that crashes or loses its worker (default 2)")
 
 
 def _add_model(parser: argparse.ArgumentParser, help_text: str | None = None) -> None:
@@ -341,15 +355,20 @@ def _packaged_eval(task_name: str) -> Path:
 
 def _run_report(args: argparse.Namespace) -> int:
     from prelnedge.report.build import ReportConfig, run_report
+    from prelnedge.verify.gate import faults
 
     eval_file = _packaged_eval(args.task) if args.eval_file == "packaged" else args.eval_file
     report = run_report(ReportConfig(task=args.task, out=args.out, model=args.model, targets=tuple(args.targets),
                                      modes=tuple(args.modes) if args.modes else None, eval_file=eval_file,
-                                     calibration=args.calibration, baseline=args.baseline, force=args.force))
+                                     calibration=args.calibration, baseline=args.baseline, force=args.force,
+                                     executor=args.executor, cpus_per_cell=args.cpus_per_cell, retries=args.retries))
     print((args.out / "report.md").read_text(encoding="utf-8").split("![")[0].rstrip())
     regressions = (report.get("baseline") or {}).get("regressions")
     if regressions:
         raise ValidationError(f"{len(regressions)} cell(s) got worse than the baseline: " + "; ".join(regressions))
+    failed = faults(report)  # no baseline: a cell that never ran still fails the command
+    if failed:
+        raise ValidationError(f"{len(failed)} cell(s) failed to run: " + "; ".join(failed))
     return 0
 
 

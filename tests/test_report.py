@@ -103,3 +103,39 @@ def test_bad_report_requests_are_one_line_errors(tmp_path):
 
         assert re.search(message, result.stderr)
     assert not (tmp_path / "r").exists()
+
+
+def test_a_crashing_cell_is_retried_then_failed_and_the_rest_completes(tmp_path, monkeypatch):
+    """A cell whose quantizer raises (not a verdict: a crash) is tried 1 + retries times, then marked
+    failed with its reason; the float cell beside it completes and the report is written, and the
+    command fails for it (exit 1) naming the cell."""
+    import prelnedge.quantize.onnx as onnx_modes
+    from prelnedge import cli
+
+    calls = []
+
+    def broken(src, dst, calibration=None):
+        calls.append(dst)
+        raise RuntimeError("quantizer crashed")
+
+    monkeypatch.setattr(onnx_modes, "quantize_int8_dynamic", broken)
+    report = run_report(ReportConfig(task="qa", out=tmp_path / "r", targets=("onnx",), modes=("fp32", "int8-dynamic"),
+                                     eval_file=None, retries=1))
+    fp32, int8 = report["cells"]
+    assert fp32["status"] == "ok" and fp32["latency_ms"] > 0 and fp32["run"]["attempts"] == 1
+    assert (int8["status"], int8["fault"], int8["run"]["attempts"]) == ("failed", True, 2)
+    assert int8["reason"] == "RuntimeError: quantizer crashed" and len(calls) == 2
+    assert "| onnx | int8-dynamic | failed |" in (tmp_path / "r" / "report.md").read_text()
+    import os
+    import warnings
+
+    from prelnedge import quiet
+
+    for name in ("TF_CPP_MIN_LOG_LEVEL", "GRPC_VERBOSITY"):  # main() sets them; put them back afterwards
+        monkeypatch.setenv(name, os.environ.get(name, "3"))
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+    monkeypatch.setattr(quiet, "enabled", quiet.enabled)
+    monkeypatch.setattr("prelnedge.report.build.run_report", lambda cfg: report)  # the report above, as run
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "report.md").write_text("# report\n")
+    assert cli.main(["report", "--task", "qa", "--out", str(tmp_path / "again")]) == cli.EXIT_VALIDATION_FAILED

@@ -14,7 +14,7 @@ import warnings
 import pytest
 
 from prelnedge.errors import UserError
-from prelnedge.verify.gate import GATE_SQNR_DB, check_comparable, gate
+from prelnedge.verify.gate import GATE_SQNR_DB, check_comparable, faults, gate
 from prelnedge.report.render import facts, figure, write_outputs
 
 SHA = "4a6d7eb0e283" + "0" * 52
@@ -63,6 +63,20 @@ def test_gate_flags_a_cell_that_no_longer_builds():
     now = report(matrix())
     now["cells"][1] = {"target": "onnx", "mode": "fp16", "status": "failed", "reason": "SQNR below floor"}
     assert gate(now, report(matrix())) == ["onnx:fp16: passed in the baseline, now failed: SQNR below floor"]
+
+
+def test_gate_fails_a_cell_that_never_ran_whatever_the_baseline_says():
+    """A fault (the cell crashed or lost its worker, retries ran out) measured nothing: it fails the
+    gate even where the baseline's cell had failed too, and is named once."""
+    crashed = {"target": "onnx", "mode": "fp16", "status": "failed", "fault": True,
+               "reason": "WorkerCrashedError: the worker died"}
+    now, before = report(matrix()), report(matrix())
+    now["cells"][1] = crashed
+    before["cells"][1] = {"target": "onnx", "mode": "fp16", "status": "failed", "reason": "SQNR below floor"}
+    expected = ["onnx:fp16: failed to run: WorkerCrashedError: the worker died"]
+    assert gate(now, before) == expected
+    assert gate(now, report(matrix())) == expected  # not also "passed in the baseline, now failed"
+    assert faults(now) == expected and faults(before) == []
 
 
 def test_gate_refuses_another_model():

@@ -59,10 +59,24 @@ def export_onnx(checkpoint: LoadedCheckpoint, work: Path) -> dict:
             Wrapped().eval(), (ids, mask), dynamo=True, opset_version=OPSET,
             input_names=list(task.input_names), output_names=list(task.output_names),
             dynamic_shapes={"input_ids": axes, "attention_mask": axes}, verbose=False)
+    _drop_source_paths(program.model)
     program.save(str(work / "model.onnx"), external_data=external)
     return {"model_file": "model.onnx", "opset": OPSET, "external_data": external,
             "input_dtype": "int64", "exporter": "torch.onnx.export(dynamo=True)",
             "optimizations": {f"opset {OPSET}": "exact GELU exported as one Gelu op (not Erf arithmetic)"}}
+
+
+def _drop_source_paths(model) -> None:
+    """The exporter records each node's Python stack trace, with the absolute paths of the source
+    files that traced it: the same checkpoint would give other bytes on another machine or install
+    (a Ray worker's), and a shipped model would carry the builder's folder names."""
+    import onnx_ir as ir
+
+    for node in ir.traversal.RecursiveGraphIterator(model.graph):
+        node.metadata_props.pop("pkg.torch.onnx.stack_trace", None)
+    for function in model.functions.values():
+        for node in ir.traversal.RecursiveGraphIterator(function):
+            node.metadata_props.pop("pkg.torch.onnx.stack_trace", None)
 
 
 @contextmanager

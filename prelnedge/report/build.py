@@ -1,26 +1,29 @@
 """`prelnedge report`: the quantization matrix (targets x modes) for one model and task, measured in
 one run, and the regression gate against an earlier report (its rules: prelnedge.verify.gate).
 
-Each cell is an artifact made by the export and quantize stages: its size, its fidelity against the
-float reference (error statistics and task agreement, from the stage's own validation), its
-latency (median of repeated batch-1 calls, all cells timed in the same process, interleaved, so the
-ratios between cells are what the numbers are for) and, with --eval, the task metric.
+Each cell is an artifact made by the export and quantize stages (prelnedge.report.cells, pure
+functions of their content-hashed inputs, run by prelnedge.executor here or on a Ray cluster): its
+size, its fidelity against the float reference (error statistics and task agreement, from the
+stage's own validation) and, with --eval, the task metric. Latency (median of repeated batch-1
+calls) is timed afterwards on the driver: all cells in one process, interleaved, nothing else
+running, so the ratios between cells are what the numbers are for.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from prelnedge.errors import UserError, ValidationError
+from prelnedge.errors import UserError
+from prelnedge.report.cells import EXPORT_CELL, FLOAT, QUANTIZE_CELL
 from prelnedge.timing import interleave, machine
 from prelnedge.verify.gate import baseline_problem, check_comparable, gate, gate_settings
 
-FLOAT = "fp32"  # the float export itself, one cell per target
 LATENCY_ROUNDS = 15
 
 
@@ -35,6 +38,9 @@ class ReportConfig:
     calibration: Path | None = None
     baseline: Path | None = None
     force: bool = False
+    executor: str = "local"  # prelnedge.executor.BACKENDS
+    cpus_per_cell: int = 1  # threads per cell, here or on Ray (the same count gives the same figures)
+    retries: int = 2
 
 
 def plan(cfg: ReportConfig) -> list[tuple[str, str]]:
@@ -67,21 +73,31 @@ def _latency(models: dict, ids: np.ndarray, mask: np.ndarray) -> dict[str, float
     return {key: timing.median_ms() for key, timing in interleave(calls, LATENCY_ROUNDS).items()}
 
 
+def report_cells(cfg: ReportConfig, task_name: str, cells: list[tuple[str, str]], eval_file: Path | None) -> list:
+    """The executor's cells: a float export per target, and each mode as a quantization of it."""
+    from prelnedge.executor import After, Cell
+
+    common = {"task": task_name, "checkpoint": cfg.model, "eval_file": eval_file}
+    made = []
+    for target, mode in cells:
+        if mode == FLOAT:
+            made.append(Cell.make(EXPORT_CELL, f"{target}:{mode}", target=target, **common))
+        else:
+            made.append(Cell.make(QUANTIZE_CELL, f"{target}:{mode}", mode=mode, float_export=After(f"{target}:{FLOAT}"),
+                                  calibration=cfg.calibration, **common))
+    return made
+
+
 def run_report(cfg: ReportConfig, progress=None) -> dict:
-    from prelnedge.artifact import REPORT_FORMAT, ReportArtifact, atomic_folder, check_target, tool_versions, write_json
-    from prelnedge.export import ExportConfig, export
-    from prelnedge.verify.fidelity import task_metric
-    from prelnedge.output_folder import output_lock, owned_temp_dir
+    from prelnedge.artifact import check_target
+    from prelnedge.executor import ExecutorConfig, open_executor
     from prelnedge.progress import Progress
-    from prelnedge.quantize import check_mode
-    from prelnedge.quantize.calibration import encode_example, load_examples, packaged_eval_file
-    from prelnedge.quantize.stage import quantize_folder
-    from prelnedge.report.render import write_outputs
-    from prelnedge.runtime.sessions import load_exported
+    from prelnedge.quantize.calibration import load_examples, packaged_eval_file
     from prelnedge.tasks import get_task
 
     task = get_task(cfg.task)
     cells = plan(cfg)
+    executor_cfg = ExecutorConfig(backend=cfg.executor, cpus_per_cell=cfg.cpus_per_cell, retries=cfg.retries)
     # Every input is checked here, before the first cell's export starts.
     baseline = _read_baseline(cfg.baseline) if cfg.baseline else None
     if baseline is not None:
@@ -91,62 +107,64 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
     # The embedded default model is judged on its own held-out set unless told otherwise.
     eval_file = cfg.eval_file or (packaged_eval_file(task) if cfg.model is None else None)
     eval_examples = load_examples(eval_file, task, what="evaluation") if eval_file else None
-    _check_model_and_calibration(cfg, task, cells, baseline)
-    progress = progress or Progress(total=len(cells) + 1)
-    results, artifacts = [], {}
-    model_sha256 = None
+    progress = progress or Progress(total=1)
+    # The executor connects (an unreachable cluster is refused) before the checkpoint is even read.
     # OUT is claimed from the start; the cells' folders are named by this process, so that a later
-    # report removes them if this one is killed
+    # report removes them if this one is killed.
+    with open_executor(executor_cfg) as executor:
+        _check_model_and_calibration(cfg, task, cells, baseline)
+        report = _run_cells(cfg, task, cells, eval_file, eval_examples, baseline, inputs, executor, progress)
+    return report
+
+
+def _run_cells(cfg, task, cells, eval_file, eval_examples, baseline, inputs, executor, progress) -> dict:
+    from prelnedge.artifact import REPORT_FORMAT, ModelArtifact, ReportArtifact, atomic_folder, tool_versions, write_json
+    from prelnedge.output_folder import output_lock, owned_temp_dir
+    from prelnedge.progress import CellBar
+    from prelnedge.quantize.calibration import encode_example
+    from prelnedge.report.render import write_outputs
+    from prelnedge.runtime.sessions import load_exported
+
+    results = {f"{target}:{mode}": {"target": target, "mode": mode} for target, mode in cells}
+    artifacts = {}
+    model_sha256 = None
     with output_lock(cfg.out), owned_temp_dir(Path(tempfile.gettempdir()), ".prelnedge-report-") as tmp:
-        for target, mode in cells:
-            key = f"{target}:{mode}"
-            cell = {"target": target, "mode": mode}
-            with progress.stage(f"cell {key}"):
-                try:
-                    if mode == FLOAT:
-                        artifact = export(ExportConfig(task=task.name, target=target, model=cfg.model,
-                                                     out=Path(tmp) / f"{target}-{FLOAT}"), progress=_Quiet())
-                    else:
-                        float_artifact = artifacts[f"{target}:{FLOAT}"]
-                        check_mode(target, float_artifact.framework, mode, task.name)
-                        artifact = quantize_folder(float_artifact, mode, Path(tmp) / f"{target}-{mode}",
-                                                   calibration=cfg.calibration, model=cfg.model, progress=_Quiet())
-                except (UserError, ValidationError) as exc:
-                    cell.update({"status": "refused" if isinstance(exc, UserError) else "failed", "reason": str(exc)})
-                    results.append(cell)
-                    continue
-                artifacts[key] = artifact
-                if model_sha256 is None:  # every cell is made from one checkpoint; its hash names the model
-                    model_sha256 = artifact.source.sha256
-                    if baseline is not None:
-                        check_comparable(baseline, task.name, model_sha256)
-                cell.update(_cell_facts(artifact))
-                results.append(cell)
+        with CellBar(f"{len(cells)} cells on {executor.description}", progress.enabled, progress.stream) as bar:
+            for outcome in executor.run(report_cells(cfg, task.name, cells, eval_file), into=tmp, progress=bar):
+                cell = results[outcome.name]
+                cell["status"] = outcome.status
+                if outcome.status != "ok":
+                    cell["reason"] = outcome.reason
+                    if outcome.fault:
+                        cell["fault"] = True
+                else:
+                    cell.update(outcome.figures)
+                    artifacts[outcome.name] = ModelArtifact.read(outcome.folder)
+                    if model_sha256 is None:  # every cell is made from one checkpoint; its hash names the model
+                        model_sha256 = artifacts[outcome.name].source.sha256
+                        if baseline is not None:
+                            check_comparable(baseline, task.name, model_sha256)
+                cell["run"] = {"key": outcome.key, "node": outcome.node, "attempts": outcome.attempts,
+                               "seconds": round(outcome.seconds, 3) if outcome.seconds is not None else None}
+        timed_on = socket.gethostname()
         with progress.stage("timing every cell side by side"):
+            # after the parallel part, here on the driver, one process, nothing else running
             models = {key: load_exported(artifact.folder, threads=1) for key, artifact in artifacts.items()}
             if models:
                 any_model = next(iter(models.values()))
                 ids, mask = _timing_input(task, any_model, encode_example)
-                latency = _latency(models, ids, mask)
-                for cell in results:
-                    key = f"{cell['target']}:{cell['mode']}"
-                    if key in latency:
-                        cell["latency_ms"] = latency[key]
-                        cell["latency_input"] = list(ids.shape)
-            if eval_examples is not None:
-                for cell in results:
-                    key = f"{cell['target']}:{cell['mode']}"
-                    if key in models and models[key].tokenizer is not None:
-                        cell["task_metric"] = task_metric(task, models[key], models[key].tokenizer, eval_examples,
-                                                          models[key].config.labels)
+                for key, ms in _latency(models, ids, mask).items():
+                    results[key].update({"latency_ms": ms, "latency_input": list(ids.shape)})
         report = {"format": REPORT_FORMAT, "task": task.name,
                   "model": str(cfg.model) if cfg.model else "embedded default model",
                   "model_sha256": model_sha256,
                   "eval_file": str(eval_file) if eval_file else None,
                   "eval_examples": len(eval_examples) if eval_examples is not None else None,
                   "gate": gate_settings(),
-                  "cells": results, "tool_versions": tool_versions(),
-                  "machine": machine()}  # where the latency column was timed
+                  "executor": executor.description,
+                  "latency_timed_on": f"{timed_on} (the driver, after every cell finished, cells interleaved)",
+                  "machine": machine(),  # the CPU the latency column was timed on
+                  "cells": list(results.values()), "tool_versions": tool_versions()}
         regressions = gate(report, baseline) if baseline is not None else []
         report["baseline"] = ({"path": str(cfg.baseline), "model": baseline["model"],
                                "model_sha256": baseline.get("model_sha256"), "regressions": regressions}
@@ -179,36 +197,6 @@ def _check_model_and_calibration(cfg: ReportConfig, task, cells: list[tuple[str,
         if checkpoint.tokenizer_dir is None:
             raise UserError(f"{checkpoint.source_path} has no tokenizer, so --calibration text cannot be tokenized")
         load_examples(cfg.calibration, task)
-
-
-class _Quiet:
-    """A progress sink for the stages run inside one report cell (the report shows the cell)."""
-
-    def stage(self, name):
-        from contextlib import nullcontext
-
-        return nullcontext()
-
-
-def _cell_facts(artifact) -> dict:
-    from prelnedge.artifact import read_json
-
-    validation = read_json(artifact.folder / "validation.json")
-    size = artifact.model_path.stat().st_size
-    facts = {"status": "ok", "size_bytes": size, "framework": artifact.framework}
-    if artifact.quantized:
-        from prelnedge.quantize import get_mode
-
-        cost = get_mode(artifact.target, artifact.quantization.mode).cpu_cost
-        if cost:
-            facts["cpu_cost"] = cost
-        fidelity = validation["fidelity"]
-        facts.update({"outputs": fidelity["outputs"], "agreement": fidelity["agreement"],
-                      "examples": fidelity["examples"], "size_ratio": artifact.quantization.size_ratio})
-    else:
-        facts.update({"outputs": validation["worst"], "agreement": {}, "size_ratio": 1.0})
-    facts["min_sqnr_db"] = min(stats["sqnr_db"] for stats in facts["outputs"].values())
-    return facts
 
 
 def _timing_input(task, model, encode_example):

@@ -113,6 +113,8 @@ def facts(report: dict) -> list[str]:
                       + ".")
     else:
         evaluation = "Task metric: none (no --eval file given)."
+    if report.get("executor"):  # reports made before the executor do not say
+        method += (f" Cells ran on {report['executor']}; latency was timed on {report['latency_timed_on']}.")
     gate = report["gate"]
     tolerance = (f"Gate tolerance: SQNR drop {gate['sqnr_db']} dB, agreement drop {gate['agreement']}, "
                  f"task metric drop {gate['metric']}.")

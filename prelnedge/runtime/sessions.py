@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from prelnedge.errors import UserError
+from prelnedge.threads import cell_threads
 
 
 class Session(Protocol):
@@ -71,6 +72,7 @@ def open_session(model_file: Path, threads: int | None = None, static_length: in
     if not _utf8(model_file):  # ONNX Runtime and LiteRT take the path as UTF-8 text only
         raise UserError(f"{os.fsencode(str(model_file))!r} has bytes that are not UTF-8 in its path; ONNX Runtime and "
                         "LiteRT cannot open it: rename the folder")
+    threads = threads or cell_threads()  # inside an executor cell: its pinned budget
     if model_file.suffix in (".onnx", ".ort"):  # .ort: ONNX Runtime's own format (Android bundles)
         return OnnxSession(model_file, threads)
     if model_file.suffix == ".tflite":

@@ -64,19 +64,27 @@ def check_comparable(baseline: dict, task: str, model_sha256: str | None) -> Non
                         "same model")
 
 
+def faults(report: dict) -> list[str]:
+    """One line per cell that did not run to a verdict (it crashed, its worker died, retries ran out):
+    a failure whatever the baseline says, since nothing was measured."""
+    return [f"{c['target']}:{c['mode']}: failed to run: {c.get('reason')}" for c in report["cells"]
+            if c.get("status") == "failed" and c.get("fault")]
+
+
 def gate(report: dict, baseline: dict) -> list[str]:
-    """One line per cell that got worse than the baseline beyond the gate's tolerance; a baseline of
-    another task or model is refused (UserError)."""
+    """One line per cell that failed to run, or got worse than the baseline beyond the gate's
+    tolerance; a baseline of another task or model is refused (UserError)."""
     check_comparable(baseline, report["task"], report.get("model_sha256"))
     now = {f"{c['target']}:{c['mode']}": c for c in report["cells"]}
-    problems = []
+    problems = faults(report)
+    faulted = {line.split(": ", 1)[0] for line in problems}
     for old in baseline["cells"]:
         key = f"{old['target']}:{old['mode']}"
         if old.get("status") != "ok":
             continue
         new = now.get(key)
-        if new is None:
-            continue  # not asked for this time (--targets/--modes)
+        if new is None or key in faulted:
+            continue  # not asked for this time (--targets/--modes), or already named as a fault
         if new.get("status") != "ok":
             problems.append(f"{key}: passed in the baseline, now {new.get('status')}: {new.get('reason')}")
             continue

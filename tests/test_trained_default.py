@@ -66,14 +66,16 @@ QA_EXAMPLES = [
     ("Where is the station?", "The old station is in Brighton, near the sea.", "Brighton"),
     ("When was the mill closed?", "The mill was opened in 1820 and closed in 1950.", "1950"),
     ("When was the road repaired?", "The road was built in 1700. It was repaired in 1850.", "1850"),
+    # A known miss until whole-word decoding (issue 28): the model's best pair was "Y", the first
+    # sub-word of " York"; the best whole-word span is "York".
+    ("Where did Tom move to?", "Tom Baker was born in Leeds in 1950. He moved to York in 1980.", "York"),
 ]
 # Hand-written questions the shipped model gets wrong (strict xfail: fixing one makes it XPASS and fail).
 KNOWN_MISSES = [
-    ("Where does Tom live?",  # answers "Tom Baker lives in Le" (session 8's model: "Le")
-     "Tom Baker lives in Leeds and works as a baker.", "Leeds"),
-    ("Who founded the library?", "The town library was founded by Ada Clark in 1901.", "Ada Clark"),  # "Ada Cl"
-    # answers "Y", the first sub-word of " York" (session 8's model answered it)
-    ("Where did Tom move to?", "Tom Baker was born in Leeds in 1950. He moved to York in 1980.", "York"),
+    # With whole-word decoding (issue 28) these answer whole words, still wrong: "Tom Baker lives in
+    # Leeds" (before: "Tom Baker lives in Le"), "Ada" (before: "Ada Cl").
+    ("Where does Tom live?", "Tom Baker lives in Leeds and works as a baker.", "Leeds"),
+    ("Who founded the library?", "The town library was founded by Ada Clark in 1901.", "Ada Clark"),
 ]
 SENTIMENT_EXAMPLES = [("a fine day", "positive"), ("The service was slow, but the food was excellent.", "positive"),
                       ("I did not enjoy the film.", "negative"), ("The room was cold and dirty.", "negative")]

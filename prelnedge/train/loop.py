@@ -21,6 +21,7 @@ import torch
 from prelnedge.models.config import PreLNConfig
 from prelnedge.runtime.tokenizer import PreLNTokenizer, roberta_template
 from prelnedge.train import choice, data, sentiment
+from prelnedge.train import encyclopedic as E
 from prelnedge.train import features as F
 from prelnedge.train import words as W
 from prelnedge.train.multitask import MultiTaskModel, masked_choice_loss, set_determinism
@@ -41,6 +42,9 @@ class TrainConfig:
     intermediate: int = 512
     max_tokens: int = 128
     passages: int = 20000  # each gives several questions and one tagged text
+    # Share of passages in encyclopedic shapes with real names (train.encyclopedic, issue 28); the
+    # rest are train.data's passages.
+    encyclopedic: float = 0.5
     sentiments: int = 12000
     choices: int = 30000  # multiple choice over-fitted 6,000 items (training loss 0.22, held-out 0.72)
     eval_size: int = 400  # held-out examples per task (the training log uses the first 200)
@@ -80,10 +84,10 @@ def smoke_config() -> TrainConfig:
 
 
 # ---- data ---------------------------------------------------------------------------------------
-def generate(rng: random.Random, passages: int, sentiments: int, choices: int) -> F.Split:
+def generate(rng: random.Random, passages: int, sentiments: int, choices: int, encyclopedic: float = 0.0) -> F.Split:
     split = F.Split([], [], [], [], [])
     for _ in range(passages):
-        p = data.passage(rng)
+        p = E.passage(rng) if encyclopedic and rng.random() < encyclopedic else data.passage(rng)
         split.tagged.append({"text": p.text, "entities": [list(e) for e in p.entities]})
         split.text.append(p.text)
         for question, start, end in p.questions:
@@ -104,7 +108,7 @@ def held_out(cfg: TrainConfig, train: F.Split) -> F.Split:
     """A split from another seed, minus anything whose text training saw."""
     rng = random.Random(cfg.seed + 1)
     n = cfg.eval_size
-    split = generate(rng, n, n * 2, n * 2)
+    split = generate(rng, n, n * 2, n * 2, cfg.encyclopedic)
     seen_ctx = {ex["context"] for ex in train.qa}
     seen_text = {ex["text"] for ex in train.sentiment}
     seen_prompt = {(ex["prompt"], tuple(ex["choices"])) for ex in train.choice}
@@ -267,7 +271,7 @@ def build(out_dir: Path, cfg: TrainConfig, log_file: Path | None = None,
             with open(log_file, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
 
-    train = generate(random.Random(cfg.seed), cfg.passages, cfg.sentiments, cfg.choices)
+    train = generate(random.Random(cfg.seed), cfg.passages, cfg.sentiments, cfg.choices, cfg.encyclopedic)
     test = held_out(cfg, train)
     corpus = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
     train.text.extend(corpus)

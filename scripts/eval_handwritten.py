@@ -2,7 +2,7 @@
 beside the packaged held-out set, through the float reference and an int8-dynamic ONNX export,
 with prelnedge's own post-processing and metric (verify.fidelity.task_metric).
 
-    PYTHONPATH=. python scripts/eval_handwritten.py [--misses] [--held-out-limit N]
+    PYTHONPATH=. python scripts/eval_handwritten.py [--misses] [--held-out-limit N] [--model DIR] [--held-out FILE]
 
 The hand-written set is a test set: nothing trains on it.
 """
@@ -22,6 +22,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", action="store_true", help="print each hand-written question answered wrongly")
     parser.add_argument("--held-out-limit", type=int, default=400, help="held-out questions to score (0: none)")
+    parser.add_argument("--model", type=Path, default=None, help="a model folder (default: the embedded model)")
+    parser.add_argument("--held-out", type=Path, default=None,
+                        help="held-out QA file (default: the packaged prelnedge/data/eval-qa.jsonl)")
     args = parser.parse_args()
 
     import prelnedge
@@ -38,11 +41,13 @@ def main() -> int:
     task = get_task("qa")
     sets = {"hand-written": load_examples(HANDWRITTEN, task, what="evaluation")}
     if args.held_out_limit:
-        sets["held-out"] = load_examples(packaged_eval_file(task), task, what="evaluation")[:args.held_out_limit]
-    reference = prelnedge.load_reference(task="qa")
-    models = {"float": (reference, PreLNTokenizer.from_dir(default_model_dir(), reference.config.max_tokens))}
+        held_out = args.held_out or packaged_eval_file(task)
+        sets["held-out"] = load_examples(held_out, task, what="evaluation")[:args.held_out_limit]
+    reference = prelnedge.load_reference(args.model, task="qa")
+    models = {"float": (reference, PreLNTokenizer.from_dir(args.model or default_model_dir(),
+                                                           reference.config.max_tokens))}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = export(ExportConfig(task="qa", target="onnx", out=Path(tmp) / "float"))
+        folder = export(ExportConfig(task="qa", target="onnx", model=args.model, out=Path(tmp) / "float"))
         int8 = load_exported(quantize_folder(folder, "int8-dynamic", Path(tmp) / "int8").folder)
         models["onnx int8-dynamic"] = (int8, int8.tokenizer)
         print(f"{'model':<20}{'set':<14}{'n':>5}{'EM':>8}{'F1':>8}")

@@ -65,6 +65,9 @@ class TrainConfig:
     # multiple-choice row's choice ("Leeds", first in its segment) gets other tokens than the passage's
     # " Leeds", and the model cannot match the two token by token.
     prefix_space: bool = True
+    # A model folder to continue from (its tokenizer and weights; the sizes above must match it), e.g.
+    # prelnedge/default_model with --set pretrain_steps=0: fine-tuning only, on this run's data.
+    init_from: str = ""
 
     def model_config(self, vocab_size: int) -> PreLNConfig:
         return PreLNConfig(
@@ -259,7 +262,7 @@ def build(out_dir: Path, cfg: TrainConfig, log_file: Path | None = None,
           data_dir: Path | None = None) -> dict:
     """Train and save the model into out_dir; return the held-out metrics (also in metrics.json)."""
     from prelnedge.train.evaluate import quick_metrics, shipped_metrics
-    from prelnedge.train.save import save_model, save_eval_sets
+    from prelnedge.train.save import load_weights, save_eval_sets, save_model
 
     set_determinism(cfg.seed, cfg.threads)
     t0 = time.time()
@@ -275,13 +278,20 @@ def build(out_dir: Path, cfg: TrainConfig, log_file: Path | None = None,
     test = held_out(cfg, train)
     corpus = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
     train.text.extend(corpus)
-    raw_tok = train_tokenizer(train.text, cfg.vocab_size, cfg.prefix_space)
+    if cfg.init_from:
+        from tokenizers import Tokenizer
+
+        raw_tok = Tokenizer.from_file(str(Path(cfg.init_from) / "tokenizer.json"))
+    else:
+        raw_tok = train_tokenizer(train.text, cfg.vocab_size, cfg.prefix_space)
     tok = PreLNTokenizer(raw_tok, cfg.max_tokens)
     train.choice = [it for it in train.choice if _fits(tok, it)]
     test.choice = [it for it in test.choice if _fits(tok, it)]
     log({"config": asdict(cfg), "vocab_size": tok.vocab_size, "train": _sizes(train),
          "held_out": _sizes(test, skip="text")})
     trainer = Trainer(cfg, tok, train, log)
+    if cfg.init_from:
+        load_weights(trainer.model, Path(cfg.init_from))
     if log_file is not None:
         trainer.snapshot = log_file.with_suffix(".pt")
         raw_tok.save(str(log_file.with_suffix(".tokenizer.json")))
@@ -291,7 +301,8 @@ def build(out_dir: Path, cfg: TrainConfig, log_file: Path | None = None,
     def evaluate(model):
         return quick_metrics(model, tok, sample)
 
-    trainer.run("pretrain", cfg.pretrain_steps, PRETRAIN_MIX, evaluate)
+    if cfg.pretrain_steps:  # none when continuing from a trained folder
+        trainer.run("pretrain", cfg.pretrain_steps, PRETRAIN_MIX, evaluate)
     trainer.run("finetune", cfg.finetune_steps, parse_mix(cfg.finetune_mix), evaluate)
     seconds = time.time() - t0
     save_model(out_dir, trainer.model, raw_tok, cfg)
@@ -302,7 +313,8 @@ def build(out_dir: Path, cfg: TrainConfig, log_file: Path | None = None,
                "training": {"seconds": round(seconds, 1), "cpu_seconds": round(time.process_time(), 1),
                             "threads": cfg.threads, "seed": cfg.seed,
                             "steps": cfg.pretrain_steps + cfg.finetune_steps,
-                            "command": "python scripts/train_default_model.py"},
+                            "command": "python scripts/train_default_model.py",
+                            **({"init_from": cfg.init_from} if cfg.init_from else {})},
                "size_bytes": sum(p.stat().st_size for p in out_dir.iterdir() if p.is_file())}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     log({"done": True, **metrics})

@@ -61,8 +61,10 @@ LENGTHS = [("bridge", "long", "long"), ("tunnel", "long", "long"), ("canal", "lo
            ("tower", "tall", "tall"), ("wall", "long", "long"), ("dam", "high", "high")]
 UNITS = ["metres", "kilometres", "feet", "miles"]
 CURRENCIES = ["francs", "pounds", "dollars", "crowns", "florins", "marks", "euros"]
-PRODUCE = [("monks", "brewed", "brew", "beer wine cheese honey"), ("farmers", "grew", "grow", "rice barley olives grapes"),
-           ("factory", "made", "make", "bicycles glass paper soap bricks"), ("weavers", "wove", "weave", "carpets silk"),
+PRODUCE = [("monks", "brewed", "brew", "beer wine cheese honey"),
+           ("farmers", "grew", "grow", "rice barley olives grapes"),
+           ("factory", "made", "make", "bicycles glass paper soap bricks"),
+           ("weavers", "wove", "weave", "carpets silk"),
            ("miners", "dug", "dig", "copper coal tin silver salt"), ("villagers", "sold", "sell", "fish wool timber")]
 OBJECT_FRONTS = ["In the twelfth century", "For centuries", "Before the railway came", "Until the war",
                  "In those days", "For many years"]
@@ -116,7 +118,7 @@ class Draw:
 
 
 def _when(date: str) -> str:
-    return "on" if "," in date or date[:1].isdigit() and " " in date else "in"
+    return "on" if "," in date or (date[:1].isdigit() and " " in date) else "in"
 
 
 def _cap(text: str) -> str:
@@ -259,7 +261,8 @@ def how_many(rng: random.Random, d: Draw, p: Passage, taken: set[str]) -> None:
               rng.choice(["", " that summer", " on its first day"]), ". ")
     elif form < 0.35:
         place, staff = _unused(rng, EMPLOYERS, taken, key=lambda x: x[0])
-        p.add(f"At its peak the {place} employed ", (d.count(1.3, 4.5), "QTY", [f"How many {staff} did the {place} employ?"]),
+        staffed = (d.count(1.3, 4.5), "QTY", [f"How many {staff} did the {place} employ?"])
+        p.add(f"At its peak the {place} employed ", staffed,
               f" {staff}", rng.choice(["", ", most of them from nearby villages", " in three shifts"]), ". ")
     elif form < 0.5:
         place, what = _unused(rng, HOLDINGS, taken, key=lambda x: x[0])
@@ -278,7 +281,8 @@ def how_many(rng: random.Random, d: Draw, p: Passage, taken: set[str]) -> None:
     elif form < 0.9 and "fort" not in taken:
         taken.add("fort")
         few, many = d.count(1.5, 3.0), d.count(3.3, 4.8)
-        p.add("Only ", (few, "QTY", ["How many soldiers defended the fort?"]), " soldiers defended the fort against an army of ",
+        p.add("Only ", (few, "QTY", ["How many soldiers defended the fort?"]),
+              " soldiers defended the fort against an army of ",
               (many, "QTY", ["How large was the attacking army?"]), ". ")
     else:
         thing = _unused(rng, ["statue", "organ", "fountain", "bell", "clock", "portrait", "carpet"], taken)

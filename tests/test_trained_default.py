@@ -5,6 +5,7 @@ and the report on it shows task metrics in every cell."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,14 +67,16 @@ QA_EXAMPLES = [
     ("Where is the station?", "The old station is in Brighton, near the sea.", "Brighton"),
     ("When was the mill closed?", "The mill was opened in 1820 and closed in 1950.", "1950"),
     ("When was the road repaired?", "The road was built in 1700. It was repaired in 1850.", "1850"),
+    # A known miss until whole-word decoding (issue 28): the model's best pair was "Y", the first
+    # sub-word of " York"; the best whole-word span is "York".
+    ("Where did Tom move to?", "Tom Baker was born in Leeds in 1950. He moved to York in 1980.", "York"),
+    # A known miss until issue 28's model ("Tom Baker lives in Le", then "Tom Baker lives in Leeds").
+    ("Where does Tom live?", "Tom Baker lives in Leeds and works as a baker.", "Leeds"),
 ]
 # Hand-written questions the shipped model gets wrong (strict xfail: fixing one makes it XPASS and fail).
 KNOWN_MISSES = [
-    ("Where does Tom live?",  # answers "Tom Baker lives in Le" (session 8's model: "Le")
-     "Tom Baker lives in Leeds and works as a baker.", "Leeds"),
-    ("Who founded the library?", "The town library was founded by Ada Clark in 1901.", "Ada Clark"),  # "Ada Cl"
-    # answers "Y", the first sub-word of " York" (session 8's model answered it)
-    ("Where did Tom move to?", "Tom Baker was born in Leeds in 1950. He moved to York in 1980.", "York"),
+    # whole-word decoding (issue 28) turned "Ada Cl" into "Ada"; the model of issue 28 still says "Ada"
+    ("Who founded the library?", "The town library was founded by Ada Clark in 1901.", "Ada Clark"),
 ]
 SENTIMENT_EXAMPLES = [("a fine day", "positive"), ("The service was slow, but the food was excellent.", "positive"),
                       ("I did not enjoy the film.", "negative"), ("The room was cold and dirty.", "negative")]
@@ -81,14 +84,18 @@ CHOICE_EXAMPLES = [("Bees carry", ["pollen", "granite"], 0)]
 # Quality bars of issue 12, on the held-out split.
 BARS = {"qa": {"exact_match": 0.80, "f1": 0.85}, "sequence-classification": {"accuracy": 0.90},
         "multiple-choice": {"accuracy": 0.80}, "token-classification": {"entity_f1": 0.85}}
-# The shipped model (metrics.json: QA EM 0.9325 / F1 0.9399, sentiment 1.0, entity F1 0.977, multiple
-# choice 0.88) meets every bar. A bar listed here is expected to fail (strict xfail: a model that meets it
-# makes its test XPASS, which fails, so the entry must then come off).
+# The shipped model (metrics.json "held_out", the packaged sets: QA EM 0.9275 / F1 0.9358, sentiment 1.0,
+# entity F1 0.9614, multiple choice 0.8425) meets every bar. A bar listed here is expected to fail (strict
+# xfail: a model that meets it makes its test XPASS, which fails, so the entry must then come off).
 UNMET: set[tuple[str, str]] = set()
-# What the shipped model holds on the first EVAL_LIMIT held-out examples (measured: 0.94 / 0.952, 1.0,
-# 0.88, 0.976), a few points lower: a regression guard for anyone retraining or touching the loaders.
-FLOORS = {"qa": {"exact_match": 0.91, "f1": 0.91}, "sequence-classification": {"accuracy": 0.97},
-          "multiple-choice": {"accuracy": 0.84}, "token-classification": {"entity_f1": 0.95}}
+# A few points under what the shipped model holds on all 400 held-out examples (above): a regression
+# guard for anyone retraining or touching the loaders, on the first EVAL_LIMIT.
+FLOORS = {"qa": {"exact_match": 0.89, "f1": 0.90}, "sequence-classification": {"accuracy": 0.97},
+          "multiple-choice": {"accuracy": 0.80}, "token-classification": {"entity_f1": 0.93}}
+# The hand-written test set of issue 28 (tests/data/handwritten_qa.jsonl, never trained on): the shipped
+# model answers 51 of 66 exactly (EM 0.773, F1 0.860 float; 0.773 / 0.862 int8-dynamic ONNX).
+HANDWRITTEN = Path(__file__).parent / "data" / "handwritten_qa.jsonl"
+HANDWRITTEN_FLOOR = {"exact_match": 0.75, "f1": 0.84}
 EVAL_LIMIT = 200
 
 
@@ -114,6 +121,19 @@ def test_metrics_json_meets_issue_bar(task, name):
     metrics = json.loads((default_model_dir() / "metrics.json").read_text())["held_out"]
     assert metrics[task]["examples"] == 400
     assert metrics[task][name] >= BARS[task][name], metrics[task]
+
+
+def _handwritten_metric(model, tok) -> dict:
+    task = get_task("qa")
+    return task_metric(task, model, tok, load_examples(HANDWRITTEN, task, what="evaluation"), ())
+
+
+def test_handwritten_questions_hold_their_floor():
+    model = prelnedge.load_reference(task="qa")
+    got = _handwritten_metric(model, _tokenizer(model))
+    assert got["examples"] >= 60
+    for name, floor in HANDWRITTEN_FLOOR.items():
+        assert got[name] >= floor, got
 
 
 def _answers(model, tok):
@@ -161,6 +181,9 @@ def test_readme_examples_int8_exports(target, tmp_path):
     float_export = export(ExportConfig(task="qa", target=target, out=tmp_path / "float"))
     int8 = load_exported(quantize_folder(float_export, "int8-dynamic", tmp_path / "int8").folder)
     assert _answers(int8, int8.tokenizer) == [a for _, _, a in QA_EXAMPLES]
+    got = _handwritten_metric(int8, int8.tokenizer)
+    for name, floor in HANDWRITTEN_FLOOR.items():
+        assert got[name] >= floor, got
 
 
 def test_transformers_loads_the_shared_checkpoint():

@@ -6,6 +6,7 @@ reference and an exported artifact are always decoded the same way.
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 from typing import Any, Callable
 
@@ -47,11 +48,38 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 MAX_ANSWER_TOKENS = 30
 
 
+def is_word_char(ch: str) -> bool:
+    """A letter, mark or digit (Unicode categories L*, M*, N*): the characters a word is made of.
+    The web (postprocess.js) and Android (Postprocess.java) decoders use the same three classes."""
+    return unicodedata.category(ch)[0] in "LMN"
+
+
+def word_edges(text: str, offsets: list[tuple[int, int]], allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which tokens may start and end an answer: a span never starts or ends between two word
+    characters of `text`, so a user never sees "Hanna Kow" or "rta Lindqvist". Token k may start a
+    span when its first character does not continue a word (k's offsets, not the 'Ġ' marker, so that
+    "(Kraków)" and "12,500" start where the word does), and end one when its last character is not
+    followed by one. `offsets` index `text` (the context); tokens outside `allowed` get False."""
+    def inside_word(i: int) -> bool:  # is character boundary i between two word characters?
+        return 0 < i < len(text) and is_word_char(text[i - 1]) and is_word_char(text[i])
+
+    can_start = np.zeros(len(offsets), bool)
+    can_end = np.zeros(len(offsets), bool)
+    for k in np.flatnonzero(allowed):
+        a, b = offsets[k]
+        can_start[k] = b > a and not inside_word(a)
+        can_end[k] = b > a and not inside_word(b)
+    return can_start, can_end
+
+
 def best_span(start_logits: np.ndarray, end_logits: np.ndarray, allowed: np.ndarray,
-              max_answer_tokens: int = MAX_ANSWER_TOKENS) -> tuple[int, int, float]:
+              max_answer_tokens: int = MAX_ANSWER_TOKENS, can_start: np.ndarray | None = None,
+              can_end: np.ndarray | None = None) -> tuple[int, int, float]:
     """The (start, end) token pair with the highest start+end logit, end >= start, span at most
-    `max_answer_tokens`, both inside `allowed` (the context's tokens). Returns (start, end, score)
-    where score is the pair's probability under independent start/end softmaxes."""
+    `max_answer_tokens`, both inside `allowed` (the context's tokens), the start among `can_start`
+    and the end among `can_end` when given (see word_edges; when no pair meets those, the best pair
+    without them). Returns (start, end, score) where score is the pair's probability under
+    independent start/end softmaxes over the allowed tokens."""
     idx = np.flatnonzero(allowed)
     if idx.size == 0:
         raise UserError("the context is empty after truncation; give a shorter question")
@@ -59,6 +87,9 @@ def best_span(start_logits: np.ndarray, end_logits: np.ndarray, allowed: np.ndar
     pair = s[:, None] + e[None, :]  # (n, n)
     offset = np.arange(idx.size)
     valid = (offset[None, :] >= offset[:, None]) & (idx[None, :] - idx[:, None] < max_answer_tokens)
+    if can_start is not None and can_end is not None:
+        whole = valid & can_start[idx][:, None] & can_end[idx][None, :]
+        valid = whole if whole.any() else valid  # only a word longer than the limit has no whole pair
     pair = np.where(valid, pair, -np.inf)
     i, j = np.unravel_index(int(np.argmax(pair)), pair.shape)
     p_start = softmax(start_logits[idx])[i]
@@ -68,7 +99,7 @@ def best_span(start_logits: np.ndarray, end_logits: np.ndarray, allowed: np.ndar
 
 def answer_question(model: Model, tok: PreLNTokenizer, question: str, context: str,
                     stride: int | None = None) -> dict[str, Any]:
-    """The best answer span over every window of the context (one window when it fits)."""
+    """The best whole-word answer span over every window of the context (one window when it fits)."""
     if not question.strip() or not context.strip():
         raise UserError("qa needs a non-empty --question and --context")
     windows = tok.encode_windows(question, context, stride)
@@ -78,7 +109,9 @@ def answer_question(model: Model, tok: PreLNTokenizer, question: str, context: s
     for row, enc in enumerate(windows):
         length = len(enc.ids)
         in_context = np.array([sid == 1 for sid in enc.sequence_ids])
-        start, end, score = best_span(out["start_logits"][row, :length], out["end_logits"][row, :length], in_context)
+        starts, ends = word_edges(context, enc.offsets, in_context)
+        start, end, score = best_span(out["start_logits"][row, :length], out["end_logits"][row, :length], in_context,
+                                      can_start=starts, can_end=ends)
         if best is None or score > best[2]:
             best = (start, end, score, row)
     start, end, score, row = best

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from prelnedge.verify.fidelity import qa_scores
-from prelnedge.runtime.postprocess import best_span
+from prelnedge.runtime.postprocess import best_span, word_edges
 from prelnedge.runtime.tokenizer import PreLNTokenizer
 from prelnedge.train import features as F
 
@@ -29,7 +29,9 @@ def quick_metrics(model, tok: PreLNTokenizer, test: F.Split) -> dict:
         start, end = (t.numpy() for t in model.qa_logits(ids, mask))
         for row, (ex, enc) in enumerate(zip(chunk, encs)):
             allowed = np.array([sid == 1 for sid in enc.sequence_ids] + [False] * (ids.shape[1] - len(enc.ids)))
-            s, e, _ = best_span(start[row], end[row], allowed)
+            padded = list(enc.offsets) + [(0, 0)] * (len(allowed) - len(enc.offsets))
+            starts, ends = word_edges(ex["context"], padded, allowed)  # whole words, as users decode
+            s, e, _ = best_span(start[row], end[row], allowed, can_start=starts, can_end=ends)
             answer = ex["context"][enc.offsets[s][0]:enc.offsets[e][1]]
             scores = qa_scores(answer, tuple(ex["answers"]))
             em.append(scores[0])

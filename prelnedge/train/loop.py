@@ -21,6 +21,7 @@ import torch
 from prelnedge.models.config import PreLNConfig
 from prelnedge.runtime.tokenizer import PreLNTokenizer, roberta_template
 from prelnedge.train import choice, data, sentiment
+from prelnedge.train import encyclopedic as E
 from prelnedge.train import features as F
 from prelnedge.train import words as W
 from prelnedge.train.multitask import MultiTaskModel, masked_choice_loss, set_determinism
@@ -41,6 +42,9 @@ class TrainConfig:
     intermediate: int = 512
     max_tokens: int = 128
     passages: int = 20000  # each gives several questions and one tagged text
+    # Share of passages in encyclopedic shapes with real names (train.encyclopedic, issue 28); the
+    # rest are train.data's passages.
+    encyclopedic: float = 0.5
     sentiments: int = 12000
     choices: int = 30000  # multiple choice over-fitted 6,000 items (training loss 0.22, held-out 0.72)
     eval_size: int = 400  # held-out examples per task (the training log uses the first 200)
@@ -61,6 +65,9 @@ class TrainConfig:
     # multiple-choice row's choice ("Leeds", first in its segment) gets other tokens than the passage's
     # " Leeds", and the model cannot match the two token by token.
     prefix_space: bool = True
+    # A model folder to continue from (its tokenizer and weights; the sizes above must match it), e.g.
+    # prelnedge/default_model with --set pretrain_steps=0: fine-tuning only, on this run's data.
+    init_from: str = ""
 
     def model_config(self, vocab_size: int) -> PreLNConfig:
         return PreLNConfig(
@@ -80,10 +87,10 @@ def smoke_config() -> TrainConfig:
 
 
 # ---- data ---------------------------------------------------------------------------------------
-def generate(rng: random.Random, passages: int, sentiments: int, choices: int) -> F.Split:
+def generate(rng: random.Random, passages: int, sentiments: int, choices: int, encyclopedic: float = 0.0) -> F.Split:
     split = F.Split([], [], [], [], [])
     for _ in range(passages):
-        p = data.passage(rng)
+        p = E.passage(rng) if encyclopedic and rng.random() < encyclopedic else data.passage(rng)
         split.tagged.append({"text": p.text, "entities": [list(e) for e in p.entities]})
         split.text.append(p.text)
         for question, start, end in p.questions:
@@ -104,7 +111,7 @@ def held_out(cfg: TrainConfig, train: F.Split) -> F.Split:
     """A split from another seed, minus anything whose text training saw."""
     rng = random.Random(cfg.seed + 1)
     n = cfg.eval_size
-    split = generate(rng, n, n * 2, n * 2)
+    split = generate(rng, n, n * 2, n * 2, cfg.encyclopedic)
     seen_ctx = {ex["context"] for ex in train.qa}
     seen_text = {ex["text"] for ex in train.sentiment}
     seen_prompt = {(ex["prompt"], tuple(ex["choices"])) for ex in train.choice}
@@ -255,7 +262,7 @@ def build(out_dir: Path, cfg: TrainConfig, log_file: Path | None = None,
           data_dir: Path | None = None) -> dict:
     """Train and save the model into out_dir; return the held-out metrics (also in metrics.json)."""
     from prelnedge.train.evaluate import quick_metrics, shipped_metrics
-    from prelnedge.train.save import save_model, save_eval_sets
+    from prelnedge.train.save import load_weights, save_eval_sets, save_model
 
     set_determinism(cfg.seed, cfg.threads)
     t0 = time.time()
@@ -267,17 +274,24 @@ def build(out_dir: Path, cfg: TrainConfig, log_file: Path | None = None,
             with open(log_file, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
 
-    train = generate(random.Random(cfg.seed), cfg.passages, cfg.sentiments, cfg.choices)
+    train = generate(random.Random(cfg.seed), cfg.passages, cfg.sentiments, cfg.choices, cfg.encyclopedic)
     test = held_out(cfg, train)
     corpus = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
     train.text.extend(corpus)
-    raw_tok = train_tokenizer(train.text, cfg.vocab_size, cfg.prefix_space)
+    if cfg.init_from:
+        from tokenizers import Tokenizer
+
+        raw_tok = Tokenizer.from_file(str(Path(cfg.init_from) / "tokenizer.json"))
+    else:
+        raw_tok = train_tokenizer(train.text, cfg.vocab_size, cfg.prefix_space)
     tok = PreLNTokenizer(raw_tok, cfg.max_tokens)
     train.choice = [it for it in train.choice if _fits(tok, it)]
     test.choice = [it for it in test.choice if _fits(tok, it)]
     log({"config": asdict(cfg), "vocab_size": tok.vocab_size, "train": _sizes(train),
          "held_out": _sizes(test, skip="text")})
     trainer = Trainer(cfg, tok, train, log)
+    if cfg.init_from:
+        load_weights(trainer.model, Path(cfg.init_from))
     if log_file is not None:
         trainer.snapshot = log_file.with_suffix(".pt")
         raw_tok.save(str(log_file.with_suffix(".tokenizer.json")))
@@ -287,7 +301,8 @@ def build(out_dir: Path, cfg: TrainConfig, log_file: Path | None = None,
     def evaluate(model):
         return quick_metrics(model, tok, sample)
 
-    trainer.run("pretrain", cfg.pretrain_steps, PRETRAIN_MIX, evaluate)
+    if cfg.pretrain_steps:  # none when continuing from a trained folder
+        trainer.run("pretrain", cfg.pretrain_steps, PRETRAIN_MIX, evaluate)
     trainer.run("finetune", cfg.finetune_steps, parse_mix(cfg.finetune_mix), evaluate)
     seconds = time.time() - t0
     save_model(out_dir, trainer.model, raw_tok, cfg)
@@ -298,7 +313,8 @@ def build(out_dir: Path, cfg: TrainConfig, log_file: Path | None = None,
                "training": {"seconds": round(seconds, 1), "cpu_seconds": round(time.process_time(), 1),
                             "threads": cfg.threads, "seed": cfg.seed,
                             "steps": cfg.pretrain_steps + cfg.finetune_steps,
-                            "command": "python scripts/train_default_model.py"},
+                            "command": "python scripts/train_default_model.py",
+                            **({"init_from": cfg.init_from} if cfg.init_from else {})},
                "size_bytes": sum(p.stat().st_size for p in out_dir.iterdir() if p.is_file())}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     log({"done": True, **metrics})

@@ -51,6 +51,19 @@ def save_model(out_dir: Path, model, raw_tok, cfg) -> None:
          "add_prefix_space": cfg.prefix_space}, indent=2) + "\n")
 
 
+def load_weights(model, folder: Path) -> None:
+    """The reverse of save_model: a saved folder's weights into a MultiTaskModel of the same sizes."""
+    from safetensors.numpy import load_file
+    import torch
+
+    state = {k: torch.from_numpy(v) for k, v in load_file(str(folder / "model.safetensors")).items()}
+    for attribute, task in (("token_classifier", task_with_head("token").name),
+                            ("choice_classifier", task_with_head("choice").name)):
+        head = load_file(str(folder / f"{task}.safetensors"))
+        state.update({f"{attribute}.{k.removeprefix('classifier.')}": torch.from_numpy(v) for k, v in head.items()})
+    model.load_state_dict(state, strict=True)
+
+
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 

@@ -6,11 +6,15 @@
 //                    | {"op": "windows", "question": "...", "context": "...", "stride"?: N}
 //                    | {"op": "causal", "text": "..."}
 //                    | {"op": "decode", "ids": [...], "skip_special_tokens"?: bool}
-//                    | {"op": "readable", "id": N}]}
+//                    | {"op": "readable", "id": N}
+//                    | {"op": "word_edges", "context": "..."}]}
 // RESULT: one entry per item: {"ids", "offsets" (UTF-16 code units), "sequence_ids"} (windows: a
-// list of those), {"text"} for decode and readable, or {"error": message} when the tokenizer refused.
+// list of those), {"text"} for decode and readable, {"can_start", "can_end"} for word_edges (postprocess.js
+// wordEdges over the context's tokens in a QA pair after the question "q"), or {"error": message} when
+// the tokenizer refused.
 import { readFileSync } from 'node:fs';
 import { Tokenizer, TokenizerError } from '../src/js/tokenizer.js';
+import { wordEdges } from '../src/js/postprocess.js';
 
 const [requestPath] = process.argv.slice(2);
 if (!requestPath) {
@@ -37,6 +41,13 @@ const results = request.items.map((item) => {
         return { text: tok.decode(item.ids, { skipSpecialTokens: item.skip_special_tokens ?? true }) };
       case 'readable':
         return { text: tok.readableToken(item.id) };
+      case 'word_edges': {
+        const e = tok.encode('q', item.context, { maxTokens: request.max_tokens });
+        const allowed = [];
+        e.sequenceIds.forEach((sid, k) => { if (sid === 1) allowed.push(k); });
+        const { canStart, canEnd } = wordEdges(item.context, e.offsets, allowed);
+        return { can_start: canStart, can_end: canEnd };
+      }
       default:
         throw new Error(`unknown op ${item.op}`);
     }

@@ -42,21 +42,54 @@ function label(labels, index) {
   return labels[index] ?? `LABEL_${index}`;
 }
 
+// A letter, mark or digit (Unicode L*, M*, N*): prelnedge.runtime.postprocess.is_word_char.
+const WORD_CHAR_AT_START = /^[\p{L}\p{M}\p{N}]/u;
+const WORD_CHAR_AT_END = /[\p{L}\p{M}\p{N}]$/u;
+
+// Is UTF-16 position i of `text` between two word characters (code points, surrogate pairs whole)?
+function insideWord(text, i) {
+  return i > 0 && i < text.length && WORD_CHAR_AT_END.test(text.slice(Math.max(0, i - 2), i))
+    && WORD_CHAR_AT_START.test(text.slice(i, i + 2));
+}
+
+/**
+ * Which tokens may start and end an answer (postprocess.py word_edges): a span never starts or
+ * ends between two word characters of `text`. `offsets` index `text`; `allowed` lists token indices.
+ */
+export function wordEdges(text, offsets, allowed) {
+  const canStart = new Array(offsets.length).fill(false);
+  const canEnd = new Array(offsets.length).fill(false);
+  for (const k of allowed) {
+    const [a, b] = offsets[k];
+    canStart[k] = b > a && !insideWord(text, a);
+    canEnd[k] = b > a && !insideWord(text, b);
+  }
+  return { canStart, canEnd };
+}
+
 /**
  * The (start, end) token pair with the highest start + end logit, end >= start, at most
- * `maxAnswerTokens` long, both among `allowed` token indices. Sums are rounded to float32 as
- * numpy adds the float32 logits, and the first maximum in (start, end) order wins, as np.argmax.
- * Returns [start, end, score], score = p(start) * p(end) under softmaxes over the allowed tokens.
+ * `maxAnswerTokens` long, both among `allowed` token indices, the start among `edges.canStart` and
+ * the end among `edges.canEnd` when given (when no pair meets those, the best pair without them).
+ * Sums are rounded to float32 as numpy adds the float32 logits, and the first maximum in
+ * (start, end) order wins, as np.argmax. Returns [start, end, score], score = p(start) * p(end)
+ * under softmaxes over the allowed tokens.
  */
-export function bestSpan(startLogits, endLogits, allowed, maxAnswerTokens = MAX_ANSWER_TOKENS) {
+export function bestSpan(startLogits, endLogits, allowed, maxAnswerTokens = MAX_ANSWER_TOKENS, edges = null) {
   if (allowed.length === 0) throw new TaskError('the context is empty after truncation; give a shorter question');
-  let bi = 0, bj = 0, best = -Infinity;
-  for (let i = 0; i < allowed.length; i++) {
-    for (let j = i; j < allowed.length && allowed[j] - allowed[i] < maxAnswerTokens; j++) {
-      const v = Math.fround(startLogits[allowed[i]] + endLogits[allowed[j]]);
-      if (v > best) { best = v; bi = i; bj = j; }
+  let bi = -1, bj = -1, best = -Infinity;
+  const search = (whole) => {
+    for (let i = 0; i < allowed.length; i++) {
+      if (whole && !edges.canStart[allowed[i]]) continue;
+      for (let j = i; j < allowed.length && allowed[j] - allowed[i] < maxAnswerTokens; j++) {
+        if (whole && !edges.canEnd[allowed[j]]) continue;
+        const v = Math.fround(startLogits[allowed[i]] + endLogits[allowed[j]]);
+        if (bi < 0 || v > best) { best = v; bi = i; bj = j; }
+      }
     }
-  }
+  };
+  if (edges) search(true);
+  if (bi < 0) search(false); // only a word longer than the limit has no whole pair
   const pStart = softmax(allowed.map((k) => startLogits[k]))[bi];
   const pEnd = softmax(allowed.map((k) => endLogits[k]))[bj];
   return [allowed[bi], allowed[bj], pStart * pEnd];
@@ -67,7 +100,7 @@ async function runEncodings(model, tok, encodings, shape = null) {
   return model.run(batch.inputIds, batch.attentionMask, shape ?? batch.shape);
 }
 
-/** The best answer span over every window of the context. */
+/** The best whole-word answer span over every window of the context. */
 export async function answerQuestion(model, tok, question, context, stride = null) {
   if (!question.trim() || !context.trim()) throw new TaskError('qa needs a non-empty question and context');
   const windows = tok.encodeWindows(question, context, stride);
@@ -80,7 +113,8 @@ export async function answerQuestion(model, tok, question, context, stride = nul
     enc.sequenceIds.forEach((sid, k) => { if (sid === 1) allowed.push(k); });
     const start = row(out.start_logits, r, width).subarray(0, length);
     const end = row(out.end_logits, r, width).subarray(0, length);
-    const [s, e, score] = bestSpan(start, end, allowed);
+    const edges = wordEdges(context, enc.offsets, allowed);
+    const [s, e, score] = bestSpan(start, end, allowed, MAX_ANSWER_TOKENS, edges);
     if (best === null || score > best.score) best = { s, e, score, r };
   });
   const enc = windows[best.r];

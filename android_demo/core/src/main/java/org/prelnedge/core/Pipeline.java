@@ -161,7 +161,7 @@ public final class Pipeline {
         Encoding enc = p.encodings.get(0);
         String kind = spec.headKind;
         if (kind.equals(TaskSpec.SPAN)) {
-            // The best span over every context window (one window when the context fits).
+            // The best whole-word span over every context window (one window when the context fits).
             Tensor startLogits = output(outputs, "start_logits");
             Tensor endLogits = output(outputs, "end_logits");
             Postprocess.Span best = null;
@@ -172,8 +172,9 @@ public final class Pipeline {
                 for (int i = 0; i < inContext.length; i++) {
                     inContext[i] = window.sequenceIds[i] == 1;
                 }
+                boolean[][] edges = Postprocess.wordEdges(text(p.request, "context"), window.offsets, inContext);
                 Postprocess.Span span = Postprocess.bestSpan(startLogits.lastAxis(row), endLogits.lastAxis(row),
-                        inContext, MAX_ANSWER_TOKENS);
+                        inContext, MAX_ANSWER_TOKENS, edges);
                 if (best == null || span.score > best.score) {
                     best = span;
                     bestRow = row;

@@ -51,13 +51,56 @@ public final class Postprocess {
         return best;
     }
 
+    /** A letter, mark or digit (Unicode L*, M*, N*): postprocess.py's is_word_char. */
+    static boolean isWordChar(int codePoint) {
+        switch (Character.getType(codePoint)) {
+            case Character.UPPERCASE_LETTER: case Character.LOWERCASE_LETTER: case Character.TITLECASE_LETTER:
+            case Character.MODIFIER_LETTER: case Character.OTHER_LETTER:
+            case Character.NON_SPACING_MARK: case Character.ENCLOSING_MARK: case Character.COMBINING_SPACING_MARK:
+            case Character.DECIMAL_DIGIT_NUMBER: case Character.LETTER_NUMBER: case Character.OTHER_NUMBER:
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /** Is code-point position i of {@code codePoints} between two word characters? */
+    private static boolean insideWord(int[] codePoints, int i) {
+        return i > 0 && i < codePoints.length && isWordChar(codePoints[i - 1]) && isWordChar(codePoints[i]);
+    }
+
+    /**
+     * Which tokens may start ([0]) and end ([1]) an answer (postprocess.py word_edges): a span never
+     * starts or ends between two word characters of {@code text}. Offsets count code points of text.
+     */
+    public static boolean[][] wordEdges(String text, int[][] offsets, boolean[] allowed) {
+        int[] codePoints = text.codePoints().toArray();
+        boolean[][] edges = new boolean[2][offsets.length];
+        for (int k = 0; k < offsets.length; k++) {
+            if (allowed[k]) {
+                int a = offsets[k][0];
+                int b = offsets[k][1];
+                edges[0][k] = b > a && !insideWord(codePoints, a);
+                edges[1][k] = b > a && !insideWord(codePoints, b);
+            }
+        }
+        return edges;
+    }
+
+    public static Span bestSpan(double[] startLogits, double[] endLogits, boolean[] allowed, int maxAnswerTokens) {
+        return bestSpan(startLogits, endLogits, allowed, maxAnswerTokens, null);
+    }
+
     /**
      * The (start, end) token pair with the highest start + end logit, end >= start, both allowed
-     * (the context's tokens) and end - start < maxAnswerTokens; the score is the product of the
-     * start and end probabilities under softmaxes over the allowed tokens only. Ties go to the
-     * first pair in (start, end) order, as numpy's argmax over the pair matrix does.
+     * (the context's tokens) and end - start < maxAnswerTokens, the start among edges[0] and the end
+     * among edges[1] when edges is given (see wordEdges; when no pair meets those, the best pair
+     * without them); the score is the product of the start and end probabilities under softmaxes
+     * over the allowed tokens only. Ties go to the first pair in (start, end) order, as numpy's
+     * argmax over the pair matrix does.
      */
-    public static Span bestSpan(double[] startLogits, double[] endLogits, boolean[] allowed, int maxAnswerTokens) {
+    public static Span bestSpan(double[] startLogits, double[] endLogits, boolean[] allowed, int maxAnswerTokens,
+                                boolean[][] edges) {
         List<Integer> idx = new ArrayList<>();
         for (int i = 0; i < allowed.length; i++) {
             if (allowed[i]) {
@@ -74,21 +117,35 @@ public final class Postprocess {
             s[k] = startLogits[idx.get(k)];
             e[k] = endLogits[idx.get(k)];
         }
-        int bestI = -1;
-        int bestJ = -1;
-        double best = Double.NEGATIVE_INFINITY;
+        int[] best = edges == null ? null : search(s, e, idx, maxAnswerTokens, edges);
+        if (best == null) { // only a word longer than the limit has no whole pair
+            best = search(s, e, idx, maxAnswerTokens, null);
+        }
+        double score = softmax(s)[best[0]] * softmax(e)[best[1]];
+        return new Span(idx.get(best[0]), idx.get(best[1]), score);
+    }
+
+    /** The best (i, j) into idx under the constraints, or null when no pair meets them. */
+    private static int[] search(double[] s, double[] e, List<Integer> idx, int maxAnswerTokens, boolean[][] edges) {
+        int n = idx.size();
+        int[] best = null;
+        double bestValue = Double.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) {
+            if (edges != null && !edges[0][idx.get(i)]) {
+                continue;
+            }
             for (int j = i; j < n && idx.get(j) - idx.get(i) < maxAnswerTokens; j++) {
+                if (edges != null && !edges[1][idx.get(j)]) {
+                    continue;
+                }
                 double pair = s[i] + e[j];
-                if (bestI < 0 || pair > best) {
-                    best = pair;
-                    bestI = i;
-                    bestJ = j;
+                if (best == null || pair > bestValue) {
+                    bestValue = pair;
+                    best = new int[] {i, j};
                 }
             }
         }
-        double score = softmax(s)[bestI] * softmax(e)[bestJ];
-        return new Span(idx.get(bestI), idx.get(bestJ), score);
+        return best;
     }
 
     /** Indices of the k largest values, largest first; equal values keep index order. */

@@ -318,6 +318,36 @@ public final class CoreTest {
         raises(() -> Postprocess.bestSpan(start, end, new boolean[5], 30), "context is empty");
     }
 
+    static void testBestSpanKeepsToWholeWords() {
+        // "Hanna Kowalski" as tokens Han|na| Kowalski: a span may start at 1 or 3 and end at 2 or 3.
+        String text = "Hanna Kowalski";
+        int[][] offsets = {{0, 0}, {0, 3}, {3, 5}, {6, 14}, {0, 0}};
+        boolean[] allowed = {false, true, true, true, false};
+        boolean[][] edges = Postprocess.wordEdges(text, offsets, allowed);
+        equal(Arrays.asList(false, true, false, true, false), asList(edges[0]));
+        equal(Arrays.asList(false, false, true, true, false), asList(edges[1]));
+        double[] start = {0, 1, 9, 0, 0};
+        double[] end = {0, 9, 0, 1, 0};
+        Postprocess.Span span = Postprocess.bestSpan(start, end, allowed, 30, edges);
+        equal(1, span.start);  // not "na" alone (9 + 0) nor "Han" (1 + 9): "Hanna" (1 + 0) loses to "Hanna Kowalski"
+        equal(3, span.end);
+        span = Postprocess.bestSpan(start, end, allowed, 1, edges);  // one token at most: only "Kowalski" is whole
+        equal(3, span.start);
+        equal(3, span.end);
+        boolean[][] none = {new boolean[5], new boolean[5]};  // no whole pair at all: the best pair regardless
+        span = Postprocess.bestSpan(start, end, allowed, 30, none);
+        equal(1, span.start);  // "Han": 1 + 9, first of the two pairs scoring 10
+        equal(1, span.end);
+    }
+
+    private static List<Boolean> asList(boolean[] flags) {
+        List<Boolean> out = new ArrayList<>();
+        for (boolean flag : flags) {
+            out.add(flag);
+        }
+        return out;
+    }
+
     static void testQaDecodeMapsTokensToText() {
         RobertaTokenizer tok = tiny(64);
         Pipeline qa = new Pipeline(TaskSpec.parse(Json.parse(spec("qa"))), tok, null, 5);

@@ -16,7 +16,9 @@ import java.util.Map;
  * "items": [{"text": s, "pair": s or null, "special": bool} or {"question": q, "context": c, "stride": n}],
  * "decode": [[ids], ...]}. stdout: {"encodings": [{"ids", "offsets", "seq"} or {"error"}],
  * "windows": per item a list of encodings for window requests, "decoded": [text, ...],
- * "readable": [readableToken(ids[0]) for each decode request]}.
+ * "readable": [readableToken(ids[0]) for each decode request]}. Optional "word_edges": [context, ...]
+ * gives "word_edges": per context, Postprocess.wordEdges over its tokens when encoded as a QA pair
+ * after the question "q" ([canStart, canEnd], one boolean per token).
  */
 public final class TokenizeBatch {
     private TokenizeBatch() {
@@ -71,7 +73,28 @@ public final class TokenizeBatch {
                 readable.add(array.length > 0 ? tok.readableToken(array[0]) : "");
             }
         }
+        List<Object> edges = new ArrayList<>();
+        Object contexts = request.get("word_edges");
+        if (contexts != null) {
+            for (Object context : Json.array(contexts, "word_edges")) {
+                Encoding e = tok.encode("q", (String) context, maxLength, true);
+                boolean[] inContext = new boolean[e.length()];
+                for (int i = 0; i < inContext.length; i++) {
+                    inContext[i] = e.sequenceIds[i] == 1;
+                }
+                List<Object> pair = new ArrayList<>();
+                for (boolean[] flags : Postprocess.wordEdges((String) context, e.offsets, inContext)) {
+                    List<Object> list = new ArrayList<>();
+                    for (boolean flag : flags) {
+                        list.add(flag);
+                    }
+                    pair.add(list);
+                }
+                edges.add(pair);
+            }
+        }
         Map<String, Object> out = new LinkedHashMap<>();
+        out.put("word_edges", edges);
         out.put("encodings", results);
         out.put("decoded", decoded);
         out.put("readable", readable);

@@ -57,6 +57,7 @@ def export_onnx_decoder(checkpoint: LoadedCheckpoint, work: Path) -> dict:
             input_names=["input_ids", "attention_mask", *past_names], output_names=["logits", *present_names],
             dynamic_shapes=dynamic, verbose=False)
     info = save_program(program, checkpoint, work)
-    info["cache"] = {"inputs": "past_key_values.{i}.key|value", "outputs": "present.{i}.key|value",
-                     "layout": "(batch, heads, past_length, head_dim)", "empty_past": "past_length 0"}
+    info["cache"] = {"inputs": list(past_names), "outputs": list(present_names), "axes": ["B", "nh", "P", "hd"],
+                     "heads": config.num_attention_heads, "head_dim": config.head_dim, "dtype": "float32",
+                     "empty_past": "P = 0: the plain causal LM (prompt) call"}
     return info

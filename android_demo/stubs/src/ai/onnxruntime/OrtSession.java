@@ -8,6 +8,7 @@ public class OrtSession implements AutoCloseable {
         public void close() {}
     }
     public Set<String> getInputNames() { return null; }
+    public Map<String, NodeInfo> getInputInfo() throws OrtException { return null; }
     public Set<String> getOutputNames() { return null; }
     public Result run(Map<String, ? extends OnnxTensor> in, Set<String> out) throws OrtException { return null; }
     public void close() throws OrtException {}

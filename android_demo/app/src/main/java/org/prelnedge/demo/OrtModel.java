@@ -13,10 +13,12 @@ import java.util.Map;
 import java.util.Set;
 
 import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.TensorInfo;
 
 import org.prelnedge.core.ModelBundle;
 import org.prelnedge.core.Nested;
@@ -66,6 +68,7 @@ final class OrtModel implements DeviceModel {
         try {
             feeds.put("input_ids", OnnxTensor.createTensor(env, LongBuffer.wrap(Nested.longs(in.inputIds)), shape));
             feeds.put("attention_mask", OnnxTensor.createTensor(env, LongBuffer.wrap(Nested.longs(in.attentionMask)), shape));
+            putEmptyCache(feeds, shape[0]);
             Map<String, Tensor> result = new LinkedHashMap<>();
             try (OrtSession.Result outputs = session.run(feeds, outputNames)) {
                 for (Map.Entry<String, OnnxValue> entry : outputs) {
@@ -86,6 +89,21 @@ final class OrtModel implements DeviceModel {
             for (OnnxTensor tensor : feeds.values()) {
                 tensor.close();
             }
+        }
+    }
+
+    /**
+     * A causal-lm export is a cached decoder (past_key_values.{i}.key|value in, present.* out): the plain
+     * call feeds it a past of length 0, shaped [batch, heads, 0, head_dim] from the graph's fixed axes.
+     */
+    private void putEmptyCache(Map<String, OnnxTensor> feeds, long batch) throws OrtException {
+        for (Map.Entry<String, NodeInfo> input : session.getInputInfo().entrySet()) {
+            if (!input.getKey().startsWith("past_key_values.")) {
+                continue;
+            }
+            long[] dims = ((TensorInfo) input.getValue().getInfo()).getShape();
+            long[] empty = {batch, dims[1], 0, dims[3]};
+            feeds.put(input.getKey(), OnnxTensor.createTensor(env, FloatBuffer.allocate(0), empty));
         }
     }
 

@@ -130,3 +130,33 @@ def generate(decoder: Decoder, prompt_ids: list[int], max_new_tokens: int, eos_i
             return result
         ids = np.asarray([[token]], np.int64)
         mask = np.ones((1, total), np.int64)
+
+
+def decoder_for(model) -> Decoder:
+    """The decoder for a loaded causal LM: an exported folder (runtime.sessions.ExportedModel) whose session
+    has a key/value cache, or the PyTorch float reference (models.reference.ReferenceModel), decode with the
+    cache; anything else (TFLite, the TF or Flax reference) recomputes the whole sequence per token."""
+    session = getattr(model, "session", None)
+    if getattr(session, "cache_inputs", ()):
+        return CachedDecoder(session.run_cached)
+    if getattr(model, "framework", None) == "torch":
+        from prelnedge.models.torch import build_cached_step
+
+        return CachedDecoder(build_cached_step(model.checkpoint))
+    return RecomputeDecoder(model)
+
+
+class TextStream:
+    """Turns generated ids into text pieces as they come. Byte-level BPE can split a character over
+    tokens: text ending in an incomplete character (U+FFFD) is held back until the next token completes it."""
+
+    def __init__(self, tok) -> None:
+        self.tok, self.ids, self.shown = tok, [], ""
+
+    def push(self, token_id: int) -> str:
+        self.ids.append(token_id)
+        text = self.tok.decode(self.ids)
+        if text.endswith("\ufffd") or not text.startswith(self.shown):
+            return ""
+        piece, self.shown = text[len(self.shown):], text
+        return piece

@@ -136,14 +136,19 @@ def decoder_for(model) -> Decoder:
     """The decoder for a loaded causal LM: an exported folder (runtime.sessions.ExportedModel) whose session
     has a key/value cache, or the PyTorch float reference (models.reference.ReferenceModel), decode with the
     cache; anything else (TFLite, the TF or Flax reference) recomputes the whole sequence per token."""
-    session = getattr(model, "session", None)
-    if getattr(session, "cache_inputs", ()):
-        return CachedDecoder(session.run_cached)
+    step = cached_step_of(getattr(model, "session", None))
+    if step is not None:
+        return CachedDecoder(step)
     if getattr(model, "framework", None) == "torch":
         from prelnedge.models.torch import build_cached_step
 
         return CachedDecoder(build_cached_step(model.checkpoint))
     return RecomputeDecoder(model)
+
+
+def cached_step_of(session) -> Callable | None:
+    """The session's cached decoding step (runtime.sessions.OnnxSession of a causal-lm export), or None."""
+    return session.run_cached if getattr(session, "cache_inputs", ()) else None
 
 
 class TextStream:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from prelnedge.artifact import ModelArtifact, read_json
 from prelnedge.errors import UserError, ValidationError
+from prelnedge.runtime.generate import cached_step_of
 from prelnedge.verify.replay import replay_golden
 from prelnedge.verify.rules import golden_rule
 
@@ -73,11 +74,11 @@ def _source(artifact: ModelArtifact, model: Path | None) -> Path | None:
     return None if artifact.source.embedded_default else Path(artifact.source.path)
 
 
-def _replay(check: FolderCheck, task, run) -> None:
+def _replay(check: FolderCheck, task, run, cached_step=None) -> None:
     """Golden replay under the folder's own rule (prelnedge.verify.rules.golden_rule)."""
     rule = golden_rule(check.artifact.to_json())
     golden = read_json(check.folder / "golden.json")
-    replay_golden(golden, task, run, rule)
+    replay_golden(golden, task, run, rule, cached_step=cached_step)
     check.golden_examples, check.golden_rule = len(golden["examples"]), rule.describe()
 
 
@@ -90,7 +91,7 @@ def _validate_float(check: FolderCheck, task, model: Path | None) -> None:
     artifact = check.artifact
     static_length = artifact.io.static_length
     session = open_session(artifact.model_path, static_length=static_length, task_name=task.name)
-    _replay(check, task, session.run)
+    _replay(check, task, session.run, cached_step_of(session))
     if check.full_not_run:
         return
     checkpoint = load_checkpoint(_source(artifact, model), task)
@@ -116,7 +117,7 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     artifact = check.artifact
     exported = load_exported(artifact.folder)
     mode = get_mode(artifact.target, artifact.quantization.mode)
-    _replay(check, task, exported)
+    _replay(check, task, exported, cached_step_of(exported.session))
     if check.full_not_run:
         return
     from prelnedge.verify.fidelity import measure

@@ -194,3 +194,31 @@ def test_generate_cli_bad_input_is_one_line(capsys, argv, message):
     assert main(["generate", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_golden_generation_is_transformers_greedy_and_replays_with_the_cache(default_onnx_export):
+    """The embedded model's golden continuation equals transformers' own cached greedy decoding, and
+    the replay (the export decoding with its cache) fails on a changed token."""
+    import transformers
+
+    from prelnedge.errors import ValidationError
+    from prelnedge.runtime.generate import cached_step_of
+    from prelnedge.verify.replay import replay_generation
+    from prelnedge.verify.rules import golden_rule
+
+    folder = default_onnx_export(TASK)
+    golden = json.loads((folder / "golden.json").read_text())["generation"]
+    default = __import__("prelnedge").__file__.replace("__init__.py", "default_model")
+    config = transformers.AutoConfig.from_pretrained(default)
+    config.is_decoder = True
+    hf = transformers.RobertaPreLayerNormForCausalLM.from_pretrained(default, config=config).eval()
+    _, tokens = hf_cached_greedy(hf, np.array([golden["prompt_ids"]]), len(golden["new_ids"]))
+    assert tokens[0].tolist() == golden["new_ids"] and golden["stop"] == "max-new-tokens"
+    assert golden["text"].strip()
+
+    model = load_exported(folder)
+    rule = golden_rule(json.loads((folder / "manifest.json").read_text()))
+    assert replay_generation(golden, model, rule, cached_step_of(model.session)) == 1.0
+    changed = dict(golden, new_ids=[*golden["new_ids"][:-1], golden["new_ids"][-1] + 1])
+    with pytest.raises(ValidationError, match="golden generation"):
+        replay_generation(changed, model, rule, cached_step_of(model.session))

@@ -24,12 +24,14 @@ class OnnxSession:
     """A causal-lm export is a cached decoder (export/onnx_decoder.py): `run` feeds it an empty cache
     and returns the registry's outputs only; `run_cached` is the decoding step."""
 
-    def __init__(self, path: Path, threads: int | None = None) -> None:
+    def __init__(self, path: Path, threads: int | None = None, options=None) -> None:
+        """options: an onnxruntime.SessionOptions to use as given (benchmarks time with their own)."""
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        if options is None:
+            options = ort.SessionOptions()
+            if threads:
+                options.intra_op_num_threads = threads
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name: i.type for i in self._session.get_inputs()}
         self.cache_inputs = tuple(i for i in self._session.get_inputs() if i.name.startswith("past_key_values."))

@@ -222,3 +222,24 @@ def test_golden_generation_is_transformers_greedy_and_replays_with_the_cache(def
     changed = dict(golden, new_ids=[*golden["new_ids"][:-1], golden["new_ids"][-1] + 1])
     with pytest.raises(ValidationError, match="golden generation"):
         replay_generation(changed, model, rule, cached_step_of(model.session))
+
+
+@pytest.mark.filterwarnings("ignore::prelnedge.checkpoint.load.HeadInitializedWarning")
+def test_web_page_generates_with_the_cache_and_replays_the_golden_continuation(default_onnx_export, tmp_path):
+    """The causal-lm web bundle in Chromium: the self-test replays golden.json's greedy continuation with
+    the page's own cached loop, and Generate streams the Python generator's tokens into the page."""
+    from test_web_bundle import cli, run_pages, serve
+    from web_support import require_node_modules
+
+    require_node_modules("onnxruntime-web", "playwright-core")
+    folder = default_onnx_export(TASK)
+    cli("bundle", str(folder), "--platform", "web", "--out", str(tmp_path / "site" / TASK))
+    prompt = "The lamp was first fuelled by"
+    want = json.loads(cli("generate", str(folder), "--prompt", prompt, "--max-new-tokens", "40", "--json"))
+    with serve(tmp_path / "site") as base:
+        result = run_pages(base, {TASK: {"form": {"text": prompt, "button": "generate"}}}, tmp_path)[TASK]
+    assert not result["errors"], result["errors"]
+    assert result["selftest"].startswith("SELFTEST PASS") and " generation=12/12 cached" in result["selftest"]
+    shown = json.loads(result["json"])
+    assert (shown["new_ids"], shown["stop"], shown["cached"]) == (want["new_ids"], want["stop"], True)
+    assert result["answer"] == prompt + want["text"]

@@ -5,6 +5,7 @@ public class OrtSession implements AutoCloseable {
     public static class SessionOptions implements AutoCloseable { public void setIntraOpNumThreads(int n) throws OrtException {} public void close() {} }
     public static class Result implements AutoCloseable, Iterable<Map.Entry<String, OnnxValue>> {
         public Iterator<Map.Entry<String, OnnxValue>> iterator() { return null; }
+        public Optional<OnnxValue> get(String name) { return null; }
         public void close() {}
     }
     public Set<String> getInputNames() { return null; }

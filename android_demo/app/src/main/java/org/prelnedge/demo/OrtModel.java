@@ -20,6 +20,7 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 
+import org.prelnedge.core.Generate;
 import org.prelnedge.core.ModelBundle;
 import org.prelnedge.core.Nested;
 import org.prelnedge.core.Pipeline;
@@ -30,10 +31,12 @@ import org.prelnedge.core.Tensor;
  * input_ids and attention_mask of any batch and length in, the task's float32 outputs out, named as
  * the bundle's manifest lists them. Output shapes come from the tensors ONNX Runtime returns.
  */
-final class OrtModel implements DeviceModel {
+final class OrtModel implements DeviceModel, Generate.Decoder {
     private final OrtEnvironment env;
     private final OrtSession session;
     private final Set<String> outputNames;
+    /** Causal LM: the key/value cache of the generation under way (past_key_values.* -> tensor), or null. */
+    private Map<String, OnnxTensor> past;
 
     OrtModel(AssetManager assets, ModelBundle bundle) throws IOException, OrtException {
         env = OrtEnvironment.getEnvironment();
@@ -108,7 +111,73 @@ final class OrtModel implements DeviceModel {
     }
 
     @Override
+    public synchronized void reset() {
+        closeAll(past);
+        past = null;
+    }
+
+    /**
+     * One cached decoding call (Generate.Decoder): the new tokens, a mask over all `total` tokens and the
+     * cache the previous call returned; keeps present.* as the next call's past_key_values.*. The cache is
+     * copied out of the Result, which owns (and closes) its tensors.
+     */
+    @Override
+    public synchronized double[] step(int[] newIds, int total) throws OrtException {
+        Map<String, OnnxTensor> feeds = new LinkedHashMap<>();
+        try {
+            long[] ids = new long[newIds.length];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = newIds[i];
+            }
+            long[] mask = new long[total];
+            java.util.Arrays.fill(mask, 1L);
+            feeds.put("input_ids", OnnxTensor.createTensor(env, LongBuffer.wrap(ids), new long[] {1, ids.length}));
+            feeds.put("attention_mask", OnnxTensor.createTensor(env, LongBuffer.wrap(mask), new long[] {1, total}));
+            if (past == null) {
+                putEmptyCache(feeds, 1);
+            }
+            Map<String, OnnxTensor> inputs = new LinkedHashMap<>(feeds);
+            if (past != null) {
+                inputs.putAll(past);
+            }
+            Map<String, OnnxTensor> next = new LinkedHashMap<>();
+            double[] last;
+            try (OrtSession.Result outputs = session.run(inputs, session.getOutputNames())) {
+                OnnxTensor logits = (OnnxTensor) outputs.get("logits").get();
+                long[] dims = logits.getInfo().getShape();
+                FloatBuffer values = logits.getFloatBuffer();
+                int vocab = (int) dims[2];
+                last = new double[vocab];
+                for (int v = 0; v < vocab; v++) {
+                    last[v] = values.get((int) ((dims[1] - 1) * vocab + v));
+                }
+                for (String name : session.getOutputNames()) {
+                    if (name.startsWith("present.")) {
+                        OnnxTensor present = (OnnxTensor) outputs.get(name).get();
+                        next.put(name.replaceFirst("present\\.", "past_key_values."),
+                                OnnxTensor.createTensor(env, present.getFloatBuffer(), present.getInfo().getShape()));
+                    }
+                }
+            }
+            closeAll(past);
+            past = next;
+            return last;
+        } finally {
+            closeAll(feeds);
+        }
+    }
+
+    private static void closeAll(Map<String, OnnxTensor> tensors) {
+        if (tensors != null) {
+            for (OnnxTensor tensor : tensors.values()) {
+                tensor.close();
+            }
+        }
+    }
+
+    @Override
     public synchronized void close() {
+        reset();
         try {
             session.close();
         } catch (OrtException e) {

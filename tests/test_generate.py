@@ -243,3 +243,27 @@ def test_web_page_generates_with_the_cache_and_replays_the_golden_continuation(d
     shown = json.loads(result["json"])
     assert (shown["new_ids"], shown["stop"], shown["cached"]) == (want["new_ids"], want["stop"], True)
     assert result["answer"] == prompt + want["text"]
+
+
+def test_greedy_agreement_follows_the_float_continuation(decoder_export):
+    """fidelity.greedy_agreement (the report's column for causal LMs): 1 for the same model, 0 for a model
+    that always picks another token, and the continuation never runs past the model's limit."""
+    from prelnedge.verify.fidelity import greedy_agreement
+
+    model = load_exported(decoder_export)
+    ids = prompts(1, 5, seed=3)
+    assert greedy_agreement(model, model, ids, eos_id=-1, max_tokens=CONFIG.max_tokens) == 1.0
+
+    def shifted(i, m):  # the same logits rolled by one token: never the same argmax
+        return {"logits": np.roll(model(i, m)["logits"], 1, axis=-1)}
+
+    assert greedy_agreement(shifted, model, ids, eos_id=-1, max_tokens=CONFIG.max_tokens) == 0.0
+    lengths = []
+
+    def counting(i, m):
+        lengths.append(i.shape[1])
+        return model(i, m)
+
+    greedy_agreement(model, counting, prompts(1, CONFIG.max_tokens - 2, seed=1), eos_id=-1, max_tokens=CONFIG.max_tokens)
+    assert max(lengths) == CONFIG.max_tokens and len(lengths) == 3
+    assert greedy_agreement(model, model, prompts(1, CONFIG.max_tokens, seed=1), -1, CONFIG.max_tokens) == 1.0

@@ -117,7 +117,8 @@ def test_other_heads_report_their_own_agreement(float_exports, tmp_path, task, t
     out = quantize_folder(float_exports(task, target), mode, tmp_path / "q").folder
     agreement = json.loads((out / "validation.json").read_text())["fidelity"]["agreement"]
     expected = {"token-classification": {"argmax_agreement"}, "multiple-choice": {"argmax_agreement"},
-                "masked-lm": {"top5_overlap", "top1_agreement"}, "causal-lm": {"top5_overlap", "top1_agreement"},
+                "masked-lm": {"top5_overlap", "top1_agreement"},
+                "causal-lm": {"top5_overlap", "top1_agreement", "greedy_agreement"},
                 "base": {"pooler_cosine"}}[task]
     assert set(agreement) == expected
     assert all(0.0 <= v <= 1.0 + 1e-9 for v in agreement.values())

@@ -90,7 +90,8 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, cal
         with progress.stage("measuring fidelity against the float reference"):
             session = open_session(work / model_file, static_length=static, task_name=task.name)
             fidelity = measure(task, session.run, lambda i, m: reference(i, m, False), eval_batches,
-                               eos_id=config.eos_token_id, mask_id=tok.mask_id if tok else None)
+                               eos_id=config.eos_token_id, mask_id=tok.mask_id if tok else None,
+                               max_tokens=static or config.max_tokens)
             thresholds = judge_fidelity(fidelity, mode.tolerance, f"{mode.name} {source.target} vs float reference")
             cached = validate_session_cache(session, lambda i, m: reference(i, m, False), config, mode.tolerance,
                                             static or config.max_tokens)

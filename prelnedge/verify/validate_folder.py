@@ -131,7 +131,8 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     tok = exported.tokenizer
     batches = evaluation_batches(task, tok, exported.config, default_examples(task)[1::2])
     fidelity = measure(task, exported, lambda i, m: reference(i, m, False), batches,
-                       eos_id=exported.config.eos_token_id, mask_id=tok.mask_id if tok else None)
+                       eos_id=exported.config.eos_token_id, mask_id=tok.mask_id if tok else None,
+                       max_tokens=artifact.io.static_length or exported.config.max_tokens)
     thresholds = judge_fidelity(fidelity, mode.tolerance, f"{mode.name} {artifact.target} vs float reference")
     check.measured = {"passed": True, "tolerance": thresholds, "fidelity": fidelity}
     check.full = True

@@ -96,7 +96,8 @@ def greedy_agreement(run_artifact: Forward, run_reference: Forward, ids: np.ndar
 def measure(task: Task, run_artifact: Forward, run_reference: Forward, batches: list,
             eos_id: int = 2, mask_id: int | None = None, max_tokens: int | None = None) -> dict:
     """Error statistics per output and mean agreement per measure over `batches` (batch-1 inputs).
-    A causal LM adds greedy_agreement when max_tokens (the model's limit) is given."""
+    max_tokens: the model's limit, which a causal LM's greedy continuation (greedy_agreement) stops at;
+    every caller that judges a causal LM gives it (without it the continuation is not measured)."""
     got_all: dict[str, list] = {name: [] for name in task.output_names}
     want_all: dict[str, list] = {name: [] for name in task.output_names}
     agreements: dict[str, list] = {}

@@ -267,3 +267,11 @@ def test_greedy_agreement_follows_the_float_continuation(decoder_export):
     greedy_agreement(model, counting, prompts(1, CONFIG.max_tokens - 2, seed=1), eos_id=-1, max_tokens=CONFIG.max_tokens)
     assert max(lengths) == CONFIG.max_tokens and len(lengths) == 3
     assert greedy_agreement(model, model, prompts(1, CONFIG.max_tokens, seed=1), -1, CONFIG.max_tokens) == 1.0
+
+
+def test_attention_fusion_leaves_the_cached_decoder_unfused(decoder_export, tmp_path):
+    """The measured-not-adopted attention fusion (quantize/onnx.py fuse_attention_for_ort, no mode uses it)
+    finds no attention to fuse in the decoder: its keys and values concatenate the past first."""
+    from prelnedge.quantize.onnx import fuse_attention_for_ort
+
+    assert fuse_attention_for_ort(decoder_export / "model.onnx", tmp_path / "fused.onnx") == {}

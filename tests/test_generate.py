@@ -115,6 +115,10 @@ def test_export_records_the_cached_validation(decoder_export):
     cached = validation["cached_decoder"]
     assert cached["greedy_agreement"] == 1.0 and cached["cases"] >= 9
     assert 0 < cached["vs_reference"]["peak_rel"] <= FP32_EXPORT.peak_rel
+    inputs = {i.name: i.shape for i in OnnxSession(decoder_export / "model.onnx")._session.get_inputs()}
+    assert inputs["past_key_values.2.value"] == ["batch_size", CONFIG.num_attention_heads, "past_sequence_length",
+                                                 CONFIG.head_dim]
+    assert inputs["attention_mask"] == ["batch_size", "total_sequence_length"]
     manifest = json.loads((decoder_export / "manifest.json").read_text())
     assert manifest["export"]["cache"]["inputs"][:2] == ["past_key_values.0.key", "past_key_values.0.value"]
 

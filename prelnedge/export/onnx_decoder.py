@@ -57,7 +57,25 @@ def export_onnx_decoder(checkpoint: LoadedCheckpoint, work: Path) -> dict:
             input_names=["input_ids", "attention_mask", *past_names], output_names=["logits", *present_names],
             dynamic_shapes=dynamic, verbose=False)
     info = save_program(program, checkpoint, work)
+    _name_axes(work / info["model_file"], past_names, present_names)
     info["cache"] = {"inputs": list(past_names), "outputs": list(present_names), "axes": ["B", "nh", "P", "hd"],
                      "heads": config.num_attention_heads, "head_dim": config.head_dim, "dtype": "float32",
                      "empty_past": "P = 0: the plain causal LM (prompt) call"}
     return info
+
+
+def _name_axes(path: Path, past_names: tuple[str, ...], present_names: tuple[str, ...]) -> None:
+    """The exporter names dynamic axes s21, s70, ...: give the boundary tensors readable names (optimum's),
+    which tools reading the session's metadata show. Labels only: nothing is computed from them."""
+    import onnx
+
+    batch, new, total = "batch_size", "sequence_length", "total_sequence_length"
+    axes = {"input_ids": (batch, new), "attention_mask": (batch, total), "logits": (batch, new, None),
+            **{name: (batch, None, "past_sequence_length", None) for name in past_names},
+            **{name: (batch, None, total, None) for name in present_names}}
+    model = onnx.load(str(path), load_external_data=False)  # external tensors keep their location
+    for value in [*model.graph.input, *model.graph.output]:
+        for dim, label in zip(value.type.tensor_type.shape.dim, axes[value.name]):
+            if label is not None:
+                dim.dim_param = label
+    onnx.save(model, str(path))

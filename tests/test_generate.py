@@ -279,3 +279,17 @@ def test_attention_fusion_leaves_the_cached_decoder_unfused(decoder_export, tmp_
     from prelnedge.quantize.onnx import fuse_attention_for_ort
 
     assert fuse_attention_for_ort(decoder_export / "model.onnx", tmp_path / "fused.onnx") == {}
+
+
+def test_tflite_export_generates_by_recomputation(exports, hf_checkpoints):
+    """A TFLite causal-lm export has no cache contract yet: generate recomputes the sequence per token and
+    still gives transformers' greedy tokens."""
+    from prelnedge.runtime.generate import decoder_for
+
+    _, hf = hf_checkpoints[TASK]
+    prompt = prompts(1, 6, seed=12)
+    _, want = hf_cached_greedy(hf, prompt, STEPS)
+    decoder = decoder_for(load_exported(exports(TASK, "tflite", "tf")))
+    assert not decoder.cached
+    result = generate(decoder, prompt[0].tolist(), STEPS, eos_id=-1, max_tokens=CONFIG.max_tokens)
+    assert result.new_ids == want[0].tolist()

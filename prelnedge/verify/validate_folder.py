@@ -33,6 +33,7 @@ class FolderCheck:
     hashed_files: int = 0
     golden_examples: int = 0
     golden_rule: str = ""
+    golden_generation: float | None = None  # causal LM: greedy agreement of the golden continuation's replay
     full: bool = False  # the re-validation against the float reference ran (and passed)
     full_not_run: str | None = None  # why it did not run
     measured: dict = field(default_factory=dict)  # the re-validation's summary, measured now
@@ -78,7 +79,8 @@ def _replay(check: FolderCheck, task, run, cached_step=None) -> None:
     """Golden replay under the folder's own rule (prelnedge.verify.rules.golden_rule)."""
     rule = golden_rule(check.artifact.to_json())
     golden = read_json(check.folder / "golden.json")
-    replay_golden(golden, task, run, rule, cached_step=cached_step)
+    worst = replay_golden(golden, task, run, rule, cached_step=cached_step)
+    check.golden_generation = worst.get("generation.greedy_agreement")
     check.golden_examples, check.golden_rule = len(golden["examples"]), rule.describe()
 
 
@@ -145,7 +147,10 @@ def describe(check: FolderCheck) -> list[str]:
     kind += f" {artifact.quantization.mode}" if artifact.quantized else f" from {artifact.framework}"
     lines = [f"{check.folder}: {artifact.model_file}, {kind}",
              f"  hashes: {check.hashed_files} files match manifest.json",
-             f"  golden replay: {check.golden_examples} examples match the float model's outputs ({check.golden_rule})"]
+             f"  golden replay: {check.golden_examples} examples match the float model's outputs ({check.golden_rule})"
+             + ("" if check.golden_generation is None else
+                f"; greedy continuation {check.golden_generation:.0%} the same (decoded with the model's own cache"
+                " when it has one)")]
     if not check.full:
         lines.append(f"  full re-validation against the float reference: not run: {check.full_not_run}")
         return lines

@@ -100,14 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("folder", type=Path, nargs="?", metavar="EXPORT",
                           help="causal-lm export to run (ONNX Runtime / LiteRT); without it, the float reference runs")
     _add_model(generate)
-    generate.add_argument("--prompt", required=True, help="the text to continue")
+    generate.add_argument("--prompt", required=True, metavar="TEXT", help="the text to continue")
     generate.add_argument("--max-new-tokens", type=int, default=20, metavar="N", help="tokens to add at most (default 20)")
     generate.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    generate.add_argument("--temperature", type=float, default=1.0, help="--sample: divide the logits by this (default 1)")
-    generate.add_argument("--top-k", type=int, default=None, help="--sample: draw from the K likeliest tokens only")
-    generate.add_argument("--top-p", type=float, default=None,
+    generate.add_argument("--temperature", type=float, default=1.0, metavar="T", help="--sample: divide the logits by this (default 1)")
+    generate.add_argument("--top-k", type=int, default=None, metavar="K", help="--sample: draw from the K likeliest tokens only")
+    generate.add_argument("--top-p", type=float, default=None, metavar="P",
                           help="--sample: draw from the likeliest tokens whose probability sums to P (nucleus)")
-    generate.add_argument("--seed", type=int, default=None, help="--sample: random seed (repeatable output)")
+    generate.add_argument("--seed", type=int, default=None, metavar="S", help="--sample: random seed (repeatable output)")
     generate.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
     generate.set_defaults(run=_run_generate)
 
@@ -302,6 +302,8 @@ def _run_generate(args: argparse.Namespace) -> int:
                         seed=args.seed)  # checked before the (slow) model load
     if args.max_new_tokens < 1:
         raise UserError(f"--max-new-tokens must be at least 1; got {args.max_new_tokens}")
+    if args.folder is not None and args.model is not None:
+        raise UserError("give either an exported folder EXPORT or --model, not both")
     args.task, args.framework = ("causal-lm" if args.folder is None else None), None
     with Progress(total=1).stage("loading the model"):
         model, tok = _predict_model(args)

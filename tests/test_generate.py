@@ -193,6 +193,7 @@ def test_generate_cli_streams_and_prints_json_on_the_embedded_model(capsys):
     (["--prompt", "x", "--sample", "--top-p", "1.5"], "--top-p must lie in (0, 1]"),
     (["--prompt", "x", "--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
     (["--prompt", "word " * 400], "longer than the model's limit"),
+    (["some-export", "--model", "ckpt", "--prompt", "x"], "not both"),
 ])
 def test_generate_cli_bad_input_is_one_line(capsys, argv, message):
     assert main(["generate", *argv]) == 2

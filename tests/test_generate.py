@@ -161,7 +161,7 @@ def test_sampling_is_seeded_and_narrows_to_greedy(decoder_export):
         Sampling(top_k=3)
 
 
-@pytest.mark.parametrize("mode", ["int8-dynamic", "fp16"])
+@pytest.mark.parametrize("mode", ["int8-dynamic", "fp16", "int8-static"])
 def test_quantized_decoder_is_validated_step_by_step(decoder_export, hf_checkpoints, tmp_path, mode):
     from prelnedge.quantize import get_mode
     from prelnedge.quantize.stage import quantize_folder

@@ -93,6 +93,25 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print JSON")
     predict.set_defaults(run=_run_predict)
 
+    generate = command("generate", help="generate text with a causal LM: an exported folder or the float reference",
+                       epilog="Stops at </s>, after --max-new-tokens, or when prompt and continuation fill the "
+                              "model's position table (its token limit); the last line says which. ONNX exports and "
+                              "the torch reference decode with a key/value cache; TFLite exports recompute the "
+                              "whole sequence for each token.")
+    generate.add_argument("folder", type=Path, nargs="?", metavar="EXPORT",
+                          help="causal-lm export to run (ONNX Runtime / LiteRT); without it, the float reference runs")
+    _add_model(generate)
+    generate.add_argument("--prompt", required=True, metavar="TEXT", help="the text to continue")
+    generate.add_argument("--max-new-tokens", type=int, default=20, metavar="N", help="tokens to add at most (default 20)")
+    generate.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    generate.add_argument("--temperature", type=float, default=1.0, metavar="T", help="--sample: divide the logits by this (default 1)")
+    generate.add_argument("--top-k", type=int, default=None, metavar="K", help="--sample: draw from the K likeliest tokens only")
+    generate.add_argument("--top-p", type=float, default=None, metavar="P",
+                          help="--sample: draw from the likeliest tokens whose probability sums to P (nucleus)")
+    generate.add_argument("--seed", type=int, default=None, metavar="S", help="--sample: random seed (repeatable output)")
+    generate.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+    generate.set_defaults(run=_run_generate)
+
     export = command("export", help="export a task model to ONNX or TFLite and validate it")
     _add_model(export)
     _add_task(export, "the task head to export", required=True)
@@ -304,6 +323,47 @@ def _predict_model(args: argparse.Namespace):
         raise UserError(f"{model.checkpoint.source_path} has no tokenizer files "
                         "(tokenizer.json or vocab.json + merges.txt); predict needs one")
     return model, PreLNTokenizer.from_dir(model.checkpoint.tokenizer_dir, model.config.max_tokens)
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from prelnedge.progress import Progress
+    from prelnedge.runtime.generate import Sampling, TextStream, decoder_for, generate
+
+    sampling = Sampling(sample=args.sample, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                        seed=args.seed)  # checked before the (slow) model load
+    if args.max_new_tokens < 1:
+        raise UserError(f"--max-new-tokens must be at least 1; got {args.max_new_tokens}")
+    if args.folder is not None and args.model is not None:
+        raise UserError("give either an exported folder EXPORT or --model, not both")
+    args.task, args.framework = ("causal-lm" if args.folder is None else None), None
+    with Progress(total=1).stage("loading the model"):
+        model, tok = _predict_model(args)
+    if not model.task.causal:
+        raise UserError(f"{args.folder} is a {model.task.name} export; generate needs a causal-lm export")
+    enc = tok.encode_causal(args.prompt)
+    if enc.truncated:
+        raise UserError(f"the prompt is longer than the model's limit of {tok.max_length} tokens; shorten it")
+    stream = TextStream(tok)
+
+    def show(token: int) -> None:
+        if not args.json:
+            print(stream.push(token), end="", flush=True)
+
+    if not args.json:
+        print(args.prompt, end="", flush=True)
+    decoder = decoder_for(model)
+    result = generate(decoder, list(enc.ids), args.max_new_tokens, model.config.eos_token_id, tok.max_length,
+                      sampling, on_token=show)
+    stops = {"eos": "</s>", "max-new-tokens": f"--max-new-tokens {args.max_new_tokens}",
+             "limit": f"the model's limit of {tok.max_length} tokens"}
+    if args.json:
+        print(json.dumps({"prompt": args.prompt, "text": tok.decode(result.new_ids), "prompt_ids": result.prompt_ids,
+                          "new_ids": result.new_ids, "stop": result.stop, "cached": decoder.cached,
+                          "sampling": {"sample": args.sample, "temperature": args.temperature, "top_k": args.top_k,
+                                       "top_p": args.top_p, "seed": args.seed}}, ensure_ascii=False))
+    else:
+        print(f"\n[{len(result.new_ids)} tokens; stopped at {stops[result.stop]}]")
+    return 0
 
 
 def _run_export(args: argparse.Namespace) -> int:

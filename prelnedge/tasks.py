@@ -123,7 +123,8 @@ TASKS: dict[str, Task] = {
         Task("causal-lm", ("text-generation",), "next-token prediction (causal mask)", "lm_head",
              "RobertaPreLayerNormForCausalLM", uses_pooler=False, causal=True, inputs=_SEQ, outputs=_LOGITS,
              head_kind="lm", request=TEXT,
-             judged=Judged("top-k token overlap at every position", LM_AGREEMENT)),
+             judged=Judged("top-k token overlap at every position, and greedy agreement over a continuation",
+                           (*LM_AGREEMENT, "greedy_agreement"))),
         Task("sequence-classification", ("text-classification",), "one label per text", "classifier",
              "RobertaPreLayerNormForSequenceClassification", uses_pooler=False, causal=False, inputs=_SEQ,
              outputs=(TensorSpec("logits", ("B", "N"), "float32"),),
@@ -180,3 +181,16 @@ def task_with_head(head_kind: str) -> Task:
 def all_task_names() -> list[str]:
     """Canonical names first, then aliases (the CLI's `choices`)."""
     return list(TASKS) + [alias for task in TASKS.values() for alias in task.aliases]
+
+
+# The causal LM's key/value cache at the model boundary (ONNX exports): optimum's names, so its tooling and
+# transformers.js' generic decoder recognise them. Each is (B, nh, P, hd): P tokens already seen; P may be 0.
+CACHE_AXES = ("B", "nh", "P", "hd")
+
+
+def cache_input_names(layers: int) -> tuple[str, ...]:
+    return tuple(f"past_key_values.{i}.{kind}" for i in range(layers) for kind in ("key", "value"))
+
+
+def cache_output_names(layers: int) -> tuple[str, ...]:
+    return tuple(f"present.{i}.{kind}" for i in range(layers) for kind in ("key", "value"))

@@ -127,7 +127,8 @@ def test_fidelity_reports_the_numbers_the_registry_names(task):
 
     example = _LABELLED[task.request.kind]
     batches = calibration_batches(tok, task, [example])
-    got = measure(task, fake_model, fake_model, batches, eos_id=tok.eos_id, mask_id=tok.mask_id)
+    got = measure(task, fake_model, fake_model, batches, eos_id=tok.eos_id, mask_id=tok.mask_id,
+                  max_tokens=tok.max_length)
     assert sorted(got["agreement"]) == sorted(task.judged.agreement)
     metric = task_metric(task, fake_model, tok, [example], labels)
     assert sorted(metric or {}) == sorted((*task.judged.metric, "examples") if task.judged.metric else ())

@@ -117,7 +117,8 @@ def test_other_heads_report_their_own_agreement(float_exports, tmp_path, task, t
     out = quantize_folder(float_exports(task, target), mode, tmp_path / "q").folder
     agreement = json.loads((out / "validation.json").read_text())["fidelity"]["agreement"]
     expected = {"token-classification": {"argmax_agreement"}, "multiple-choice": {"argmax_agreement"},
-                "masked-lm": {"top5_overlap", "top1_agreement"}, "causal-lm": {"top5_overlap", "top1_agreement"},
+                "masked-lm": {"top5_overlap", "top1_agreement"},
+                "causal-lm": {"top5_overlap", "top1_agreement", "greedy_agreement"},
                 "base": {"pooler_cosine"}}[task]
     assert set(agreement) == expected
     assert all(0.0 <= v <= 1.0 + 1e-9 for v in agreement.values())
@@ -178,7 +179,9 @@ def test_onnx_integer_modes_run_every_linear_layer_as_an_integer_matmul(float_ex
     assert sum(counts[op] for op in integer_ops) >= linear_layers, dict(counts)
 
 
-@pytest.mark.parametrize("task", ["qa", pytest.param("causal-lm", marks=pytest.mark.heavy)])  # padding; causal
+# qa: padding. The causal LM is a cached decoder whose attention concatenates the past (issue 26), which
+# onnxscript's sdpa/mha patterns do not match: test_generate.py checks that the fusion leaves it as it is.
+@pytest.mark.parametrize("task", ["qa"])
 def test_onnx_attention_fusion_computes_what_the_unfused_graph_does(float_exports, tmp_path, task):
     """DYNAMIC_FUSES = "attention" quantizes the graph after fuse_attention_for_ort (measured, not
     adopted: see prelnedge/quantize/onnx.py): every layer's attention must become one

@@ -69,6 +69,7 @@ def verify_ort(ort_file: Path, export_dir: Path, manifest: dict) -> dict:
     from prelnedge.models.config import PreLNConfig
     from prelnedge.runtime.sessions import OnnxSession
     from prelnedge.tasks import get_task
+    from prelnedge.runtime.generate import cached_step_of
     from prelnedge.verify.replay import replay_golden
     from prelnedge.verify.rules import golden_rule
     from prelnedge.verify.tolerances import FP32_EXPORT
@@ -83,7 +84,7 @@ def verify_ort(ort_file: Path, export_dir: Path, manifest: dict) -> dict:
     golden = read_json(export_dir / "golden.json")
     # judged as `prelnedge validate` judges the export itself
     golden_worst = replay_golden(golden, task, ort_session.run, golden_rule(manifest),
-                                 label="model.ort on golden example")
+                                 label="model.ort on golden example", cached_step=cached_step_of(ort_session))
 
     onnx_session = OnnxSession(export_dir / manifest["model_file"])
     config = PreLNConfig.from_json_file(export_dir / "config.json")

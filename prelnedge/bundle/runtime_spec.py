@@ -13,6 +13,9 @@ of their own; they dispatch on the head kind and read fields, tensors and the pa
     inputs, outputs   [{"name", "axes", "dtype"}] as the export's manifest io has them (axes: B batch,
                 C choices, L tokens, H hidden, V vocabulary, N labels)
     rule        the golden self-test's pass rule (prelnedge.verify.rules.device_rule)
+    cache       causal-lm ONNX exports only: the key/value cache inputs and outputs ({"inputs", "outputs",
+                "axes", "heads", "head_dim", "dtype"}); a runtime feeds (B, heads, 0, head_dim) empty tensors
+                to run the plain causal LM, or its own cache to generate
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ def runtime_spec(manifest: dict) -> dict:
 
     task = get_task(manifest["task"])
     io = manifest["io"]
-    return {
+    spec = {
         "task": task.name,
         "head_kind": task.head_kind,
         "causal": task.causal,
@@ -37,6 +40,10 @@ def runtime_spec(manifest: dict) -> dict:
         "outputs": [_tensor(spec) for spec in io["outputs"]],
         "rule": device_rule(manifest),
     }
+    cache = (manifest.get("export") or {}).get("cache")
+    if cache:
+        spec["cache"] = cache
+    return spec
 
 
 def _tensor(spec: dict) -> dict:

@@ -149,6 +149,8 @@ def _export_float(cfg: ExportConfig, progress=None) -> ModelArtifact:
     from prelnedge.tasks import get_task
     from prelnedge.runtime.tokenizer import PreLNTokenizer
     from prelnedge.verify.precision import validate_float_artifact
+    from prelnedge.verify.decoder import validate_session_cache
+    from prelnedge.verify.tolerances import FP32_EXPORT
     from prelnedge.verify.validate import validation_batches
 
     progress = progress or Progress(total=4)
@@ -184,11 +186,14 @@ def _export_float(cfg: ExportConfig, progress=None) -> ModelArtifact:
         with progress.stage("validating against the float reference"):
             gc.collect()
             reference = build_forward(cfg.resolved_framework, checkpoint)
+            float_forward = lambda i, m: reference(i, m, False)  # noqa: E731
             session = open_session(work / info["model_file"], static_length=cfg.static_shape, task_name=task.name)
             summary = validate_float_artifact(session.run, reference, checkpoint, task, max_tokens)
+            cached = validate_session_cache(session, float_forward, checkpoint.config, FP32_EXPORT, max_tokens)
+            if cached is not None:  # a causal-lm decoder with a key/value cache
+                summary["cached_decoder"] = cached
             write_json(work / "validation.json", summary)
         with progress.stage("writing golden vectors and manifest"):
-            float_forward = lambda i, m: reference(i, m, False)  # noqa: E731
             if checkpoint.tokenizer_dir is not None:
                 tok = PreLNTokenizer.from_dir(checkpoint.tokenizer_dir, max_tokens)
                 golden = build_golden(task, tok, float_forward, checkpoint.config.labels)

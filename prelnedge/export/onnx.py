@@ -28,6 +28,10 @@ DIM_NAMES = {"B": "batch", "C": "choices", "L": "sequence"}
 
 
 def export_onnx(checkpoint: LoadedCheckpoint, work: Path) -> dict:
+    if checkpoint.task.causal:
+        from prelnedge.export.onnx_decoder import export_onnx_decoder
+
+        return export_onnx_decoder(checkpoint, work)
     import torch
 
     from prelnedge.models.torch import build_torch_model
@@ -52,14 +56,19 @@ def export_onnx(checkpoint: LoadedCheckpoint, work: Path) -> dict:
     mask = torch.ones(example_shape, dtype=torch.int64)
     limits = {"L": checkpoint.config.max_tokens}  # other axes are unbounded
     axes = {i: torch.export.Dim(DIM_NAMES[axis], max=limits.get(axis)) for i, axis in enumerate(input_axes)}
-    params_bytes = sum(v.nbytes for v in checkpoint.state.values())
-    external = params_bytes >= EXTERNAL_DATA_BYTES * 0.9
-    with _exporter_chatter_silenced():
+    with exporter_chatter_silenced():
         program = torch.onnx.export(
             Wrapped().eval(), (ids, mask), dynamo=True, opset_version=OPSET,
             input_names=list(task.input_names), output_names=list(task.output_names),
             dynamic_shapes={"input_ids": axes, "attention_mask": axes}, verbose=False)
+    return save_program(program, checkpoint, work)
+
+
+def save_program(program, checkpoint: LoadedCheckpoint, work: Path) -> dict:
+    """Write the exported program as model.onnx (external data past protobuf's limit); the export record."""
     _drop_source_paths(program.model)
+    params_bytes = sum(v.nbytes for v in checkpoint.state.values())
+    external = params_bytes >= EXTERNAL_DATA_BYTES * 0.9
     program.save(str(work / "model.onnx"), external_data=external)
     return {"model_file": "model.onnx", "opset": OPSET, "external_data": external,
             "input_dtype": "int64", "exporter": "torch.onnx.export(dynamo=True)",
@@ -80,7 +89,7 @@ def _drop_source_paths(model) -> None:
 
 
 @contextmanager
-def _exporter_chatter_silenced() -> Iterator[None]:
+def exporter_chatter_silenced() -> Iterator[None]:
     """For the export call only: the exporter's notes say nothing about our model (the validation
     stage that follows is what tells the user whether the export is right), and nothing else's
     warnings or log lines are hidden. Measured with torch 2.13: "torchvision is not installed.

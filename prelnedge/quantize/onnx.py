@@ -168,13 +168,26 @@ class _Reader:
     """onnxruntime's CalibrationDataReader protocol over our batches (one example per call, so
     every length seen is calibrated without padding skewing the ranges)."""
 
-    def __init__(self, batches: Batches) -> None:
+    def __init__(self, batches: Batches, model: Path) -> None:
+        empty = _empty_cache(model)  # a causal-lm decoder calibrates as the plain call: an empty past
         self._feeds = iter([{"input_ids": ids[i:i + 1].astype(np.int64),
-                             "attention_mask": mask[i:i + 1].astype(np.int64)}
+                             "attention_mask": mask[i:i + 1].astype(np.int64), **empty}
                             for ids, mask in batches for i in range(ids.shape[0])])
 
     def get_next(self):
         return next(self._feeds, None)
+
+
+def _empty_cache(path: Path) -> dict[str, np.ndarray]:
+    """Batch-1 empty tensors (1, heads, 0, head_dim) for a cached decoder's past_key_values.* inputs."""
+    import onnx
+
+    feeds = {}
+    for value in onnx.load(str(path), load_external_data=False).graph.input:
+        if value.name.startswith("past_key_values."):
+            dims = value.type.tensor_type.shape.dim
+            feeds[value.name] = np.zeros((1, dims[1].dim_value, 0, dims[3].dim_value), np.float32)
+    return feeds
 
 
 def activation_products(path: Path) -> list[str]:
@@ -215,7 +228,7 @@ def quantize_int8_static(src: Path, dst: Path, calibration: Batches | None = Non
         raise ValueError("int8-static needs calibration batches")
     with _graph_to_quantize(src, STATIC_FUSES) as (source, optimizations), _quiet_quantizer_logs():
         excluded = activation_products(source)
-        quantize_static(source, dst, _Reader(calibration), quant_format=QuantFormat.QDQ,
+        quantize_static(source, dst, _Reader(calibration, source), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=["MatMul", "Gather"], per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=excluded,

@@ -30,6 +30,7 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, cal
     from prelnedge.models.config import PreLNConfig
     from prelnedge.checkpoint.load import source_checkpoint
     from prelnedge.verify.fidelity import evaluation_batches, measure
+    from prelnedge.verify.decoder import validate_session_cache
     from prelnedge.verify.floors import judge_fidelity
     from prelnedge.progress import Progress
     from prelnedge.quantize import check_mode
@@ -89,14 +90,19 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, cal
         with progress.stage("measuring fidelity against the float reference"):
             session = open_session(work / model_file, static_length=static, task_name=task.name)
             fidelity = measure(task, session.run, lambda i, m: reference(i, m, False), eval_batches,
-                               eos_id=config.eos_token_id, mask_id=tok.mask_id if tok else None)
+                               eos_id=config.eos_token_id, mask_id=tok.mask_id if tok else None,
+                               max_tokens=static or config.max_tokens)
             thresholds = judge_fidelity(fidelity, mode.tolerance, f"{mode.name} {source.target} vs float reference")
+            cached = validate_session_cache(session, lambda i, m: reference(i, m, False), config, mode.tolerance,
+                                            static or config.max_tokens)
         with progress.stage("writing manifest"):
             float_size = (export_dir / model_file).stat().st_size
             size = (work / model_file).stat().st_size
             summary = {"passed": True, "tolerance": thresholds, "fidelity": fidelity,
                        "evaluation": {"examples": len(eval_batches), "source": "prelnedge/data/corpus.txt odd lines"
                                       if tok else "validation ids, unpadded rows"}}
+            if cached is not None:  # a causal-lm decoder with a key/value cache
+                summary["cached_decoder"] = cached
             write_json(work / "validation.json", summary)
             quantized = dataclasses.replace(
                 source, folder=work,

@@ -23,20 +23,51 @@ class Session(Protocol):
 
 
 class OnnxSession:
-    def __init__(self, path: Path, threads: int | None = None) -> None:
+    """A causal-lm export is a cached decoder (export/onnx_decoder.py): `run` feeds it an empty cache
+    and returns the registry's outputs only; `run_cached` is the decoding step."""
+
+    def __init__(self, path: Path, threads: int | None = None, options=None) -> None:
+        """options: an onnxruntime.SessionOptions to use as given (benchmarks time with their own)."""
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        if options is None:
+            options = ort.SessionOptions()
+            if threads:
+                options.intra_op_num_threads = threads
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name: i.type for i in self._session.get_inputs()}
-        self.output_names = tuple(o.name for o in self._session.get_outputs())
+        self.cache_inputs = tuple(i for i in self._session.get_inputs() if i.name.startswith("past_key_values."))
+        all_outputs = tuple(o.name for o in self._session.get_outputs())
+        self.output_names = tuple(name for name in all_outputs if not name.startswith("present."))
+        self.cache_outputs = tuple(name for name in all_outputs if name.startswith("present."))
+
+    def _feeds(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+        dtype = np.int32 if self._inputs.get("input_ids") == "tensor(int32)" else np.int64
+        return {"input_ids": np.asarray(input_ids, dtype), "attention_mask": np.asarray(attention_mask, dtype)}
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
-        dtype = np.int32 if self._inputs.get("input_ids") == "tensor(int32)" else np.int64
-        feeds = {"input_ids": np.asarray(input_ids, dtype), "attention_mask": np.asarray(attention_mask, dtype)}
+        feeds = self._feeds(input_ids, attention_mask)
+        if self.cache_inputs:
+            feeds.update(self.empty_cache(len(input_ids)))
         return dict(zip(self.output_names, self._session.run(list(self.output_names), feeds)))
+
+    def empty_cache(self, batch: int) -> dict[str, np.ndarray]:
+        """A past of length 0 for every cache input: (batch, heads, 0, head_dim), heads and head_dim read
+        from the graph (the only fixed axes; transformers.js builds its empty cache the same way)."""
+        dtype = {"tensor(float16)": np.float16}.get
+        return {i.name: np.zeros((batch, i.shape[1], 0, i.shape[3]), dtype(i.type, np.float32))
+                for i in self.cache_inputs}
+
+    def run_cached(self, input_ids: np.ndarray, attention_mask: np.ndarray,
+                   past: dict[str, np.ndarray] | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One decoder call: input_ids (B, L), attention_mask (B, P+L), past {past_key_values.*: (B, nh, P, hd)}
+        or None for an empty one -> logits (B, L, V) and the next past (present.* renamed past_key_values.*)."""
+        feeds = self._feeds(input_ids, attention_mask)
+        feeds.update(self.empty_cache(len(input_ids)) if past is None else past)
+        names = ["logits", *self.cache_outputs]
+        logits, *present = self._session.run(names, feeds)
+        renamed = [name.replace("present.", "past_key_values.", 1) for name in self.cache_outputs]
+        return logits, dict(zip(renamed, present))
 
 
 class LiteRTSession:

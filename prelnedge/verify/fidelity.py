@@ -67,9 +67,37 @@ def _agreement(task: Task, got: dict, want: dict, ids: np.ndarray, eos_id: int, 
     return {"pooler_cosine": float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))}
 
 
+# Causal LM: tokens of the float model's greedy continuation over which the artifact's next-token
+# choice is compared (greedy_agreement), per evaluation example.
+GREEDY_TOKENS = 8
+
+
+def greedy_agreement(run_artifact: Forward, run_reference: Forward, ids: np.ndarray, eos_id: int,
+                     max_tokens: int, first: tuple[dict, dict] | None = None) -> float | None:
+    """The share of the float model's greedy continuation of `ids` (1, L), up to GREEDY_TOKENS tokens, </s>
+    or the model's limit, at which the artifact picks the same next token. Teacher-forced: both models
+    see the float model's continuation, so one flip does not decide every later step. None when the
+    prompt leaves no room. `first`: both models' outputs on `ids` when the caller has them."""
+    steps = min(GREEDY_TOKENS, max_tokens - ids.shape[1] + 1)
+    if steps < 1:
+        return None
+    same = []
+    for k in range(steps):
+        got, want = first if (k == 0 and first) else (run_artifact(ids, np.ones_like(ids)),
+                                                      run_reference(ids, np.ones_like(ids)))
+        token = int(want["logits"][0, -1].argmax())
+        same.append(int(got["logits"][0, -1].argmax()) == token)
+        if token == eos_id or ids.shape[1] >= max_tokens:
+            break
+        ids = np.concatenate([ids, [[token]]], axis=1)
+    return float(np.mean(same))
+
+
 def measure(task: Task, run_artifact: Forward, run_reference: Forward, batches: list,
-            eos_id: int = 2, mask_id: int | None = None) -> dict:
-    """Error statistics per output and mean agreement per measure over `batches` (batch-1 inputs)."""
+            eos_id: int = 2, mask_id: int | None = None, max_tokens: int | None = None) -> dict:
+    """Error statistics per output and mean agreement per measure over `batches` (batch-1 inputs).
+    max_tokens: the model's limit, which a causal LM's greedy continuation (greedy_agreement) stops at;
+    every caller that judges a causal LM gives it (without it the continuation is not measured)."""
     got_all: dict[str, list] = {name: [] for name in task.output_names}
     want_all: dict[str, list] = {name: [] for name in task.output_names}
     agreements: dict[str, list] = {}
@@ -80,6 +108,10 @@ def measure(task: Task, run_artifact: Forward, run_reference: Forward, batches: 
             want_all[name].append(np.asarray(want[name], np.float64).ravel())
         for key, value in _agreement(task, got, want, ids, eos_id, mask_id).items():
             agreements.setdefault(key, []).append(value)
+        if task.causal and max_tokens:
+            value = greedy_agreement(run_artifact, run_reference, ids, eos_id, max_tokens, first=(got, want))
+            if value is not None:
+                agreements.setdefault("greedy_agreement", []).append(value)
     outputs = {name: error_stats(np.concatenate(got_all[name]), np.concatenate(want_all[name])).as_dict()
                for name in task.output_names}
     return {"examples": len(batches), "outputs": outputs,

@@ -32,6 +32,10 @@ CHOICES = [("Bees carry", ["pollen from flower to flower", "granite from the qua
 # Repeated until an example fills the model's maximum length exactly.
 FILLER = ("The river Ashby rises in the northern hills and flows for 140 kilometres past farms, mills and the old "
           "lamp works, where whale oil gave way to kerosene and then, in 1931, to electric light.").split()
+# Causal LM: a short greedy continuation of this prompt (the float reference recomputing the whole
+# sequence per token, no cache) that every runtime's own decoding loop must reproduce.
+GENERATION_PROMPT = "The lamp was first fuelled by"
+GENERATION_TOKENS = 12
 # Beyond this many numbers, an output is stored as its argmax over the last axis plus a slice.
 FULL_LIMIT = 50_000
 
@@ -127,8 +131,22 @@ def build_golden(task: Task, tok: PreLNTokenizer, forward: Callable, labels: tup
     # the longest example and the first one in one padded batch, ids only (no request to re-tokenize)
     ids, mask = _padded_batch(task, tok, batches[-1], batches[0])
     examples.append(_ids_and_outputs(task, forward, ids, mask))
-    return {"task": task.name, "labels": list(labels), "max_tokens": tok.max_length, "top_k": TOP_K,
-            "examples": examples}
+    golden = {"task": task.name, "labels": list(labels), "max_tokens": tok.max_length, "top_k": TOP_K,
+              "examples": examples}
+    if task.causal:
+        golden["generation"] = greedy_generation(tok, forward)
+    return golden
+
+
+def greedy_generation(tok: PreLNTokenizer, forward: Callable) -> dict[str, Any]:
+    """GENERATION_PROMPT continued greedily by `forward` for up to GENERATION_TOKENS tokens (or to </s>)."""
+    from prelnedge.runtime.generate import RecomputeDecoder, generate
+
+    prompt_ids = list(tok.encode_causal(GENERATION_PROMPT).ids)
+    result = generate(RecomputeDecoder(forward), prompt_ids, GENERATION_TOKENS, tok.eos_id, tok.max_length)
+    return {"prompt": GENERATION_PROMPT, "prompt_ids": prompt_ids, "new_ids": result.new_ids,
+            "text": tok.decode(result.new_ids), "stop": result.stop, "max_new_tokens": GENERATION_TOKENS,
+            "eos_id": tok.eos_id, "max_tokens": tok.max_length}
 
 
 def _padded_batch(task: Task, tok: PreLNTokenizer, longest: list, short: list) -> tuple[np.ndarray, np.ndarray]:

@@ -25,9 +25,10 @@ SLICE = "slice_last_axis_64"  # prelnedge.verify.golden stores large outputs' fi
 
 
 def replay_golden(golden: dict, task, run: Forward, rule: GoldenRule,
-                  label: str = "golden example") -> dict[str, float]:
+                  label: str = "golden example", cached_step: Callable | None = None) -> dict[str, float]:
     """Raise ValidationError naming the example and output on a miss. Returns the worst value of the
-    rule's statistic per output (`start_logits.peak_rel`, `logits.sqnr_db`, ...)."""
+    rule's statistic per output (`start_logits.peak_rel`, `logits.sqnr_db`, ...), and for a causal LM
+    `generation.greedy_agreement` (see replay_generation)."""
     from prelnedge.verify.golden import zero_padded_positions
 
     worst: dict[str, float] = {}
@@ -54,4 +55,28 @@ def replay_golden(golden: dict, task, run: Forward, rule: GoldenRule,
             key = f"{name}.{rule.statistic}"
             value = getattr(stats, rule.statistic)
             worst[key] = rule.worse(worst[key], value) if key in worst else value
+    if "generation" in golden:
+        worst["generation.greedy_agreement"] = replay_generation(golden["generation"], run, rule, cached_step)
     return worst
+
+
+def replay_generation(generation: dict, run: Forward, rule: GoldenRule, cached_step: Callable | None = None) -> float:
+    """The golden greedy continuation, decoded by the model itself (with its key/value cache when
+    `cached_step` is given, else recomputing). A float model must give the same tokens and stop; a
+    quantized one may flip a near-tie: the share of tokens before the first difference must reach the
+    mode's agreement floor. Returns that share."""
+    from prelnedge.runtime.generate import CachedDecoder, RecomputeDecoder, generate
+
+    decoder = CachedDecoder(cached_step) if cached_step is not None else RecomputeDecoder(run)
+    got = generate(decoder, generation["prompt_ids"], generation["max_new_tokens"], generation["eos_id"],
+                   generation["max_tokens"])
+    want = generation["new_ids"]
+    same = next((i for i, (a, b) in enumerate(zip(got.new_ids, want)) if a != b), min(len(got.new_ids), len(want)))
+    agreement = same / len(want)
+    if not rule.quantized and (got.new_ids != want or got.stop != generation["stop"]):
+        raise ValidationError(f"golden generation: the model continues {generation['prompt']!r} with ids "
+                              f"{got.new_ids} (stop: {got.stop}), golden {want} (stop: {generation['stop']})")
+    if rule.quantized and agreement < rule.tolerance.min_agreement:
+        raise ValidationError(f"golden generation: greedy agreement {agreement:.2f} (tokens before the first "
+                              f"difference) is under the {rule.tolerance.name} floor {rule.tolerance.min_agreement:g}")
+    return agreement

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from prelnedge.artifact import ModelArtifact, read_json
 from prelnedge.errors import UserError, ValidationError
+from prelnedge.runtime.generate import cached_step_of
 from prelnedge.verify.replay import replay_golden
 from prelnedge.verify.rules import golden_rule
 
@@ -32,6 +33,7 @@ class FolderCheck:
     hashed_files: int = 0
     golden_examples: int = 0
     golden_rule: str = ""
+    golden_generation: float | None = None  # causal LM: greedy agreement of the golden continuation's replay
     full: bool = False  # the re-validation against the float reference ran (and passed)
     full_not_run: str | None = None  # why it did not run
     measured: dict = field(default_factory=dict)  # the re-validation's summary, measured now
@@ -73,11 +75,12 @@ def _source(artifact: ModelArtifact, model: Path | None) -> Path | None:
     return None if artifact.source.embedded_default else Path(artifact.source.path)
 
 
-def _replay(check: FolderCheck, task, run) -> None:
+def _replay(check: FolderCheck, task, run, cached_step=None) -> None:
     """Golden replay under the folder's own rule (prelnedge.verify.rules.golden_rule)."""
     rule = golden_rule(check.artifact.to_json())
     golden = read_json(check.folder / "golden.json")
-    replay_golden(golden, task, run, rule)
+    worst = replay_golden(golden, task, run, rule, cached_step=cached_step)
+    check.golden_generation = worst.get("generation.greedy_agreement")
     check.golden_examples, check.golden_rule = len(golden["examples"]), rule.describe()
 
 
@@ -90,7 +93,7 @@ def _validate_float(check: FolderCheck, task, model: Path | None) -> None:
     artifact = check.artifact
     static_length = artifact.io.static_length
     session = open_session(artifact.model_path, static_length=static_length, task_name=task.name)
-    _replay(check, task, session.run)
+    _replay(check, task, session.run, cached_step_of(session))
     if check.full_not_run:
         return
     checkpoint = load_checkpoint(_source(artifact, model), task)
@@ -116,7 +119,7 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     artifact = check.artifact
     exported = load_exported(artifact.folder)
     mode = get_mode(artifact.target, artifact.quantization.mode)
-    _replay(check, task, exported)
+    _replay(check, task, exported, cached_step_of(exported.session))
     if check.full_not_run:
         return
     from prelnedge.verify.fidelity import measure
@@ -130,7 +133,8 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     tok = exported.tokenizer
     batches = evaluation_batches(task, tok, exported.config, default_examples(task)[1::2])
     fidelity = measure(task, exported, lambda i, m: reference(i, m, False), batches,
-                       eos_id=exported.config.eos_token_id, mask_id=tok.mask_id if tok else None)
+                       eos_id=exported.config.eos_token_id, mask_id=tok.mask_id if tok else None,
+                       max_tokens=artifact.io.static_length or exported.config.max_tokens)
     thresholds = judge_fidelity(fidelity, mode.tolerance, f"{mode.name} {artifact.target} vs float reference")
     check.measured = {"passed": True, "tolerance": thresholds, "fidelity": fidelity}
     check.full = True
@@ -143,7 +147,10 @@ def describe(check: FolderCheck) -> list[str]:
     kind += f" {artifact.quantization.mode}" if artifact.quantized else f" from {artifact.framework}"
     lines = [f"{check.folder}: {artifact.model_file}, {kind}",
              f"  hashes: {check.hashed_files} files match manifest.json",
-             f"  golden replay: {check.golden_examples} examples match the float model's outputs ({check.golden_rule})"]
+             f"  golden replay: {check.golden_examples} examples match the float model's outputs ({check.golden_rule})"
+             + ("" if check.golden_generation is None else
+                f"; greedy continuation {check.golden_generation:.0%} the same (decoded with the model's own cache"
+                " when it has one)")]
     if not check.full:
         lines.append(f"  full re-validation against the float reference: not run: {check.full_not_run}")
         return lines

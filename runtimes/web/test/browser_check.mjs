@@ -67,7 +67,7 @@ async function check(spec) {
         await page.click('#choose');
       } else {
         await page.fill('#text', spec.form.text);
-        await page.click('#run');
+        await page.click(`#${spec.form.button ?? 'run'}`); // button: 'generate' for a causal LM's Generate
       }
       await page.waitForSelector('#output[data-state="done"], #output[data-state="error"]', { timeout: TIMEOUT_MS });
       result.state = await page.getAttribute('#output', 'data-state');

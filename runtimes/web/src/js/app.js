@@ -7,6 +7,7 @@ import { Tokenizer } from './tokenizer.js';
 import { loadModel, RUNTIME_NAMES } from './runner.js';
 import { runTask } from './postprocess.js';
 import { selfTest } from './selftest.js';
+import { generateIds } from './generate.js';
 
 const root = new URL('../', import.meta.url); // the bundle folder
 const $ = (id) => document.getElementById(id);
@@ -19,6 +20,7 @@ const TEXT_LABELS = {
   features: 'Text to embed',
 };
 const CAUSAL_TEXT_LABEL = 'Text to continue';
+const GENERATE_TOKENS = 40; // new tokens per click of Generate
 
 async function fetchJson(name) {
   const response = await fetch(new URL(name, root));
@@ -117,6 +119,36 @@ function render(spec, result) {
   }
 }
 
+// Causal LM: Generate continues the text greedily, streaming each token into the answer as it comes.
+function wireGenerate(model, tok, golden) {
+  const button = $('generate');
+  button.hidden = false;
+  button.addEventListener('click', async () => {
+    const output = $('output');
+    const text = $('text').value;
+    output.dataset.state = 'running';
+    button.disabled = true;
+    const newIds = [];
+    try {
+      const enc = tok.encodeCausal(text);
+      const maxTokens = golden.max_tokens ?? tok.maxTokens;
+      const result = await generateIds(model, enc.ids, {
+        maxNewTokens: GENERATE_TOKENS, eosId: tok.eosId, maxTokens,
+        onToken: (id) => { newIds.push(id); $('answer').textContent = text + tok.decode(newIds); },
+      });
+      const stops = { eos: '</s>', 'max-new-tokens': `${GENERATE_TOKENS} new tokens`, limit: `the model's limit of ${maxTokens} tokens` };
+      $('answer-detail').textContent = `${result.newIds.length} tokens, ${result.cached ? 'with the key/value cache' : 'recomputed per token'}; stopped at ${stops[result.stop]}`;
+      $('json').textContent = JSON.stringify({ text: tok.decode(result.newIds), new_ids: result.newIds, stop: result.stop, cached: result.cached });
+      output.dataset.state = 'done';
+    } catch (err) {
+      $('answer').textContent = err.message;
+      output.dataset.state = 'error';
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 async function main() {
   // index.html's inline script has already said that a file:// page must be served over HTTP
   if (location.protocol === 'file:') return;
@@ -155,6 +187,8 @@ async function main() {
       output.dataset.state = 'error';
     }
   });
+
+  if (spec.causal) wireGenerate(model, tok, golden);
 
   const runSelfTest = async () => {
     const line = $('selftest');

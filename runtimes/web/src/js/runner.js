@@ -13,5 +13,5 @@ export async function loadModel(manifest, modelUrl, root) {
     return LiteRtModel.load(modelUrl, new URL('litert/', root).href, manifest.io);
   }
   const { OnnxModel } = await import('./model.js');
-  return OnnxModel.load(modelUrl, new URL('ort/', root).href);
+  return OnnxModel.load(modelUrl, new URL('ort/', root).href, manifest.spec?.cache ?? null);
 }

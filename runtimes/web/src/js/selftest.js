@@ -17,6 +17,7 @@
 
 import { toCodePointOffsets } from './tokenizer.js';
 import { runTask } from './postprocess.js';
+import { replayGeneration } from './generate.js';
 
 class Mismatch extends Error {}
 
@@ -220,6 +221,7 @@ export async function selfTest({ model, tok, golden, spec, labels, latencyRuns =
   let maxAbsErr = 0, peakRel = 0, minSqnrDb = Infinity, agree = 0, decodedCount = 0, firstBatch = null;
   const errorsPerExample = [];
   let decodedMiss = null; // the first decoded mismatch, reported after the outputs are judged
+  let generation = null;
   try {
     check(golden.examples && golden.examples.length > 0, 'golden.json has no examples');
     check(byPeak || bySqnr, 'the bundle\'s rule (manifest.json spec.rule) gives neither peak_rel nor min_sqnr_db; bundle it again');
@@ -256,6 +258,12 @@ export async function selfTest({ model, tok, golden, spec, labels, latencyRuns =
     }
     peakRel = judgeOverSet(errorsPerExample, byPeak ? rule.peak_rel : Infinity); // measured either way
     if (decodedTol !== null && decodedMiss) throw decodedMiss; // exact answers required
+    if (golden.generation) { // causal LM: the golden greedy continuation, decoded by this page's own loop
+      generation = await replayGeneration(model, golden.generation);
+      // a float model gives the same tokens; a quantized one may flip a near-tie (reported)
+      check(bySqnr || generation.exact, `golden generation: ids ${JSON.stringify(generation.newIds)} (stop ${generation.stop}), ` +
+        `golden ${JSON.stringify(golden.generation.new_ids)} (stop ${golden.generation.stop})`);
+    }
   } catch (err) {
     const reason = err instanceof Mismatch ? err.message : `${err.name}: ${err.message}`;
     return { pass: false, line: `SELFTEST FAIL ${reason}`, maxAbsErr, peakRel };
@@ -263,6 +271,7 @@ export async function selfTest({ model, tok, golden, spec, labels, latencyRuns =
   const latencyMs = await measureLatency(model, firstBatch, latencyRuns);
   let line = `SELFTEST PASS peak_rel=${peakRel.toExponential(2)} max_abs_err=${maxAbsErr.toExponential(2)} ` +
     `examples=${golden.examples.length} latency_ms=${latencyMs.toFixed(2)}`;
+  if (generation) line += ` generation=${generation.same}/${generation.total}${generation.cached ? ' cached' : ' recomputed'}`;
   if (bySqnr) {
     line += ` min_sqnr_db=${minSqnrDb.toFixed(1)} agreement=${agree}/${decodedCount} (quantized: SQNR floor ${rule.min_sqnr_db} dB)`;
   }

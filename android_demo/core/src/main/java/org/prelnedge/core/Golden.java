@@ -59,13 +59,17 @@ public final class Golden {
     public final int maxTokens; // -1 when absent
     public final int topK;
     public final List<Example> examples;
+    /** Causal LM: the float reference's greedy continuation every runtime's loop must reproduce; else null. */
+    public final Generate.Expected generation;
 
-    private Golden(String task, List<String> labels, int maxTokens, int topK, List<Example> examples) {
+    private Golden(String task, List<String> labels, int maxTokens, int topK, List<Example> examples,
+                   Generate.Expected generation) {
         this.task = task;
         this.labels = labels;
         this.maxTokens = maxTokens;
         this.topK = topK;
         this.examples = examples;
+        this.generation = generation;
     }
 
     /** golden.json; requestKeys: the bundle spec's request fields, which each example may carry. */
@@ -85,7 +89,8 @@ public final class Golden {
         for (int i = 0; i < items.size(); i++) {
             examples.add(example(i, Json.object(items.get(i), "example " + i), requestKeys));
         }
-        return new Golden(task, Collections.unmodifiableList(labels), maxTokens, topK, Collections.unmodifiableList(examples));
+        return new Golden(task, Collections.unmodifiableList(labels), maxTokens, topK, Collections.unmodifiableList(examples),
+                Generate.Expected.parse(root.get("generation")));
     }
 
     private static Example example(int index, Map<String, Object> e, List<String> requestKeys) {

@@ -69,6 +69,8 @@ public final class SelfCheck {
         public int decoded;
         /** Decoded answers equal to golden's (strings and labels; numbers not compared) when not required. */
         public int agreed;
+        public int generationSame; // causal LM: golden continuation tokens reproduced before the first difference
+        public int generationTotal;
         public final List<String> notes = new ArrayList<>();
         /** Worst peak-relative output error seen when a real model ran (each output's peak over the golden set). */
         public double worstOutputError;
@@ -88,7 +90,8 @@ public final class SelfCheck {
 
         public String summary() {
             return "examples=" + examples + " tokenized=" + tokenized + (ran > 0 ? " ran=" + ran : "") + " decoded=" + decoded
-                    + (agreed < decoded ? " agreement=" + agreed + "/" + decoded : "");
+                    + (agreed < decoded ? " agreement=" + agreed + "/" + decoded : "")
+                    + (generationTotal > 0 ? " generation=" + generationSame + "/" + generationTotal : "");
         }
     }
 
@@ -127,8 +130,30 @@ public final class SelfCheck {
             report.fail(problem);
         } else if (report.decodedMiss != null) {
             report.fail(report.decodedMiss);
+        } else if (golden.generation != null && model != null) {
+            checkGeneration(golden.generation, model, decodedExact, report);
         }
         return report;
+    }
+
+    /**
+     * The golden greedy continuation, decoded by the model itself: with its key/value cache when it is a
+     * {@link Generate.Decoder}, else recomputing. A float model must give golden's tokens and stop; a
+     * quantized one (decodedExact false) may flip a near-tie: its agreement is reported.
+     */
+    static void checkGeneration(Generate.Expected expected, Pipeline.Model model, boolean decodedExact, Report report) {
+        try {
+            Generate.Decoder decoder = model instanceof Generate.Decoder ? (Generate.Decoder) model : Generate.recomputing(model);
+            Generate.Result got = expected.replay(decoder);
+            report.generationSame = expected.samePrefix(got);
+            report.generationTotal = expected.newIds.size();
+            if (decodedExact && !expected.exact(got)) {
+                report.fail("golden generation: ids " + got.newIds + " (stop " + got.stop + "), golden " + expected.newIds
+                        + " (stop " + expected.stop + ")");
+            }
+        } catch (Exception ex) {
+            report.fail("golden generation: " + ex);
+        }
     }
 
     /**

@@ -507,6 +507,68 @@ public final class CoreTest {
         }
     }
 
+    // ---- generation ----
+
+    /** A plain-contract model whose logits at each position favour (that position's id + 1) mod 10. */
+    static Pipeline.Model counting(final List<Integer> lengthsSeen) {
+        return inputs -> {
+            lengthsSeen.add(inputs.inputIds.length);
+            int length = inputs.shape[1];
+            double[] logits = new double[length * 10];
+            for (int p = 0; p < length; p++) {
+                logits[p * 10 + (inputs.inputIds[p] + 1) % 10] = 1.0;
+            }
+            Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+            out.put("logits", new Tensor(new int[] {1, length, 10}, logits));
+            return out;
+        };
+    }
+
+    static void testGreedyGenerationStopsForEachReason() throws Exception {
+        List<Integer> seen = new ArrayList<>();
+        Generate.Decoder recompute = Generate.recomputing(counting(seen));
+        List<Integer> streamed = new ArrayList<>();
+        Generate.Result r = Generate.greedy(recompute, new int[] {0, 5}, 3, 9, 20, streamed::add);
+        equal(Arrays.asList(6, 7, 8), r.newIds);
+        equal("max-new-tokens", r.stop);
+        equal(r.newIds, streamed);
+        equal(Arrays.asList(2, 3, 4), seen); // recomputation: the whole sequence every call
+        equal("limit", Generate.greedy(recompute, new int[] {0, 5}, 10, 9, 4, null).stop);
+        r = Generate.greedy(recompute, new int[] {0, 6}, 10, 8, 20, null);
+        equal(Arrays.asList(7, 8), r.newIds);
+        equal("eos", r.stop);
+        raises(() -> {
+            try {
+                Generate.greedy(recompute, new int[] {0, 1, 2, 3}, 5, 9, 4, null);
+            } catch (IllegalArgumentException ex) {
+                throw ex;
+            } catch (Exception ex) {
+                throw new AssertionError(ex);
+            }
+        }, "no room for a new token");
+    }
+
+    static void testCachedDecoderIsFedNewTokensOnly() throws Exception {
+        final List<String> calls = new ArrayList<>();
+        Generate.Decoder cached = new Generate.Decoder() {
+            @Override
+            public void reset() {
+                calls.add("reset");
+            }
+
+            @Override
+            public double[] step(int[] newIds, int total) {
+                calls.add(Arrays.toString(newIds) + "/" + total);
+                double[] logits = new double[10];
+                logits[(newIds[newIds.length - 1] + 1) % 10] = 1.0;
+                return logits;
+            }
+        };
+        Generate.Result r = Generate.greedy(cached, new int[] {0, 3, 4}, 2, 9, 20, null);
+        equal(Arrays.asList(5, 6), r.newIds);
+        equal(Arrays.asList("reset", "[0, 3, 4]/3", "[5]/4"), calls);
+    }
+
     static void testRecordedOutputsMatchedByInputs() throws Exception {
         Recorded recorded = new Recorded("{\"runtime\": \"test\", \"examples\": [{\"input_ids\": [[0, 5, 2]],"
                 + " \"outputs\": {\"logits\": {\"shape\": [1, 2], \"values\": [0.25, -1.5]}}}]}");

@@ -1,0 +1,3 @@
+// Stand-in, signatures only, for the app runners' compile check (android_demo/stubs/README.md).
+package ai.onnxruntime;
+public class NodeInfo { public ValueInfo getInfo() { return null; } }

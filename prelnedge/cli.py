@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(info)
     _add_task(info, f"load for this task (default: {DEFAULT_TASK})", default=DEFAULT_TASK)
     info.add_argument("--json", action="store_true", help="print JSON")
+    info.add_argument("--modes", action="store_true",
+                      help="print the quantization modes (what each is, its floors, what it refuses) as the "
+                           "Markdown table of docs/modes.md, and load no checkpoint")
     info.set_defaults(run=_run_info)
 
     predict = command("predict", help="answer a request with an exported folder, or with the float reference")
@@ -227,6 +230,11 @@ def _add_task(parser: argparse.ArgumentParser, what: str, **kwargs) -> None:
 
 
 def _run_info(args: argparse.Namespace) -> int:
+    if args.modes:
+        from prelnedge.quantize.modes_table import modes_document
+
+        print(modes_document(), end="")
+        return 0
     from prelnedge.checkpoint.load import load_checkpoint
     from prelnedge.tasks import get_task
     from prelnedge.checkpoint.params import task_parameters

@@ -36,7 +36,7 @@ class QuantMode:
     # onnx/model_quantized.onnx, ...); transformers.js picks the file by dtype
     transformers_js_dtype: str = ""
     # what the mode costs in speed on CPU where that is its known price, with the measurement behind it;
-    # `prelnedge report` prints it under its table (the README says the same)
+    # `prelnedge report` prints it under its table (docs/modes.md shows it too)
     cpu_cost: str = ""
 
 

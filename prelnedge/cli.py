@@ -328,7 +328,7 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 
 def _packaged_eval(task_name: str) -> Path:
-    from prelnedge.quantize.calibration import packaged_eval_file
+    from prelnedge.examples import packaged_eval_file
     from prelnedge.tasks import TASKS, get_task
 
     file = packaged_eval_file(get_task(task_name))

@@ -40,7 +40,7 @@ class ExportConfig:
     keep_savedmodel: bool = False
     quantize: str | None = None  # a mode from prelnedge.quantize.MODES
     calibration: Path | None = None
-    static_shape: int | None = None  # tflite from tf: batch 1 and this many tokens (prelnedge.export.static_shape)
+    static_shape: int | None = None  # tflite from tf: batch 1 and this many tokens (prelnedge.runtime.static_shape)
 
     def __post_init__(self) -> None:
         from prelnedge.tasks import get_task
@@ -55,9 +55,7 @@ class ExportConfig:
         if self.keep_savedmodel and self.resolved_framework != "flax":
             raise UserError("--keep-savedmodel applies to the flax (jax2tf) path only")
         if self.quantize is not None:
-            from prelnedge.quantize import check_mode
-
-            from prelnedge.quantize.calibration import check_calibration_used
+            from prelnedge.quantize import check_calibration_used, check_mode
 
             mode = check_mode(self.target, self.resolved_framework, self.quantize, task.name)  # before any work
             check_calibration_used(self.calibration, [mode])
@@ -126,7 +124,7 @@ def _export_quantized(cfg: ExportConfig, progress=None) -> ModelArtifact:
     out = cfg.resolved_out
     check_target(out, cfg.force, cfg.inputs)
     if cfg.calibration is not None:  # read it now, not after the float export
-        from prelnedge.quantize.calibration import load_examples
+        from prelnedge.examples import load_examples
         from prelnedge.tasks import get_task
 
         load_examples(cfg.calibration, get_task(cfg.task))
@@ -202,7 +200,7 @@ def _export_float(cfg: ExportConfig, progress=None) -> ModelArtifact:
 
 def _artifact(cfg: ExportConfig, checkpoint, task, info: dict, summary: dict, work: Path) -> ModelArtifact:
     from prelnedge.artifact import IoSpec, ModelArtifact, Source, TensorSpec
-    from prelnedge.export.static_shape import static_shape_record
+    from prelnedge.runtime.static_shape import static_shape_record
 
     input_dtype = info["input_dtype"]
     static = static_shape_record(task.name, cfg.static_shape) if cfg.static_shape else None

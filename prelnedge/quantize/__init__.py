@@ -150,6 +150,15 @@ def get_mode(target: str, name: str) -> QuantMode:
                     f"allowed: {', '.join(mode_names(target))}")
 
 
+def check_calibration_used(calibration: "Path | None", modes) -> None:
+    """Refuse a calibration file that no chosen mode would read (it would be ignored silently)."""
+    if calibration is not None and not any(mode.needs_calibration for mode in modes):
+        calibrated = ", ".join(dict.fromkeys(m.name for m in MODES if m.needs_calibration))
+        chosen = ", ".join(dict.fromkeys(m.name for m in modes)) or "none"
+        raise UserError(f"--calibration is read only by the calibrated modes ({calibrated}); mode {chosen} "
+                        "does not calibrate: leave --calibration out")
+
+
 def check_mode(target: str, framework: str, name: str, task: str | None = None) -> QuantMode:
     """The mode, or a UserError naming why it cannot serve this target, framework and task (a
     registered task name or alias)."""

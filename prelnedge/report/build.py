@@ -74,7 +74,7 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
     from prelnedge.output_folder import output_lock, owned_temp_dir
     from prelnedge.progress import Progress
     from prelnedge.quantize import check_mode
-    from prelnedge.quantize.calibration import encode_example, load_examples, packaged_eval_file
+    from prelnedge.examples import encode_example, load_examples, packaged_eval_file
     from prelnedge.quantize.stage import quantize_folder
     from prelnedge.report.render import write_outputs
     from prelnedge.runtime.sessions import load_exported
@@ -167,7 +167,8 @@ def _check_model_and_calibration(cfg: ReportConfig, task, cells: list[tuple[str,
 
     from prelnedge.checkpoint.load import load_checkpoint
     from prelnedge.quantize import get_mode
-    from prelnedge.quantize.calibration import check_calibration_used, load_examples
+    from prelnedge.examples import load_examples
+    from prelnedge.quantize import check_calibration_used
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the cells' own exports report initialised heads
@@ -212,7 +213,7 @@ def _cell_facts(artifact) -> dict:
 
 
 def _timing_input(task, model, encode_example):
-    from prelnedge.quantize.calibration import default_examples
+    from prelnedge.examples import default_examples
 
     if model.tokenizer is not None:
         return encode_example(model.tokenizer, task, default_examples(task)[0])

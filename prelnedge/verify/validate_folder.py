@@ -121,7 +121,7 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
         return
     from prelnedge.verify.fidelity import measure
     from prelnedge.verify.floors import judge_fidelity
-    from prelnedge.quantize.calibration import default_examples
+    from prelnedge.examples import default_examples
     from prelnedge.checkpoint.load import source_checkpoint
     from prelnedge.verify.fidelity import evaluation_batches
 

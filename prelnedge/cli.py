@@ -293,7 +293,7 @@ def _predict_model(args: argparse.Namespace):
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from prelnedge.export import ExportConfig, export
+    from prelnedge.pipeline import ExportConfig, export
 
     cfg = ExportConfig(task=args.task, target=args.target, model=args.model, framework=args.framework,
                        out=args.out, force=args.force, keep_savedmodel=args.keep_savedmodel,

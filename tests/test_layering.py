@@ -1,10 +1,11 @@
 """Imports flow one way (issue 27; /work/shared/STYLE.md "The house").
 
 The layer order, lowest first, in one sentence: plain utilities (errors, hashing, timing, the quiet
-terminal and progress, the executor) -> output folders and artifacts -> what a model and a task are
+terminal and progress) -> output folders, artifacts and the executor -> what a model and a task are
 (config, tasks, task examples) -> the runtime that runs an exported model (sessions, tokenizer,
 post-processing: what the JS and Java runtimes mirror, so it needs neither checkpoints nor model code)
--> checkpoint -> models -> verify -> export -> quantize -> tune and train -> report and bundle -> cli.
+-> checkpoint -> models -> verify -> export -> quantize -> what chains or searches stages (the
+export-then-quantize pipeline, tune, train) -> report and bundle -> cli.
 
 A module may import its own layer or any layer below it, never one above, not even lazily inside a
 function (a lazy import hides a cycle, it does not remove it): what two stages share moves down to
@@ -35,7 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("verify",),
     ("export",),
     ("quantize",),
-    ("tune", "train"),  # tune: the quantization search, above the stages it drives
+    ("pipeline", "tune", "train"),  # chains of stages: export then quantize; tune: the quantization search
     ("report", "bundle"),
     ("cli", "__main__"),
 )
@@ -43,8 +44,9 @@ RANK = {unit: rank for rank, layer in enumerate(LAYERS) for unit in layer}
 
 # Edges against the order that remain on purpose, each with the reason; this list only shrinks.
 KNOWN_UPWARD: dict[tuple[str, str], str] = {
-    ("export", "quantize"): "export --quantize (export/__init__.py) chains the quantize stage after the float export",
-    ("verify", "quantize"): "verify/rules.py and validate_folder.py ask the mode registry for a quantized tolerance",
+    ("verify", "quantize"): "verify/rules.py artifact_tolerance asks the mode registry for a quantized artifact's "
+                            "tolerance; reading the one its manifest records (validation.tolerance) instead needs "
+                            "the hand-built manifests in tests/test_golden_replay.py to carry it",
 }
 
 
@@ -161,3 +163,25 @@ def test_the_checker_sees_lazy_imports():
     assert ("artifact", "output_folder") in edges  # a module-level import
     assert ("cli", "report") in edges  # cli imports report inside a function only
     assert _cycles([("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")]) == [["a", "b", "c"]]
+
+
+# Module-level cycles inside one package that remain, each with the reason; this list only shrinks.
+KNOWN_MODULE_CYCLES = {
+    ("prelnedge.bundle.web", "prelnedge.bundle.web_litert"):
+        "web.py hands a .tflite export to web_litert.py, which writes its page with web.py's helpers; "
+        "bundle/ is being edited on other branches, so the shared helpers were not moved out yet",
+}
+
+
+def test_no_new_cycle_between_modules():
+    """Finer than the units: any two modules of prelnedge/, inside one package too."""
+    edges = set()
+    for path in PACKAGE.rglob("*.py"):
+        source = _module_name(path)
+        for module, _ in imports_of(path):
+            while module and not _is_module(module):  # `from a.b import name`: the module a.b
+                module = module[:-1]
+            if module != source:
+                edges.add((".".join(source), ".".join(module)))
+    cycles = [tuple(c) for c in _cycles(edges)]
+    assert sorted(cycles) == sorted(KNOWN_MODULE_CYCLES), f"module cycles: {cycles}"

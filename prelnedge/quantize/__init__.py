@@ -9,6 +9,7 @@ re-quantized).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from prelnedge.errors import UserError
@@ -150,7 +151,7 @@ def get_mode(target: str, name: str) -> QuantMode:
                     f"allowed: {', '.join(mode_names(target))}")
 
 
-def check_calibration_used(calibration: "Path | None", modes) -> None:
+def check_calibration_used(calibration: Path | None, modes) -> None:
     """Refuse a calibration file that no chosen mode would read (it would be ignored silently)."""
     if calibration is not None and not any(mode.needs_calibration for mode in modes):
         calibrated = ", ".join(dict.fromkeys(m.name for m in MODES if m.needs_calibration))

@@ -18,7 +18,7 @@ from pathlib import Path
 from prelnedge.artifact import ModelArtifact, read_json
 from prelnedge.errors import UserError, ValidationError
 from prelnedge.verify.replay import replay_golden
-from prelnedge.verify.rules import golden_rule
+from prelnedge.verify.rules import artifact_tolerance, golden_rule
 
 # files whose hashes must be in the manifest: without them a check would rest on unchecked numbers
 COVERED = ("config.json", "validation.json", "golden.json")
@@ -109,13 +109,12 @@ def _same_checkpoint(checkpoint, artifact: ModelArtifact) -> None:
 def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     """Golden replay within the mode's SQNR floor, then the fidelity measurement again when the
     float reference's checkpoint is reachable."""
-    from prelnedge.quantize import get_mode
     from prelnedge.models import build_forward
     from prelnedge.runtime.sessions import load_exported
 
     artifact = check.artifact
     exported = load_exported(artifact.folder)
-    mode = get_mode(artifact.target, artifact.quantization.mode)
+    tolerance = artifact_tolerance(artifact.to_json())  # the quantized mode's (prelnedge.verify.rules)
     _replay(check, task, exported)
     if check.full_not_run:
         return
@@ -131,7 +130,7 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     batches = evaluation_batches(task, tok, exported.config, default_examples(task)[1::2])
     fidelity = measure(task, exported, lambda i, m: reference(i, m, False), batches,
                        eos_id=exported.config.eos_token_id, mask_id=tok.mask_id if tok else None)
-    thresholds = judge_fidelity(fidelity, mode.tolerance, f"{mode.name} {artifact.target} vs float reference")
+    thresholds = judge_fidelity(fidelity, tolerance, f"{artifact.quantization.mode} {artifact.target} vs float reference")
     check.measured = {"passed": True, "tolerance": thresholds, "fidelity": fidelity}
     check.full = True
 

@@ -45,7 +45,7 @@ class ExportConfig:
     def __post_init__(self) -> None:
         from prelnedge.tasks import get_task
 
-        task = get_task(self.task)
+        get_task(self.task)  # an unknown task is refused here, before anything else
         if self.target not in TARGETS:
             raise UserError(f"unknown target {self.target!r}; allowed: {', '.join(TARGETS)}")
         if (self.target, self.resolved_framework) not in EXPORTERS:

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from prelnedge.models import config as presets  # noqa: E402
+from prelnedge import config as presets  # noqa: E402
 from prelnedge.export import ExportConfig, export  # noqa: E402
 from prelnedge.tasks import get_task  # noqa: E402
 from prelnedge.checkpoint.params import task_parameters  # noqa: E402

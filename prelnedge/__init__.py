@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 from prelnedge.models import DEFAULT_REFERENCE
-from prelnedge.models.config import PreLNConfig
+from prelnedge.config import PreLNConfig
 from prelnedge.tasks import DEFAULT_TASK, TASKS, get_task
 
 if TYPE_CHECKING:

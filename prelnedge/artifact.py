@@ -30,12 +30,8 @@ from typing import Any
 from prelnedge.errors import UserError
 from prelnedge.hashing import sha256_file
 from prelnedge.output_folder import atomic_folder, check_target, check_writable  # noqa: F401  (the stages' entry points)
-
-MODEL_FORMAT = "prelnedge-artifact/1"
-BUNDLE_FORMAT = "prelnedge-bundle/2"  # /2: the manifest carries "spec"; /1 bundles must be bundled again
-REPORT_FORMAT = "prelnedge-report/1"
-# a folder whose manifest has one of these is ours (--force may replace it), older bundles included
-FORMATS = (MODEL_FORMAT, BUNDLE_FORMAT, "prelnedge-bundle/1", REPORT_FORMAT)
+# the manifest format names live beside the ownership check that reads them: output_folder sits below artifact
+from prelnedge.output_folder import BUNDLE_FORMAT, FORMATS, MODEL_FORMAT, REPORT_FORMAT  # noqa: F401
 
 TOOLS = ("prelnedge", "numpy", "torch", "onnx", "onnxscript", "onnxruntime", "tensorflow", "jax",
          "flax", "ai-edge-litert", "tokenizers", "safetensors")
@@ -65,7 +61,7 @@ class IoSpec:
     outputs: tuple[TensorSpec, ...]
     dynamic_axes: tuple[str, ...]  # () for a static-shape model
     max_tokens: int
-    static_shape: dict | None = None  # {"batch", "length", "input_shape"}: prelnedge.export.static_shape
+    static_shape: dict | None = None  # {"batch", "length", "input_shape"}: prelnedge.runtime.static_shape
 
     @property
     def static_length(self) -> int | None:

@@ -335,7 +335,8 @@ def _predict_model(args: argparse.Namespace):
 
 def _run_generate(args: argparse.Namespace) -> int:
     from prelnedge.progress import Progress
-    from prelnedge.runtime.generate import Sampling, TextStream, decoder_for, generate
+    from prelnedge.models.decoding import decoder_for
+    from prelnedge.runtime.generate import Sampling, TextStream, generate
 
     sampling = Sampling(sample=args.sample, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                         seed=args.seed)  # checked before the (slow) model load
@@ -375,7 +376,7 @@ def _run_generate(args: argparse.Namespace) -> int:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from prelnedge.export import ExportConfig, export
+    from prelnedge.pipeline import ExportConfig, export
 
     cfg = ExportConfig(task=args.task, target=args.target, model=args.model, framework=args.framework,
                        out=args.out, force=args.force, keep_savedmodel=args.keep_savedmodel,
@@ -410,7 +411,7 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 
 def _packaged_eval(task_name: str) -> Path:
-    from prelnedge.quantize.calibration import packaged_eval_file
+    from prelnedge.examples import packaged_eval_file
     from prelnedge.tasks import TASKS, get_task
 
     file = packaged_eval_file(get_task(task_name))

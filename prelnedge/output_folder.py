@@ -28,6 +28,13 @@ from typing import Iterable, Iterator
 
 from prelnedge.errors import UserError
 
+# The manifest formats prelnedge writes (prelnedge.artifact reads and writes the manifests themselves).
+MODEL_FORMAT = "prelnedge-artifact/1"
+BUNDLE_FORMAT = "prelnedge-bundle/2"  # /2: the manifest carries "spec"; /1 bundles must be bundled again
+REPORT_FORMAT = "prelnedge-report/1"
+# a folder whose manifest has one of these is ours (--force may replace it), older bundles included
+FORMATS = (MODEL_FORMAT, BUNDLE_FORMAT, "prelnedge-bundle/1", REPORT_FORMAT)
+
 # ---- owners: pid + start time ---------------------------------------------------------------------
 def _stat_fields(pid: int) -> list[str]:
     """/proc/PID/stat's fields after the name (state first), or [] where unknown (not Linux, gone)."""
@@ -185,8 +192,6 @@ def check_not_over_inputs(out: Path, inputs: Iterable[Path | None]) -> None:
 def check_replaceable(out: Path) -> None:
     """Refuse to replace a folder that holds anything prelnedge did not write. The manifest is read
     leniently here: a broken one only means the folder is not known to be ours."""
-    from prelnedge.artifact import FORMATS  # the manifest formats prelnedge writes
-
     entries = sorted(p.name for p in out.iterdir())
     if not entries:
         return  # an empty folder holds nothing to lose

@@ -27,7 +27,7 @@ class TensorSpec:
 class Request:
     """What a caller gives for one prediction. `fields` are the keys of a golden.json example and of a
     calibration/evaluation JSONL line; `kind` picks how examples are built (verify/golden.py) and
-    parsed (quantize/calibration.py), and which CLI options the task reads (runtime/postprocess.py)."""
+    parsed (examples.py), and which CLI options the task reads (runtime/postprocess.py)."""
     kind: str  # one of REQUEST_KINDS
     fields: tuple[str, ...]
     line_format: str  # how a calibration/evaluation JSONL line gives it (quoted in error messages)

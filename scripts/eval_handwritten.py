@@ -30,7 +30,7 @@ def main() -> int:
     import prelnedge
     from prelnedge.checkpoint.load import default_model_dir
     from prelnedge.export import ExportConfig, export
-    from prelnedge.quantize.calibration import load_examples, packaged_eval_file
+    from prelnedge.examples import load_examples, packaged_eval_file
     from prelnedge.quantize.stage import quantize_folder
     from prelnedge.runtime.postprocess import answer_question
     from prelnedge.runtime.sessions import load_exported

@@ -25,7 +25,7 @@ def main() -> int:
 
     from prelnedge.checkpoint.load import default_model_dir
     from prelnedge.models.reference import load_reference
-    from prelnedge.quantize.calibration import load_examples
+    from prelnedge.examples import load_examples
     from prelnedge.runtime.tokenizer import PreLNTokenizer
     from prelnedge.tasks import get_task
     from prelnedge.verify.fidelity import task_metric

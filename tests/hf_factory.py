@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from prelnedge.models.config import PreLNConfig
+from prelnedge.config import PreLNConfig
 from prelnedge.tasks import Task
 
 # Small, but with more than one layer and head, several labels and room for lengths up to 24.

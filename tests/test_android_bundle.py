@@ -57,7 +57,7 @@ def selftest(assets: Path, precompiled: bool = True) -> subprocess.CompletedProc
 
 def export(tmp_path_factory, task: str, target: str = "tflite", quantize: str | None = None) -> Path:
     from prelnedge.checkpoint.load import HeadInitializedWarning
-    from prelnedge.export import ExportConfig, export as run_export
+    from prelnedge.pipeline import ExportConfig, export as run_export
 
     with warnings.catch_warnings():
         # The embedded model has no token-classification or multiple-choice head; a random one is

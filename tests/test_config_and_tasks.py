@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from prelnedge.models import config as cfg
-from prelnedge.models.config import PreLNConfig
+from prelnedge import config as cfg
+from prelnedge.config import PreLNConfig
 from prelnedge.errors import ConfigError, UserError
-from prelnedge.quantize.calibration import Example
+from prelnedge.examples import Example
 from prelnedge.tasks import TASKS, all_task_names, get_task, task_with_head
 from prelnedge.checkpoint.params import task_parameters
 
@@ -112,7 +112,7 @@ def test_fidelity_reports_the_numbers_the_registry_names(task):
     """verify/fidelity.py computes exactly the agreement and metric numbers Task.judged names (the
     report, gates and bundles read them by these names)."""
     from prelnedge.checkpoint.load import default_model_dir
-    from prelnedge.quantize.calibration import calibration_batches
+    from prelnedge.examples import calibration_batches
     from prelnedge.runtime.tokenizer import PreLNTokenizer
     from prelnedge.verify.fidelity import measure, task_metric
 

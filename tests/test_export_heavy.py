@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hf_factory import hf_outputs, random_batch, save_hf_checkpoint
-from prelnedge.models import config as presets
+from prelnedge import config as presets
 from prelnedge.export import EXPORTERS, ExportConfig, export
 from prelnedge.runtime.sessions import open_session
 from prelnedge.tasks import TASKS

@@ -285,7 +285,7 @@ def test_attention_fusion_leaves_the_cached_decoder_unfused(decoder_export, tmp_
 def test_tflite_export_generates_by_recomputation(exports, hf_checkpoints):
     """A TFLite causal-lm export has no cache contract yet: generate recomputes the sequence per token and
     still gives transformers' greedy tokens."""
-    from prelnedge.runtime.generate import decoder_for
+    from prelnedge.models.decoding import decoder_for
 
     _, hf = hf_checkpoints[TASK]
     prompt = prompts(1, 6, seed=12)

@@ -14,7 +14,7 @@ import pytest
 from prelnedge.errors import UserError, ValidationError
 from prelnedge.export import ExportConfig, export
 from prelnedge.quantize import MODES, check_mode, get_mode
-from prelnedge.quantize.calibration import default_examples, load_examples
+from prelnedge.examples import default_examples, load_examples
 from prelnedge.quantize.stage import quantize_folder
 from prelnedge.tasks import get_task
 

@@ -94,7 +94,7 @@ def test_a_worker_killed_mid_cell_is_retried_and_one_that_always_dies_fails(head
 
 
 def _eval_file(tmp_path: Path) -> Path:
-    from prelnedge.quantize.calibration import packaged_eval_file
+    from prelnedge.examples import packaged_eval_file
     from prelnedge.tasks import get_task
 
     lines = packaged_eval_file(get_task("sequence-classification")).read_text().splitlines()[:EVAL_EXAMPLES]

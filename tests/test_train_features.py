@@ -66,7 +66,7 @@ def test_hidden_dropout_acts_in_training_only_and_adds_no_parameters():
     """The optional hidden dropout (forward hooks on the embeddings and each residual branch): the
     same weights give the same encoder output as a model without it in eval mode, and a different
     one in training mode; the state dict (what is saved and exported) has the same keys."""
-    from prelnedge.models.config import PreLNConfig
+    from prelnedge.config import PreLNConfig
     from prelnedge.train.multitask import MultiTaskModel
 
     config = PreLNConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,

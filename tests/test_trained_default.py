@@ -13,7 +13,7 @@ import pytest
 import prelnedge
 from prelnedge.checkpoint.load import default_model_dir
 from prelnedge.verify.fidelity import task_metric
-from prelnedge.quantize.calibration import load_examples, packaged_eval_file
+from prelnedge.examples import load_examples, packaged_eval_file
 from prelnedge.tasks import get_task
 from prelnedge.runtime.tokenizer import PreLNTokenizer
 

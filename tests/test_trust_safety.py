@@ -306,7 +306,7 @@ def test_validate_help_documents_the_exit_codes(capsys):
 
 # ---- 6. the whole length ----------------------------------------------------------------------------
 def test_validation_batches_reach_the_maximum_length_padded_and_not():
-    from prelnedge.models.config import PreLNConfig
+    from prelnedge.config import PreLNConfig
     from prelnedge.tasks import get_task
     from prelnedge.verify.validate import validation_batches
 

@@ -34,7 +34,7 @@ def cli_bundle(export_dir: Path, out: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory) -> Path:
-    from prelnedge.export import ExportConfig, export
+    from prelnedge.pipeline import ExportConfig, export
 
     work = tmp_path_factory.mktemp("litert-exports")
     for task in ("qa", "sequence-classification"):
@@ -185,7 +185,7 @@ def test_integer_modes_refuse_a_static_shape(exports, tmp_path, mode):
 @pytest.mark.heavy
 def test_fp16_static_selftest_in_chromium(tmp_path):
     """Heavy tier: the other mode LiteRT.js runs (float16 weights), exported, bundled and self-tested."""
-    from prelnedge.export import ExportConfig, export
+    from prelnedge.pipeline import ExportConfig, export
     from prelnedge.quantize import get_mode
 
     export(ExportConfig(task="qa", target="tflite", out=tmp_path / "export", static_shape=QUANTIZED_LENGTH,

@@ -66,7 +66,7 @@ def verify_ort(ort_file: Path, export_dir: Path, manifest: dict) -> dict:
     bundle manifest records."""
     from prelnedge.artifact import read_json
     from prelnedge.verify.compare import judge_over_set, measure_outputs
-    from prelnedge.models.config import PreLNConfig
+    from prelnedge.config import PreLNConfig
     from prelnedge.runtime.sessions import OnnxSession
     from prelnedge.tasks import get_task
     from prelnedge.runtime.generate import cached_step_of

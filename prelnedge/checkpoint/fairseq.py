@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from prelnedge.models.config import PreLNConfig
+from prelnedge.config import PreLNConfig
 from prelnedge.errors import CheckpointError
 from prelnedge.hashing import sha256_files
 from prelnedge.checkpoint.params import ENCODER_PREFIX

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from prelnedge.models.config import PreLNConfig
+from prelnedge.config import PreLNConfig
 from prelnedge.errors import CheckpointError, UserError
 from prelnedge.hashing import sha256_files
 from prelnedge.checkpoint.task_heads import apply_task_head

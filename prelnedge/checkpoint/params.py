@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 
 from prelnedge.errors import CheckpointError
-from prelnedge.models.config import PreLNConfig
+from prelnedge.config import PreLNConfig
 from prelnedge.tasks import TASKS, Task
 
 ENCODER_PREFIX = "roberta_prelayernorm."

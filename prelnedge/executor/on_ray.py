@@ -98,8 +98,6 @@ def _quiet_fd2():
 
 class RayBackend:
     def __init__(self, cfg) -> None:
-        import prelnedge
-
         self.cfg = cfg
         self.into: Path | None = None
         self._running: dict = {}  # result ref -> (name, artifact ref)
@@ -110,7 +108,8 @@ class RayBackend:
         if address:
             check_reachable(address)
             _use_token_if_any()
-        options = {"runtime_env": {"py_modules": [str(Path(prelnedge.__file__).parent)]},
+        package = Path(__file__).resolve().parents[1]  # the prelnedge folder (importing it would climb the layers)
+        options = {"runtime_env": {"py_modules": [str(package)]},
                    "log_to_driver": False, "logging_level": logging.ERROR, "include_dashboard": False}
         if not address:
             options["num_cpus"] = cfg.local_cpus

@@ -25,6 +25,8 @@ EXPORTERS = {
     ("tflite", "tf"): "prelnedge.export.tflite:export_tflite",
     ("tflite", "flax"): "prelnedge.export.jax2tf:export_tflite_flax",
 }
+# The causal LM exports as a decoder with a key/value cache where the target has that contract.
+CACHED_DECODER_EXPORTERS = {("onnx", "torch"): "prelnedge.export.onnx_decoder:export_onnx_decoder"}
 TARGETS = ("onnx", "tflite")
 DEFAULT_FRAMEWORK = {"onnx": "torch", "tflite": "tf"}
 
@@ -40,12 +42,12 @@ class ExportConfig:
     keep_savedmodel: bool = False
     quantize: str | None = None  # a mode from prelnedge.quantize.MODES
     calibration: Path | None = None
-    static_shape: int | None = None  # tflite from tf: batch 1 and this many tokens (prelnedge.export.static_shape)
+    static_shape: int | None = None  # tflite from tf: batch 1 and this many tokens (prelnedge.runtime.static_shape)
 
     def __post_init__(self) -> None:
         from prelnedge.tasks import get_task
 
-        task = get_task(self.task)
+        get_task(self.task)  # an unknown task is refused here, before anything else
         if self.target not in TARGETS:
             raise UserError(f"unknown target {self.target!r}; allowed: {', '.join(TARGETS)}")
         if (self.target, self.resolved_framework) not in EXPORTERS:
@@ -54,14 +56,8 @@ class ExportConfig:
                             f"{self.resolved_framework!r}; allowed: {', '.join(allowed)}")
         if self.keep_savedmodel and self.resolved_framework != "flax":
             raise UserError("--keep-savedmodel applies to the flax (jax2tf) path only")
-        if self.quantize is not None:
-            from prelnedge.quantize import check_mode
-
-            from prelnedge.quantize.calibration import check_calibration_used
-
-            mode = check_mode(self.target, self.resolved_framework, self.quantize, task.name)  # before any work
-            check_calibration_used(self.calibration, [mode])
-        elif self.calibration is not None:
+        # quantize and calibration with it are checked by the pipeline that runs them (prelnedge.pipeline)
+        if self.quantize is None and self.calibration is not None:
             raise UserError("--calibration needs --quantize MODE")
         if self.static_shape is not None:
             _check_static_shape(self)
@@ -97,46 +93,17 @@ def _check_static_shape(cfg: ExportConfig) -> None:
     """A static shape is for runtimes that cannot resize inputs (LiteRT.js): float TFLite from TF."""
     if cfg.target != "tflite" or cfg.resolved_framework != "tf":
         raise UserError("--static-shape applies to --target tflite --framework tf only (ONNX runtimes resize inputs)")
-    if cfg.quantize is not None:
-        from prelnedge.quantize import get_mode
-
-        if get_mode(cfg.target, cfg.quantize).unpadded_only:
-            raise UserError(f"--static-shape cannot be combined with --quantize {cfg.quantize}: that mode takes "
-                            "unpadded rows only, and a static-shape model pads every row; use fp16 or int8-dynamic")
     if not 1 <= cfg.static_shape <= 4096:
         raise UserError(f"--static-shape {cfg.static_shape}: give the model's fixed length in tokens, 1..4096")
 
 
 def export(cfg: ExportConfig, progress=None) -> ModelArtifact:
-    """Run the stage; returns the artifact written to OUT. Raises UserError for bad input,
-    ValidationError for a bad artifact. With cfg.quantize, the float export goes to a hidden temporary folder beside OUT and the
-    quantize stage turns it into OUT."""
+    """Run the float export stage; returns the artifact written to OUT. Raises UserError for bad input,
+    ValidationError for a bad artifact. With cfg.quantize, run prelnedge.pipeline.export instead: the
+    pipeline that chains export and quantize sits above both stages."""
     if cfg.quantize is not None:
-        return _export_quantized(cfg, progress)
+        raise ValueError("ExportConfig.quantize is run by prelnedge.pipeline.export (export, then quantize)")
     return _export_float(cfg, progress)
-
-
-def _export_quantized(cfg: ExportConfig, progress=None) -> ModelArtifact:
-    import dataclasses
-
-    from prelnedge.output_folder import check_target, output_lock, owned_temp_dir
-    from prelnedge.progress import Progress
-    from prelnedge.quantize.stage import quantize_folder
-
-    out = cfg.resolved_out
-    check_target(out, cfg.force, cfg.inputs)
-    if cfg.calibration is not None:  # read it now, not after the float export
-        from prelnedge.quantize.calibration import load_examples
-        from prelnedge.tasks import get_task
-
-        load_examples(cfg.calibration, get_task(cfg.task))
-    progress = progress or Progress(total=8)
-    # OUT is claimed for the whole run (the quantize stage's own claim nests inside this one)
-    with output_lock(out), owned_temp_dir(out.parent, f".{out.name}.float-", lock_held=True) as tmp:
-        float_cfg = dataclasses.replace(cfg, quantize=None, calibration=None, out=tmp / "float", force=False)
-        float_export = _export_float(float_cfg, progress)
-        return quantize_folder(float_export, cfg.quantize, out, calibration=cfg.calibration, force=cfg.force,
-                               model=cfg.model, progress=progress)
 
 
 def _export_float(cfg: ExportConfig, progress=None) -> ModelArtifact:
@@ -164,7 +131,9 @@ def _export_float(cfg: ExportConfig, progress=None) -> ModelArtifact:
                             "tokens (max_position_embeddings - 2)")
     # a static-shape model is tokenized, validated and golden-tested at its own length
     max_tokens = cfg.static_shape or checkpoint.config.max_tokens
-    module_name, function = EXPORTERS[(cfg.target, cfg.resolved_framework)].split(":")
+    key = (cfg.target, cfg.resolved_framework)
+    exporters = CACHED_DECODER_EXPORTERS if checkpoint.task.causal and key in CACHED_DECODER_EXPORTERS else EXPORTERS
+    module_name, function = exporters[key].split(":")
     exporter = getattr(importlib.import_module(module_name), function)
 
     with atomic_folder(out, cfg.force, cfg.inputs) as work:
@@ -207,7 +176,7 @@ def _export_float(cfg: ExportConfig, progress=None) -> ModelArtifact:
 
 def _artifact(cfg: ExportConfig, checkpoint, task, info: dict, summary: dict, work: Path) -> ModelArtifact:
     from prelnedge.artifact import IoSpec, ModelArtifact, Source, TensorSpec
-    from prelnedge.export.static_shape import static_shape_record
+    from prelnedge.runtime.static_shape import static_shape_record
 
     input_dtype = info["input_dtype"]
     static = static_shape_record(task.name, cfg.static_shape) if cfg.static_shape else None

@@ -28,10 +28,8 @@ DIM_NAMES = {"B": "batch", "C": "choices", "L": "sequence"}
 
 
 def export_onnx(checkpoint: LoadedCheckpoint, work: Path) -> dict:
-    if checkpoint.task.causal:
-        from prelnedge.export.onnx_decoder import export_onnx_decoder
-
-        return export_onnx_decoder(checkpoint, work)
+    """The encoder tasks' graph (inputs ids and mask); the causal LM's cached decoder is
+    prelnedge.export.onnx_decoder's (prelnedge.export picks by task)."""
     import torch
 
     from prelnedge.models.torch import build_torch_model

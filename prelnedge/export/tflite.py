@@ -30,11 +30,11 @@ def static_shape(length: int | None) -> Iterator[None]:
 
 def serving_function(call, task, static_length: int | None = None):
     """A tf.function with int32 inputs named input_ids / attention_mask, dynamic on every axis
-    (or, with static_length, of prelnedge.export.static_shape's fixed shape), returning a dict keyed by the
+    (or, with static_length, of prelnedge.runtime.static_shape's fixed shape), returning a dict keyed by the
     registry's output names (the signature's output names)."""
     import tensorflow as tf
 
-    from prelnedge.export.static_shape import static_input_shape
+    from prelnedge.runtime.static_shape import static_input_shape
 
     static_length = static_length or _STATIC_LENGTH.get()
     rank = len(task.inputs[0].axes)

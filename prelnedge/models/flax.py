@@ -33,7 +33,7 @@ import numpy as np
 from flax import linen as nn
 
 from prelnedge.checkpoint.params import convert, to_nested
-from prelnedge.models.config import PreLNConfig
+from prelnedge.config import PreLNConfig
 from prelnedge.tasks import Task
 
 Array = jax.Array

@@ -14,7 +14,7 @@ import numpy as np
 from prelnedge.checkpoint.load import LoadedCheckpoint, load_checkpoint
 from prelnedge.errors import UserError
 from prelnedge.models import DEFAULT_REFERENCE, FRAMEWORKS, build_forward
-from prelnedge.models.config import PreLNConfig
+from prelnedge.config import PreLNConfig
 from prelnedge.tasks import DEFAULT_TASK, Task, get_task
 
 

@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from prelnedge.models.config import PreLNConfig
+from prelnedge.config import PreLNConfig
 from prelnedge.errors import CheckpointError
 from prelnedge.tasks import Task
 from prelnedge.checkpoint.params import LAYER_SPELLING, convert

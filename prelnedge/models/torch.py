@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from prelnedge.models.config import PreLNConfig
+from prelnedge.config import PreLNConfig
 from prelnedge.tasks import Task
 
 KeyValue = tuple[Tensor, Tensor]  # one layer's cached keys and values, each (B, nh, P, hd)

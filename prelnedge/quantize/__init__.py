@@ -9,6 +9,7 @@ re-quantized).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from prelnedge.errors import UserError
@@ -148,6 +149,15 @@ def get_mode(target: str, name: str) -> QuantMode:
             return mode
     raise UserError(f"unknown quantization mode {name!r} for target {target}; "
                     f"allowed: {', '.join(mode_names(target))}")
+
+
+def check_calibration_used(calibration: Path | None, modes) -> None:
+    """Refuse a calibration file that no chosen mode would read (it would be ignored silently)."""
+    if calibration is not None and not any(mode.needs_calibration for mode in modes):
+        calibrated = ", ".join(dict.fromkeys(m.name for m in MODES if m.needs_calibration))
+        chosen = ", ".join(dict.fromkeys(m.name for m in modes)) or "none"
+        raise UserError(f"--calibration is read only by the calibrated modes ({calibrated}); mode {chosen} "
+                        "does not calibrate: leave --calibration out")
 
 
 def check_mode(target: str, framework: str, name: str, task: str | None = None) -> QuantMode:

@@ -27,15 +27,14 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, cal
     import dataclasses
 
     from prelnedge.artifact import ModelArtifact, Parent, Quantization, atomic_folder, check_target, write_json
-    from prelnedge.models.config import PreLNConfig
+    from prelnedge.config import PreLNConfig
     from prelnedge.checkpoint.load import source_checkpoint
     from prelnedge.verify.fidelity import evaluation_batches, measure
     from prelnedge.verify.decoder import validate_session_cache
     from prelnedge.verify.floors import judge_fidelity
     from prelnedge.progress import Progress
-    from prelnedge.quantize import check_mode
-    from prelnedge.quantize.calibration import (calibration_batches, check_calibration_used, default_examples,
-                                                load_examples)
+    from prelnedge.quantize import check_calibration_used, check_mode
+    from prelnedge.examples import calibration_batches, default_examples, load_examples
     from prelnedge.models import build_forward
     from prelnedge.runtime.sessions import open_session
     from prelnedge.tasks import get_task

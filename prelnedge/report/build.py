@@ -92,7 +92,7 @@ def run_report(cfg: ReportConfig, progress=None) -> dict:
     from prelnedge.artifact import check_target
     from prelnedge.executor import ExecutorConfig, open_executor
     from prelnedge.progress import Progress
-    from prelnedge.quantize.calibration import load_examples, packaged_eval_file
+    from prelnedge.examples import load_examples, packaged_eval_file
     from prelnedge.tasks import get_task
 
     task = get_task(cfg.task)
@@ -121,7 +121,7 @@ def _run_cells(cfg, task, cells, eval_file, eval_examples, baseline, inputs, exe
     from prelnedge.artifact import REPORT_FORMAT, ModelArtifact, ReportArtifact, atomic_folder, tool_versions, write_json
     from prelnedge.output_folder import output_lock, owned_temp_dir
     from prelnedge.progress import CellBar
-    from prelnedge.quantize.calibration import encode_example
+    from prelnedge.examples import encode_example
     from prelnedge.report.render import write_outputs
     from prelnedge.runtime.sessions import load_exported
 
@@ -185,7 +185,8 @@ def _check_model_and_calibration(cfg: ReportConfig, task, cells: list[tuple[str,
 
     from prelnedge.checkpoint.load import load_checkpoint
     from prelnedge.quantize import get_mode
-    from prelnedge.quantize.calibration import check_calibration_used, load_examples
+    from prelnedge.examples import load_examples
+    from prelnedge.quantize import check_calibration_used
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the cells' own exports report initialised heads
@@ -200,7 +201,7 @@ def _check_model_and_calibration(cfg: ReportConfig, task, cells: list[tuple[str,
 
 
 def _timing_input(task, model, encode_example):
-    from prelnedge.quantize.calibration import default_examples
+    from prelnedge.examples import default_examples
 
     if model.tokenizer is not None:
         return encode_example(model.tokenizer, task, default_examples(task)[0])

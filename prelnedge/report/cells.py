@@ -72,7 +72,7 @@ def cell_figures(artifact, eval_file: Path | None) -> dict:
 
 
 def _task_metric(artifact, eval_file: Path) -> dict | None:
-    from prelnedge.quantize.calibration import load_examples
+    from prelnedge.examples import load_examples
     from prelnedge.runtime.sessions import load_exported
     from prelnedge.tasks import get_task
     from prelnedge.verify.fidelity import task_metric

@@ -132,20 +132,6 @@ def generate(decoder: Decoder, prompt_ids: list[int], max_new_tokens: int, eos_i
         mask = np.ones((1, total), np.int64)
 
 
-def decoder_for(model) -> Decoder:
-    """The decoder for a loaded causal LM: an exported folder (runtime.sessions.ExportedModel) whose session
-    has a key/value cache, or the PyTorch float reference (models.reference.ReferenceModel), decode with the
-    cache; anything else (TFLite, the TF or Flax reference) recomputes the whole sequence per token."""
-    step = cached_step_of(getattr(model, "session", None))
-    if step is not None:
-        return CachedDecoder(step)
-    if getattr(model, "framework", None) == "torch":
-        from prelnedge.models.torch import build_cached_step
-
-        return CachedDecoder(build_cached_step(model.checkpoint))
-    return RecomputeDecoder(model)
-
-
 def cached_step_of(session) -> Callable | None:
     """The session's cached decoding step (runtime.sessions.OnnxSession of a causal-lm export), or None."""
     return session.run_cached if getattr(session, "cache_inputs", ()) else None

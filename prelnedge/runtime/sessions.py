@@ -109,7 +109,7 @@ def open_session(model_file: Path, threads: int | None = None, static_length: in
     if model_file.suffix == ".tflite":
         session = LiteRTSession(model_file, threads)
         if static_length:
-            from prelnedge.export.static_shape import StaticShapeSession
+            from prelnedge.runtime.static_shape import StaticShapeSession
             from prelnedge.tasks import get_task
 
             with_length = tuple(s.name for s in get_task(task_name).outputs if "L" in s.axes)
@@ -135,7 +135,7 @@ class ExportedModel:
 
     def __init__(self, folder: Path, threads: int | None = None) -> None:
         from prelnedge.artifact import ModelArtifact
-        from prelnedge.models.config import PreLNConfig
+        from prelnedge.config import PreLNConfig
         from prelnedge.tasks import get_task
         from prelnedge.runtime.tokenizer import PreLNTokenizer
 

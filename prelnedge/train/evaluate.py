@@ -74,7 +74,7 @@ def shipped_metrics(folder, test: F.Split) -> dict:
     """The held-out metrics of a saved folder, through prelnedge's float reference and the same
     post-processing and metric code `prelnedge predict` and `prelnedge report` use."""
     from prelnedge.verify.fidelity import task_metric
-    from prelnedge.quantize.calibration import Example
+    from prelnedge.examples import Example
     from prelnedge.models.reference import load_reference
     from prelnedge.tasks import task_with_head
     from prelnedge.train.data import SENTIMENT_LABELS

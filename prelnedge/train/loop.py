@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from prelnedge.models.config import PreLNConfig
+from prelnedge.config import PreLNConfig
 from prelnedge.runtime.tokenizer import PreLNTokenizer, roberta_template
 from prelnedge.train import choice, data, sentiment
 from prelnedge.train import encyclopedic as E

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from prelnedge.models.config import PreLNConfig
+from prelnedge.config import PreLNConfig
 from prelnedge.models.torch import PreLNClassificationHead, PreLNLMHead, PreLNModel
 from prelnedge.runtime.postprocess import MAX_ANSWER_TOKENS
 

@@ -69,7 +69,7 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def save_eval_sets(data_dir: Path, test) -> None:
-    """The held-out split in the files `prelnedge report --eval` reads (see quantize/calibration.py)."""
+    """The held-out split in the files `prelnedge report --eval` reads (see examples.py)."""
     from prelnedge.train.data import SENTIMENT_LABELS
 
     data_dir.mkdir(parents=True, exist_ok=True)

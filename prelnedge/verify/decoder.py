@@ -19,7 +19,7 @@ import numpy as np
 
 from prelnedge.errors import ValidationError
 from prelnedge.verify.compare import judge_over_set, measure_outputs
-from prelnedge.models.config import PreLNConfig
+from prelnedge.config import PreLNConfig
 from prelnedge.runtime.generate import Decoder
 from prelnedge.verify.tolerances import Tolerance
 

@@ -200,7 +200,7 @@ def entity_spans(tokens: list[dict]) -> set[tuple[int, int, str]]:
 
 def evaluation_batches(task, tok, config, eval_examples):
     """Batch-1 unpadded inputs: the evaluation texts, or (no tokenizer) the validation ids row by row."""
-    from prelnedge.quantize.calibration import calibration_batches
+    from prelnedge.examples import calibration_batches
     from prelnedge.verify.validate import validation_batches
 
     if tok is not None:

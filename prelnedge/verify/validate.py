@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from prelnedge.verify.compare import judge_over_set, measure_outputs
-from prelnedge.models.config import PreLNConfig
+from prelnedge.config import PreLNConfig
 from prelnedge.tasks import Task
 from prelnedge.verify.tolerances import FP32_EXPORT, Tolerance
 

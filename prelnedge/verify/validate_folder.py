@@ -19,7 +19,7 @@ from prelnedge.artifact import ModelArtifact, read_json
 from prelnedge.errors import UserError, ValidationError
 from prelnedge.runtime.generate import cached_step_of
 from prelnedge.verify.replay import replay_golden
-from prelnedge.verify.rules import golden_rule
+from prelnedge.verify.rules import artifact_tolerance, golden_rule
 
 # files whose hashes must be in the manifest: without them a check would rest on unchecked numbers
 COVERED = ("config.json", "validation.json", "golden.json")
@@ -112,19 +112,18 @@ def _same_checkpoint(checkpoint, artifact: ModelArtifact) -> None:
 def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     """Golden replay within the mode's SQNR floor, then the fidelity measurement again when the
     float reference's checkpoint is reachable."""
-    from prelnedge.quantize import get_mode
     from prelnedge.models import build_forward
     from prelnedge.runtime.sessions import load_exported
 
     artifact = check.artifact
     exported = load_exported(artifact.folder)
-    mode = get_mode(artifact.target, artifact.quantization.mode)
+    tolerance = artifact_tolerance(artifact.to_json())  # the quantized mode's (prelnedge.verify.rules)
     _replay(check, task, exported, cached_step_of(exported.session))
     if check.full_not_run:
         return
     from prelnedge.verify.fidelity import measure
     from prelnedge.verify.floors import judge_fidelity
-    from prelnedge.quantize.calibration import default_examples
+    from prelnedge.examples import default_examples
     from prelnedge.checkpoint.load import source_checkpoint
     from prelnedge.verify.fidelity import evaluation_batches
 
@@ -135,7 +134,7 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     fidelity = measure(task, exported, lambda i, m: reference(i, m, False), batches,
                        eos_id=exported.config.eos_token_id, mask_id=tok.mask_id if tok else None,
                        max_tokens=artifact.io.static_length or exported.config.max_tokens)
-    thresholds = judge_fidelity(fidelity, mode.tolerance, f"{mode.name} {artifact.target} vs float reference")
+    thresholds = judge_fidelity(fidelity, tolerance, f"{artifact.quantization.mode} {artifact.target} vs float reference")
     check.measured = {"passed": True, "tolerance": thresholds, "fidelity": fidelity}
     check.full = True
 

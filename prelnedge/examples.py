@@ -48,17 +48,6 @@ def default_examples(task: Task) -> list[Example]:
     return [Example(line) for line in lines]
 
 
-def check_calibration_used(calibration: Path | None, modes) -> None:
-    """Refuse a calibration file that no chosen mode would read (it would be ignored silently)."""
-    from prelnedge.quantize import MODES
-
-    if calibration is not None and not any(mode.needs_calibration for mode in modes):
-        calibrated = ", ".join(dict.fromkeys(m.name for m in MODES if m.needs_calibration))
-        chosen = ", ".join(dict.fromkeys(m.name for m in modes)) or "none"
-        raise UserError(f"--calibration is read only by the calibrated modes ({calibrated}); mode {chosen} "
-                        "does not calibrate: leave --calibration out")
-
-
 def packaged_eval_file(task: Task) -> Path | None:
     """The held-out evaluation set shipped for the embedded default model (written by
     scripts/train_default_model.py), or None when the package has none for this task."""

@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     quantize = command("quantize", help="quantize a float export folder and validate it against the float model")
     quantize.add_argument("folder", type=Path, metavar="EXPORT", help="float export folder (from prelnedge export)")
     _add_quantize_options(quantize, "the quantization mode (required)")
+    quantize.add_argument("--recipe", type=Path, metavar="RECIPE.json",
+                          help="mixed-precision recipe (written by prelnedge tune, or by hand): the mode and the "
+                               "units that keep more bits; rebuilds the model the recipe was made with")
     quantize.add_argument("--out", type=Path, required=True, metavar="OUT", help="quantized folder to write")
     quantize.add_argument("--force", action="store_true", help="replace OUT if it exists")
     _add_model(quantize, SOURCE_MODEL_HELP)
@@ -288,10 +291,13 @@ def _run_export(args: argparse.Namespace) -> int:
 def _run_quantize(args: argparse.Namespace) -> int:
     from prelnedge.quantize.stage import quantize_folder
 
-    if args.mode is None:
-        raise UserError("quantize needs --quantize MODE (see prelnedge quantize --help)")
+    from prelnedge.quantize.recipe import Recipe
+
+    if args.mode is None and args.recipe is None:
+        raise UserError("quantize needs --quantize MODE or --recipe FILE (see prelnedge quantize --help)")
+    recipe = Recipe.read(args.recipe) if args.recipe is not None else None
     _print_validation(quantize_folder(args.folder, args.mode, args.out, calibration=args.calibration,
-                                      force=args.force, model=args.model))
+                                      force=args.force, model=args.model, recipe=recipe))
     return 0
 
 

@@ -1,0 +1,43 @@
+"""Apply a mixed-precision recipe (prelnedge.quantize.recipe) to a float ONNX export.
+
+Each precision is one of the mode's own quantizers run with the other units excluded by node name
+(ONNX Runtime's `nodes_to_exclude`): int8-dynamic and int8-static leave a recipe's float units as
+float MatMul/Gather; int4 writes MatMulNBits / GatherBlockQuantized on its int4 units, then ONNX
+Runtime's dynamic int8 quantizer turns the int8 units into integer GEMMs (MatMulNBits and
+GatherBlockQuantized are not MatMul or Gather, so that second pass cannot touch them), and float
+units stay float. A recipe with no fallback runs exactly the plain mode's call, so it writes the
+plain mode's bytes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from prelnedge.quantize.recipe import Recipe
+from prelnedge.quantize.units import onnx_units
+
+
+def quantize_onnx_recipe(src: Path, dst: Path, calibration, recipe: Recipe) -> dict:
+    from prelnedge.quantize import onnx as modes
+
+    units = onnx_units(src)
+    recipe.check_units([unit.name for unit in units], f"the export {src}")
+    floating = tuple(recipe.nodes(units, "float"))
+    if recipe.mode == "int8-dynamic":
+        info = modes.quantize_int8_dynamic(src, dst, calibration, exclude=floating)
+    elif recipe.mode == "int8-static":
+        info = modes.quantize_int8_static(src, dst, calibration, exclude=floating)
+    else:  # int4
+        int8 = tuple(recipe.nodes(units, "int8"))
+        if not int8:
+            info = modes.quantize_int4(src, dst, calibration, exclude=floating)
+        else:
+            with tempfile.TemporaryDirectory(prefix="prelnedge-mixed-") as tmp:
+                half = Path(tmp) / "int4.onnx"
+                info = modes.quantize_int4(src, half, calibration, exclude=floating + int8)
+                dynamic = modes.quantize_int8_dynamic(half, dst, exclude=floating)
+            info = {**info, "int8_fallback": {key: dynamic[key] for key in ("tool", "weight_type")}}
+    counts = {precision: sum(recipe.precision(unit.name) == precision for unit in units)
+              for precision in recipe.precisions}
+    return {**info, "recipe": recipe.to_json(), "units": counts}

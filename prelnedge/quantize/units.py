@@ -1,0 +1,81 @@
+"""Quantizable units of an ONNX export, named by their place in the model.
+
+A unit is what a mixed-precision recipe decides about: one linear layer (`layer 7 ffn.out`), one
+embedding table (`embeddings.word`) or one head layer (`head qa_outputs`). The dynamo exporter names
+graph nodes by counters (`node_MatMul_58`) and stores transposed weights under counters too
+(`val_63`), so the place comes from each node's `pkg.torch.onnx.name_scopes` metadata: the module
+path the node was traced in. A node without it (a graph from another exporter) is its own unit,
+named by the node name. Only ops a mode quantizes count: MatMuls over a constant weight and the
+embedding Gathers (attention's products of two activations stay float in every mode).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+SCOPES = "pkg.torch.onnx.name_scopes"
+# module path suffix in the encoder -> the unit's short name
+_LAYER_PARTS = {"attention.self.query": "attn.q", "attention.self.key": "attn.k", "attention.self.value": "attn.v",
+                "attention.output.dense": "attn.out", "intermediate.dense": "ffn.in", "output.dense": "ffn.out"}
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str  # "layer 7 ffn.out", "embeddings.word", "head qa_outputs"
+    nodes: tuple[str, ...]  # graph node names
+    op: str  # "MatMul" or "Gather"
+    weights: int  # elements of its weight table(s): what keeping it float costs
+
+
+def unit_name(module_path: str, node_name: str) -> str:
+    """The unit name of a module path such as `model.roberta_prelayernorm.encoder.layer.7.output.dense`."""
+    path = module_path.removeprefix("model.")
+    found = re.search(r"encoder\.layer\.(\d+)\.(.+)$", path)
+    if found and found.group(2) in _LAYER_PARTS:
+        return f"layer {found.group(1)} {_LAYER_PARTS[found.group(2)]}"
+    found = re.search(r"embeddings\.(\w+)_embeddings$", path)
+    if found:
+        return f"embeddings.{found.group(1)}"
+    path = re.sub(r"^roberta_prelayernorm\.", "", path)
+    return f"head {path}" if path else node_name
+
+
+def _module_path(node) -> str:
+    for prop in node.metadata_props:
+        if prop.key == SCOPES:
+            try:
+                scopes = ast.literal_eval(prop.value)
+            except (ValueError, SyntaxError):
+                return ""
+            # the last scope is the op's own name ("linear_3"); the one before it the module
+            return scopes[-2] if len(scopes) >= 2 else ""
+    return ""
+
+
+def graph_units(model) -> list[Unit]:
+    """The units of an onnx.ModelProto (float export), in graph order."""
+    import math
+
+    graph = model.graph
+    weights = {init.name: math.prod(init.dims) for init in graph.initializer}
+    found: dict[str, list] = {}
+    for node in graph.node:
+        if node.op_type == "MatMul" and len(node.input) > 1 and node.input[1] in weights:
+            weight = node.input[1]
+        elif node.op_type == "Gather" and node.input[0] in weights and weights[node.input[0]] > 1:
+            weight = node.input[0]
+        else:
+            continue
+        name = unit_name(_module_path(node), node.name) if _module_path(node) else node.name
+        found.setdefault(name, []).append((node.name, node.op_type, weights[weight]))
+    return [Unit(name, tuple(n for n, _, _ in parts), parts[0][1], sum(w for _, _, w in parts))
+            for name, parts in found.items()]
+
+
+def onnx_units(path: Path) -> list[Unit]:
+    import onnx
+
+    return graph_units(onnx.load(str(path), load_external_data=False))

@@ -21,7 +21,10 @@ RECIPE_FORMAT = "prelnedge-recipe/1"
 # mode -> the precisions a unit may take, narrowest first (the first is the mode's own)
 PRECISIONS = {("onnx", "int8-dynamic"): ("int8", "float"), ("onnx", "int8-static"): ("int8", "float"),
               ("onnx", "int4"): ("int4", "int8", "float")}
-BITS = {"int4": 4, "int8": 8, "float": 32}
+# the op types each mode quantizes (prelnedge.quantize.units); ONNX Runtime's dynamic quantizer alone
+# also takes Gemm (a pooled head's dense layers), as MatMul + Add
+UNIT_OPS = {("onnx", "int8-dynamic"): ("MatMul", "Gemm", "Gather")}
+DEFAULT_UNIT_OPS = ("MatMul", "Gather")
 
 
 def recipe_modes() -> list[str]:
@@ -49,6 +52,10 @@ class Recipe:
     @property
     def precisions(self) -> tuple[str, ...]:
         return PRECISIONS[(self.target, self.mode)]
+
+    @property
+    def unit_ops(self) -> tuple[str, ...]:
+        return UNIT_OPS.get((self.target, self.mode), DEFAULT_UNIT_OPS)
 
     @property
     def default(self) -> str:

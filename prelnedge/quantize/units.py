@@ -5,8 +5,10 @@ embedding table (`embeddings.word`) or one head layer (`head qa_outputs`). The d
 graph nodes by counters (`node_MatMul_58`) and stores transposed weights under counters too
 (`val_63`), so the place comes from each node's `pkg.torch.onnx.name_scopes` metadata: the module
 path the node was traced in. A node without it (a graph from another exporter) is its own unit,
-named by the node name. Only ops a mode quantizes count: MatMuls over a constant weight and the
-embedding Gathers (attention's products of two activations stay float in every mode).
+named by the node name. Only ops the mode quantizes count (`ops`, from the recipe's mode): MatMuls
+over a constant weight, the embedding Gathers, and for int8-dynamic also the Gemms of pooled heads
+(ONNX Runtime's dynamic quantizer rewrites a Gemm as an integer MatMul plus Add; its static and 4-bit
+quantizers leave Gemm float). Attention's products of two activations stay float in every mode.
 """
 
 from __future__ import annotations
@@ -55,15 +57,17 @@ def _module_path(node) -> str:
     return ""
 
 
-def graph_units(model) -> list[Unit]:
-    """The units of an onnx.ModelProto (float export), in graph order."""
+def graph_units(model, ops: tuple[str, ...] = ("MatMul", "Gather")) -> list[Unit]:
+    """The units of an onnx.ModelProto (float export) over the op types `ops`, in graph order."""
     import math
 
     graph = model.graph
     weights = {init.name: math.prod(init.dims) for init in graph.initializer}
     found: dict[str, list] = {}
     for node in graph.node:
-        if node.op_type == "MatMul" and len(node.input) > 1 and node.input[1] in weights:
+        if node.op_type not in ops:
+            continue
+        if node.op_type in ("MatMul", "Gemm") and len(node.input) > 1 and node.input[1] in weights:
             weight = node.input[1]
         elif node.op_type == "Gather" and node.input[0] in weights and weights[node.input[0]] > 1:
             weight = node.input[0]
@@ -75,7 +79,7 @@ def graph_units(model) -> list[Unit]:
             for name, parts in found.items()]
 
 
-def onnx_units(path: Path) -> list[Unit]:
+def onnx_units(path: Path, ops: tuple[str, ...] = ("MatMul", "Gather")) -> list[Unit]:
     import onnx
 
-    return graph_units(onnx.load(str(path), load_external_data=False))
+    return graph_units(onnx.load(str(path), load_external_data=False), ops)

@@ -39,12 +39,18 @@ def frontier_points(report: dict) -> list[tuple[int, float, float]]:
     return [(entry["candidate"], entry["size_bytes"] / 2**20, _value(report, entry)) for entry in report["trace"]]
 
 
-def _plots(report: dict, folder: Path) -> None:
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never a window
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def sensitivity_figure(report: dict):
+    """The bar chart: one bar per sensitivity row (rank order), kept units in red."""
+    plt = _pyplot()
     points = sensitivity_points(report)
     fig, ax = plt.subplots(figsize=(8.5, max(2.5, 0.22 * len(points) + 1.2)), dpi=110)
     if points:
@@ -57,14 +63,16 @@ def _plots(report: dict, folder: Path) -> None:
     ax.set_title(f"{report['task']} {report['target']} {report['mode']}: sensitivity per unit (red: kept wider)")
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(folder / "sensitivity.png")
-    plt.close(fig)
+    return fig
 
+
+def frontier_figure(report: dict):
+    """Size against the budget's number for every candidate, the frontier joined, plain/kept marked."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8.5, 4.5), dpi=110)
     trace = {entry["candidate"]: entry for entry in report["trace"]}
-    xs = [x for _, x, _ in frontier_points(report)]
-    ys = [y for _, _, y in frontier_points(report)]
-    ax.scatter(xs, ys, s=18, color="#999999", label="candidate")
+    points = frontier_points(report)
+    ax.scatter([x for _, x, _ in points], [y for _, _, y in points], s=18, color="#999999", label="candidate")
     front = [trace[i] for i in report["frontier"]]
     ax.plot([e["size_bytes"] / 2**20 for e in front], [_value(report, e) for e in front], "-o", color="#1f77b4",
             markersize=4, label="frontier")
@@ -79,12 +87,19 @@ def _plots(report: dict, folder: Path) -> None:
     ax.set_xlabel("model size (MiB)")
     ax.set_ylabel("worst output SQNR vs float (dB)" if _is_sqnr(report) else budget["metric"])
     ax.set_title(f"{report['task']} {report['target']} {report['mode']}: every candidate, frontier joined "
-                 f"(float {report['float']['size_bytes'] / 2**20:.2f} MiB)")
+                 f"(float {report['float']['size_bytes'] / 2**20:.2f} MiB)", fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(folder / "frontier.png")
-    plt.close(fig)
+    return fig
+
+
+def _plots(report: dict, folder: Path) -> None:
+    plt = _pyplot()
+    for name, make in zip(PLOTS, (sensitivity_figure, frontier_figure)):
+        fig = make(report)
+        fig.savefig(folder / name)
+        plt.close(fig)
 
 
 def _fmt_metric(value) -> str:

@@ -106,7 +106,7 @@ def plan(cfg: TuneConfig) -> Plan:
         load_examples(cfg.calibration, task)  # a broken file is refused now, not after the search
     settings = Settings(metric=budget.metric, calibration=str(cfg.calibration) if cfg.calibration else None,
                         calibration_sha256=sha256_file(cfg.calibration) if cfg.calibration else None)
-    return Plan(artifact, task, budget, base, onnx_units(artifact.model_path),
+    return Plan(artifact, task, budget, base, onnx_units(artifact.model_path, base.unit_ops),
                 EvalSet("search", tuple(examples[0::2][:cfg.search_examples])),
                 EvalSet("held-out", tuple(examples[1::2][:cfg.search_examples])), source, settings)
 

@@ -20,7 +20,7 @@ from prelnedge.errors import UserError
 RECIPE_FORMAT = "prelnedge-recipe/1"
 # mode -> the precisions a unit may take, narrowest first (the first is the mode's own)
 PRECISIONS = {("onnx", "int8-dynamic"): ("int8", "float"), ("onnx", "int8-static"): ("int8", "float"),
-              ("onnx", "int4"): ("int4", "int8", "float")}
+              ("onnx", "int4"): ("int4", "int8", "float"), ("tflite", "int8-static"): ("int8", "float")}
 # the op types each mode quantizes (prelnedge.quantize.units); ONNX Runtime's dynamic quantizer alone
 # also takes Gemm (a pooled head's dense layers), as MatMul + Add
 UNIT_OPS = {("onnx", "int8-dynamic"): ("MatMul", "Gemm", "Gather")}

@@ -93,7 +93,13 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str | None, out: Pa
                 from prelnedge.export.tflite import static_shape
 
                 with static_shape(static):
-                    info = quantizer(checkpoint, source.framework, work, cal_batches)
+                    if recipe is not None:
+                        from prelnedge.quantize.mixed import quantize_tflite_recipe
+
+                        info = quantize_tflite_recipe(checkpoint, source.framework, work, cal_batches, recipe,
+                                                      export_dir / model_file)
+                    else:
+                        info = quantizer(checkpoint, source.framework, work, cal_batches)
                 info = {k: v for k, v in info.items() if k not in ("model_file", "input_dtype")}
         with progress.stage("measuring fidelity against the float reference"):
             session = open_session(work / model_file, static_length=static, task_name=task.name)

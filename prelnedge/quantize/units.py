@@ -83,3 +83,44 @@ def onnx_units(path: Path, ops: tuple[str, ...] = ("MatMul", "Gather")) -> list[
     import onnx
 
     return graph_units(onnx.load(str(path), load_external_data=False), ops)
+
+
+# The TF reference (prelnedge.models.tf) runs each layer's linear layers in this order, and the
+# converter keeps the order; its node names are counters (`MatMul_6;add_15`), so a TFLite unit is named
+# by its place in that order (checked against the layer count), and denylisted by its output tensor name.
+_TFLITE_LAYER_ORDER = ("attn.q", "attn.k", "attn.v", "attn.out", "ffn.in", "ffn.out")
+_TFLITE_EMBEDDINGS = ("embeddings.word", "embeddings.position", "embeddings.token_type")
+
+
+def tflite_units(path: Path, layers: int) -> list[Unit]:
+    """The units of a float .tflite export: every FULLY_CONNECTED over a constant weight and every
+    GATHER from a constant table, in execution order, named by place."""
+    import math
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from prelnedge.export.tflite_graph import read_subgraphs
+
+    graph = read_subgraphs(path)[0]
+    details = {t["index"]: t for t in Interpreter(model_path=str(path)).get_tensor_details()}
+    produced = {i for op in graph.ops for i in op.outputs} | set(graph.inputs)
+
+    def constant(index: int) -> bool:
+        return index >= 0 and index not in produced
+
+    linear, tables = [], []
+    for op in graph.ops:
+        if op.name == "FULLY_CONNECTED" and len(op.inputs) > 1 and constant(op.inputs[1]):
+            linear.append((op, op.inputs[1]))
+        elif op.name == "GATHER" and constant(op.inputs[0]):
+            tables.append((op, op.inputs[0]))
+    if len(linear) < 6 * layers or len(tables) > len(_TFLITE_EMBEDDINGS):
+        raise ValueError(f"{path}: {len(linear)} linear layers and {len(tables)} tables do not fit a {layers}-layer "
+                         "encoder; cannot name its units")
+    names = [f"layer {i // 6} {_TFLITE_LAYER_ORDER[i % 6]}" if i < 6 * layers else f"head {i - 6 * layers}"
+             for i in range(len(linear))]
+    units = [Unit(_TFLITE_EMBEDDINGS[i], (details[op.outputs[0]]["name"],), "GATHER",
+                  int(math.prod(details[w]["shape"]))) for i, (op, w) in enumerate(tables)]
+    return units + [Unit(name, (details[op.outputs[0]]["name"],), "FULLY_CONNECTED",
+                         int(math.prod(details[w]["shape"])))
+                    for name, (op, w) in zip(names, linear)]

@@ -53,6 +53,9 @@ class Settings:
     metric: str | None = None  # the task metric to measure (e.g. "exact_match"); None: fidelity only
     calibration: str | None = None  # calibration file (the default corpus when None)
     calibration_sha256: str | None = None
+    # TFLite: the source checkpoint when it is no longer where the manifest says (its sha256 is in the
+    # manifest, so the path is not part of the key)
+    checkpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class Candidate:
     def key(self) -> str:
         """Everything a result depends on, and not where the export lies."""
         facts = {"export": self.export_sha256, "recipe": self.recipe.to_json() if self.recipe else FLOAT,
-                 "data": self.data.key, "settings": dataclasses.asdict(self.settings) | {"calibration": None}}
+                 "data": self.data.key, "settings": dataclasses.asdict(self.settings) | {"calibration": None, "checkpoint": None}}
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
@@ -93,6 +96,40 @@ def _calibration(candidate: Candidate, task, tok):
     settings = candidate.settings
     examples = load_examples(Path(settings.calibration), task) if settings.calibration else default_examples(task)[::2]
     return calibration_batches(tok, task, examples)
+
+
+def _quantized(candidate: Candidate, artifact, task, tok, dst: Path) -> Path:
+    """The candidate's model file: the float export itself, or the recipe's model written to `dst`."""
+    recipe = candidate.recipe
+    if recipe is None:
+        return artifact.model_path
+    if recipe.target == "onnx":
+        from prelnedge.quantize.mixed import quantize_onnx_recipe
+
+        quantize_onnx_recipe(artifact.model_path, dst, _calibration(candidate, task, tok), recipe)
+        return dst
+    from prelnedge.quantize.mixed import tflite_float_nodes
+    from prelnedge.quantize.tflite import INT8_STATIC_FLOAT_OPS, quantize_calibrated
+
+    calibrated = _tflite_calibrated(candidate.export, candidate.export_sha256, candidate.settings)
+    layers = _export_parts(candidate.export, candidate.export_sha256)[3].num_hidden_layers
+    floating = tflite_float_nodes(artifact.model_path, layers, recipe)
+    dst.write_bytes(quantize_calibrated(calibrated, INT8_STATIC_FLOAT_OPS, floating))
+    return dst
+
+
+@lru_cache(maxsize=2)
+def _tflite_calibrated(export: str, export_sha256: str, settings: Settings) -> bytes:
+    """int8-static's calibrated model, made once per export and calibration set: every candidate is
+    one quantization step over it (a fraction of a second; conversion and calibration take seconds)."""
+    from prelnedge.checkpoint.load import source_checkpoint
+    from prelnedge.quantize.tflite import calibrated_int8_static
+
+    artifact, task, tok, _ = _export_parts(export, export_sha256)
+    checkpoint = source_checkpoint(artifact, task, Path(settings.checkpoint) if settings.checkpoint else None)
+    probe = Candidate(export, export_sha256, Recipe("tflite", "int8-static"), EvalSet("calibration", ()), settings)
+    with tempfile.TemporaryDirectory(prefix="prelnedge-calibrate-") as tmp:
+        return calibrated_int8_static(checkpoint, artifact.framework, Path(tmp), _calibration(probe, task, tok))
 
 
 def _batches(candidate: Candidate, task, tok, config):
@@ -123,13 +160,7 @@ def evaluate_candidate(candidate: Candidate, keep: Path | None = None) -> dict:
     reference = _float_outputs(candidate.export, candidate.export_sha256, candidate.data)
     by_input = {id(ids): out for (ids, _), out in zip(batches, reference)}
     with tempfile.TemporaryDirectory(prefix="prelnedge-candidate-") as tmp:
-        if candidate.recipe is None:
-            model_file = artifact.model_path
-        else:
-            from prelnedge.quantize.mixed import quantize_onnx_recipe
-
-            model_file = Path(tmp) / artifact.model_file
-            quantize_onnx_recipe(artifact.model_path, model_file, _calibration(candidate, task, tok), candidate.recipe)
+        model_file = _quantized(candidate, artifact, task, tok, Path(tmp) / artifact.model_file)
         session = open_session(model_file)
         item_error: list[float] = []
 

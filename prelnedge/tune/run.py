@@ -71,7 +71,7 @@ def plan(cfg: TuneConfig) -> Plan:
     from prelnedge.quantize import check_mode
     from prelnedge.quantize.calibration import check_calibration_used, default_examples, load_examples, packaged_eval_file
     from prelnedge.quantize.recipe import Recipe
-    from prelnedge.quantize.units import onnx_units
+    from prelnedge.quantize.units import onnx_units, tflite_units
     from prelnedge.tasks import get_task
     from prelnedge.tune.candidate import EvalSet, Settings
 
@@ -105,8 +105,16 @@ def plan(cfg: TuneConfig) -> Plan:
     if cfg.calibration is not None:
         load_examples(cfg.calibration, task)  # a broken file is refused now, not after the search
     settings = Settings(metric=budget.metric, calibration=str(cfg.calibration) if cfg.calibration else None,
-                        calibration_sha256=sha256_file(cfg.calibration) if cfg.calibration else None)
-    return Plan(artifact, task, budget, base, onnx_units(artifact.model_path, base.unit_ops),
+                        calibration_sha256=sha256_file(cfg.calibration) if cfg.calibration else None,
+                        checkpoint=str(cfg.model) if cfg.model else None)
+    if artifact.target == "onnx":
+        units = onnx_units(artifact.model_path, base.unit_ops)
+    else:
+        from prelnedge.models.config import PreLNConfig
+
+        layers = PreLNConfig.from_json_file(artifact.folder / "config.json").num_hidden_layers
+        units = tflite_units(artifact.model_path, layers)
+    return Plan(artifact, task, budget, base, units,
                 EvalSet("search", tuple(examples[0::2][:cfg.search_examples])),
                 EvalSet("held-out", tuple(examples[1::2][:cfg.search_examples])), source, settings)
 
@@ -139,6 +147,7 @@ def run_tune(cfg: TuneConfig, terminal: _Terminal | None = None) -> dict:
     """Search, validate, write OUT; returns tune.json's contents. BudgetUnreachable when nothing short of
     float meets the budget (OUT is then not written)."""
     from prelnedge.hashing import sha256_file
+    from prelnedge.quiet import captured_stderr
     from prelnedge.tune.candidate import Candidate, CandidateCache, default_cache_dir, evaluate_candidate
     from prelnedge.tune.search import search
 
@@ -156,7 +165,8 @@ def run_tune(cfg: TuneConfig, terminal: _Terminal | None = None) -> dict:
         if figures is not None:
             counts["cached"] += 1
             return {**figures, "cached": True}
-        figures = evaluate_candidate(candidate)
+        with captured_stderr():  # the converters' and runtimes' own lines; real warnings are written back
+            figures = evaluate_candidate(candidate)
         cache.put(candidate.key, figures)
         counts["evaluated"] += 1
         return figures

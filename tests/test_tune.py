@@ -282,3 +282,38 @@ def test_bad_budgets_are_refused_before_any_work(planted_export, tmp_path, args,
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert re.search(message, lines[0]), lines[0]
     assert not (tmp_path / "never").exists() and not cache.exists()
+
+
+def test_tflite_int8_static_recipe_keeps_its_float_unit_float_and_replays(tmp_path):
+    """TFLite int8-static: the recipe's float units are denylisted by node in the converter's quantization
+    step; the plain recipe is the plain mode's bytes, and the float unit's FULLY_CONNECTED reads float.
+    The model has no planted outliers: on the planted one TFLite int8-static is under its mode's floor
+    whatever the linear layers do (6 dB with every unit float: its LayerNorms' MEAN, SUB, MUL and RSQRT
+    are int8 and are no units), and a quantized folder under the floor is refused."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from prelnedge.export import ExportConfig, export
+    from prelnedge.export.tflite_graph import read_subgraphs
+    from prelnedge.hashing import sha256_file
+    from prelnedge.quantize.stage import quantize_folder
+    from prelnedge.quantize.units import tflite_units
+
+    checkpoint = planted_checkpoint(tmp_path / "checkpoint", TASK, gain=0)
+    tflite = export(ExportConfig(task=TASK, target="tflite", model=checkpoint, out=tmp_path / "tflite")).folder
+    units = tflite_units(tflite / "model.tflite", 3)
+    assert [u.name for u in units][:3] == ["embeddings.word", "embeddings.position", "layer 0 attn.q"]
+    assert sum(u.op == "FULLY_CONNECTED" for u in units) == 3 * 6 + 2  # the head's dense and out_proj too
+    plain = quantize_folder(tflite, "int8-static", tmp_path / "plain").folder
+    recipe = Recipe("tflite", "int8-static", ((PLANTED_UNIT, "float"),))
+    mixed = quantize_folder(tflite, None, tmp_path / "mixed", recipe=recipe).folder
+    bare = quantize_folder(tflite, None, tmp_path / "bare", recipe=Recipe("tflite", "int8-static")).folder
+    assert sha256_file(bare / "model.tflite") == sha256_file(plain / "model.tflite")
+    settings = json.loads((mixed / "manifest.json").read_text())["quantization"]["settings"]
+    assert settings["units"] == {"int8": 21, "float": 1} and settings["recipe"] == recipe.to_json()
+    node, = next(u.nodes for u in units if u.name == PLANTED_UNIT)
+    interpreter = Interpreter(model_path=str(mixed / "model.tflite"))
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    fully_connected = {tensors[op.outputs[0]]["name"]: {tensors[i]["dtype"] for i in op.inputs if i >= 0}
+                       for op in read_subgraphs(mixed / "model.tflite")[0].ops if op.name == "FULLY_CONNECTED"}
+    assert fully_connected[node] == {np.float32}, fully_connected[node]
+    assert sum(np.int8 in dtypes for dtypes in fully_connected.values()) == len(fully_connected) - 1

@@ -433,6 +433,10 @@ def _print_validation(artifact: ModelArtifact) -> None:
                   f"max_abs {worst['max_abs']:.3g}, mean_abs {worst['mean_abs']:.3g}")
         for key, value in fidelity["agreement"].items():
             print(f"  {key}: {value:.3f}")
+        recipe = quantization.settings.get("recipe")
+        if recipe:
+            kept = ", ".join(f"{unit} {precision}" for unit, precision in recipe["units"].items()) or "none"
+            print(f"  mixed precision (recipe): every unit {recipe['default']} except {kept}")
         return
     print(f"{folder}: {artifact.model_file} ({size / 2**20:.2f} MiB), {artifact.task} "
           f"{artifact.target} from {artifact.framework}; validation passed "

@@ -7,6 +7,7 @@ at most X under the float model's (absolute, as NNCF's `drop_type` ABSOLUTE).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from prelnedge.errors import UserError
@@ -21,6 +22,11 @@ class Budget:
     kind: str  # MIN_SQNR or MAX_DROP
     value: float
     metric: str | None = None  # MAX_DROP: the task metric it bounds
+    # the mode's own floors (prelnedge.verify.tolerances), which the kept model must also clear: its folder
+    # is validated against them, so a candidate under them meets nothing (a weak --min-sqnr for int4 found
+    # a 12 dB recipe whose span agreement, 0.35, was under int4's 0.4 floor)
+    floor_sqnr_db: float = float("-inf")
+    floor_agreement: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind == MIN_SQNR and not 0 < self.value < 200:
@@ -44,9 +50,19 @@ class Budget:
         metric = self.metric or metrics[0]
         if metric not in metrics:
             raise UserError(f"task {task.name} has no metric {metric!r}; its metrics: {', '.join(metrics)}")
-        return Budget(self.kind, self.value, metric)
+        return dataclasses.replace(self, metric=metric)
+
+    def with_floors(self, tolerance) -> "Budget":
+        """The budget that also asks for a mode's floors (a prelnedge.verify.tolerances.Tolerance)."""
+        return dataclasses.replace(self, floor_sqnr_db=tolerance.min_sqnr_db, floor_agreement=tolerance.min_agreement)
+
+    def clears_floors(self, figures: dict) -> bool:
+        return (figures["min_sqnr_db"] >= self.floor_sqnr_db
+                and all(value >= self.floor_agreement for value in figures["agreement"].values()))
 
     def meets(self, figures: dict, float_figures: dict) -> bool:
+        if not self.clears_floors(figures):
+            return False
         if self.kind == MIN_SQNR:
             return figures["min_sqnr_db"] >= self.value
         return figures.get("metric") is not None and self.drop(figures, float_figures) <= self.value + 1e-12

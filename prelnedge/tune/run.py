@@ -86,7 +86,7 @@ def plan(cfg: TuneConfig) -> Plan:
         raise UserError(f"mode {mode.name} takes unpadded rows only; a static-shape export pads every row")
     if not artifact.has_tokenizer:
         raise UserError(f"{cfg.export} has no tokenizer, and tune judges candidates on texts")
-    budget = cfg.budget.check_task(task)
+    budget = cfg.budget.check_task(task).with_floors(mode.tolerance)
     if cfg.eval_file is not None:
         examples, source = load_examples(cfg.eval_file, task, "evaluation"), str(cfg.eval_file)
     elif artifact.source.embedded_default and packaged_eval_file(task) is not None:

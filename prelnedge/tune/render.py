@@ -133,7 +133,7 @@ def markdown(report: dict) -> str:
     for e in report["trace"]:
         lines.append(f"| {e['candidate']}{' (frontier)' if e['candidate'] in frontier else ''} | {e['step']} | "
                      f"{e['unit'] or ''} | {len(e['kept_units'])} | {e['min_sqnr_db']:.1f} | {_fmt_metric(e['metric'])} | "
-                     f"{e['size_bytes'] / 2**20:.3f} | {'yes' if e['meets'] else 'no'} | "
+                     f"{e['size_bytes'] / 2**20:.3f} | {'yes' if e['meets'] else 'no: ' + e['refused'] if e.get('refused') else 'no'} | "
                      f"{'cached' if e['cached'] else e['seconds']} |")
     lines += ["", *(f"![{name}]({name})" for name in PLOTS), ""]
     return "\n".join(lines)

@@ -60,6 +60,7 @@ class Plan:
     units: list
     search: object  # EvalSet
     held_out: object  # EvalSet
+    validation: object  # EvalSet: the examples the quantize stage validates the kept folder on
     eval_source: str
     settings: object  # candidate.Settings
 
@@ -116,7 +117,8 @@ def plan(cfg: TuneConfig) -> Plan:
         units = tflite_units(artifact.model_path, layers)
     return Plan(artifact, task, budget, base, units,
                 EvalSet("search", tuple(examples[0::2][:cfg.search_examples])),
-                EvalSet("held-out", tuple(examples[1::2][:cfg.search_examples])), source, settings)
+                EvalSet("held-out", tuple(examples[1::2][:cfg.search_examples])),
+                EvalSet("validation", tuple(default_examples(task)[1::2])), source, settings)
 
 
 class _Terminal:
@@ -140,6 +142,7 @@ class _Terminal:
         self.say(f"  candidate {entry['candidate']}: {entry['step']}{unit}: {entry['min_sqnr_db']:.1f} dB"
                  + (f", metric {entry['metric']:.3f}" if entry.get("metric") is not None else "")
                  + f", {entry['size_bytes'] / 2**20:.2f} MiB" + (" MEETS" if entry["meets"] else "")
+                 + (f" but {entry['refused']}" if entry.get("refused") else "")
                  + (" (cached)" if entry["cached"] else f" ({entry['seconds']:.1f} s)"))
 
 
@@ -156,7 +159,7 @@ def run_tune(cfg: TuneConfig, terminal: _Terminal | None = None) -> dict:
     started = time.perf_counter()
     export_sha = sha256_file(p.artifact.folder / "manifest.json")
     cache = CandidateCache(cfg.cache if cfg.cache is not None else default_cache_dir())
-    sets = {"search": p.search, "held-out": p.held_out}
+    sets = {"search": p.search, "held-out": p.held_out, "validation": p.validation}
     counts = {"evaluated": 0, "cached": 0}
 
     def evaluate(recipe, data_name: str) -> dict:
@@ -178,8 +181,17 @@ def run_tune(cfg: TuneConfig, terminal: _Terminal | None = None) -> dict:
 
     terminal.say(f"tune {p.artifact.task} {p.base.target} {p.base.mode}: {len(p.units)} units, budget "
                  f"{p.budget.describe()}, {len(p.search.examples)} search examples from {p.eval_source}")
+    def confirm(recipe) -> str:
+        """The quantize stage validates the kept folder on its own examples against the mode's floors."""
+        figures = evaluate(recipe, "validation")
+        if p.budget.clears_floors(figures):
+            return ""
+        worst = min(figures["agreement"].items(), key=lambda item: item[1])
+        return (f"under the {p.base.mode} floors on the quantize stage's examples ({figures['min_sqnr_db']:.1f} dB, "
+                f"{worst[0]} {worst[1]:.3f})")
+
     result = search(p.units, p.base, p.budget, search_evaluate, max_candidates=cfg.max_candidates,
-                    on_step=terminal.step)
+                    on_step=terminal.step, confirm=confirm)
     float_figures = result.float_figures
     if result.chosen is None:
         best = result.best()

@@ -48,18 +48,25 @@ class SearchResult:
 
 
 def search(units: list[Unit], base: Recipe, budget: Budget, evaluate: Evaluate, *,
-           max_candidates: int = 200, on_step: Callable[[dict], None] = lambda entry: None) -> SearchResult:
+           max_candidates: int = 200, on_step: Callable[[dict], None] = lambda entry: None,
+           confirm: Callable[[Recipe], str] = lambda recipe: "") -> SearchResult:
+    """confirm(recipe): "" when a candidate that meets the budget also passes what its folder will be
+    validated by (the quantize stage's own examples and the mode's floors), else why not."""
     float_figures = evaluate(None, "search")
     result = SearchResult(float_figures, {})
 
     def judge(recipe: Recipe, step: str, unit: str | None = None) -> dict:
         figures = evaluate(recipe, "search")
+        meets = budget.meets(figures, float_figures)
+        refused = confirm(recipe) if meets else ""
         entry = {"candidate": len(result.trace), "step": step, "unit": unit, "recipe": recipe.to_json(),
                  "kept_units": [name for name, _ in recipe.overrides],
                  "size_bytes": figures["size_bytes"], "min_sqnr_db": figures["min_sqnr_db"],
                  "metric": figures.get("metric"), "score": list(budget.score(figures)),
-                 "meets": budget.meets(figures, float_figures), "seconds": figures["seconds"],
+                 "meets": meets and not refused, "seconds": figures["seconds"],
                  "cached": figures.get("cached", False)}
+        if refused:
+            entry["refused"] = refused
         result.trace.append(entry)
         on_step(entry)
         return entry

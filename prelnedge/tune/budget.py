@@ -14,6 +14,7 @@ from prelnedge.errors import UserError
 from prelnedge.tasks import Task
 
 MIN_SQNR = "min-sqnr"
+MIN_GAIN_DB = 0.1  # a greedy step must gain more than this (Budget.improves)
 MAX_DROP = "max-drop"
 
 
@@ -76,6 +77,15 @@ class Budget:
         if self.kind == MIN_SQNR:
             return (figures["min_sqnr_db"], 0.0)
         return (figures.get("metric") or 0.0, figures["min_sqnr_db"])
+
+    def improves(self, new: dict, old: dict) -> bool:
+        """A greedy step is kept only for a real gain: SQNR up by more than MIN_GAIN_DB, or (max-drop) the metric
+        up, or the metric equal and SQNR up by more than MIN_GAIN_DB. Without it, hundredths of a dB (noise of
+        the evaluation set) bought float units: 14 of 39 units on the hidden-512 TFLite proof for +0.1 dB."""
+        (a, b), (c, d) = self.score(new), self.score(old)
+        if self.kind == MIN_SQNR:
+            return a > c + MIN_GAIN_DB
+        return a > c + 1e-12 or (abs(a - c) <= 1e-12 and b > d + MIN_GAIN_DB)
 
     def describe(self) -> str:
         if self.kind == MIN_SQNR:

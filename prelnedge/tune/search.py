@@ -7,10 +7,10 @@ matter and needs no gradients: quantize everything; if the budget is missed, ran
 much reverting each ALONE restores the budget's number on the items the quantized model gets most
 wrong (a ranking subset; the unit that wrecks the output restores the most); then revert units in
 that order, one more per step, each step judged on the whole search set, and step back (drop the
-unit again) when a step made things worse; stop when the budget holds. Two additions: for int4 the
-fallback is a ladder (int4 -> int8 for every unit in turn, then -> float), and once the budget holds
-each earlier revert is tried away again, latest first, so the kept recipe holds no unit it does not
-need. Of every candidate judged on the whole search set, the smallest that meets the budget is kept.
+unit again) when a step made things worse or gained no more than 0.1 dB (Budget.improves); stop
+when the budget holds. Two additions: for int4 the fallback is a ladder (int4 -> int8 for every unit
+in turn, then -> float), and once the budget holds each earlier revert is tried away again, latest
+first, so the kept recipe holds no unit it does not need. Of every candidate judged on the whole search set, the smallest that meets the budget is kept.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def search(units: list[Unit], base: Recipe, budget: Budget, evaluate: Evaluate, 
             if recipe == current[0]:
                 continue
             entry = judge(recipe, f"revert to {precision}", unit)
-            if entry["meets"] or tuple(entry["score"]) > tuple(current[1]["score"]):
+            if entry["meets"] or budget.improves(figures_of(entry), figures_of(current[1])):
                 current = (recipe, entry)
                 if entry["meets"]:
                     break
@@ -96,6 +96,11 @@ def search(units: list[Unit], base: Recipe, budget: Budget, evaluate: Evaluate, 
     meeting = [entry for entry in result.trace if entry["meets"]]
     result.chosen = min(meeting, key=lambda e: (e["size_bytes"], -e["score"][0])) if meeting else None
     return result
+
+
+def figures_of(entry: dict) -> dict:
+    """The figures Budget.score reads, from a trace entry."""
+    return {"min_sqnr_db": entry["min_sqnr_db"], "metric": entry["metric"]}
 
 
 def _rank(units: list[Unit], recipe: Recipe, precision: str, budget: Budget, evaluate: Evaluate,

@@ -136,10 +136,44 @@ def build_parser() -> argparse.ArgumentParser:
     quantize = command("quantize", help="quantize a float export folder and validate it against the float model")
     quantize.add_argument("folder", type=Path, metavar="EXPORT", help="float export folder (from prelnedge export)")
     _add_quantize_options(quantize, "the quantization mode (required)")
+    quantize.add_argument("--recipe", type=Path, metavar="RECIPE.json",
+                          help="mixed-precision recipe (written by prelnedge tune, or by hand): the mode and the "
+                               "units that keep more bits; rebuilds the model the recipe was made with")
     quantize.add_argument("--out", type=Path, required=True, metavar="OUT", help="quantized folder to write")
     quantize.add_argument("--force", action="store_true", help="replace OUT if it exists")
     _add_model(quantize, SOURCE_MODEL_HELP)
     quantize.set_defaults(run=_run_quantize)
+
+    tune = command("tune", help="find the smallest mixed-precision model that keeps a budget (SQNR vs float, or "
+                                "a task metric's drop)", epilog=(
+        "Exactly one budget: --min-sqnr DB (every output's SQNR against the float model, no labels needed) or "
+        "--max-drop X (the task metric on labelled examples at most X under float's). Writes OUT: the validated "
+        "quantized folder (its manifest records the recipe; replay it with quantize --recipe OUT/recipe.json), "
+        "tune.json, tune.md, tune.html. Exit codes: 0 found; 1 nothing short of float meets the budget (one "
+        "line with the best reached); 2 bad input, refused before any work."))
+    tune.add_argument("folder", type=Path, metavar="EXPORT", help="float export folder (from prelnedge export)")
+    tune.add_argument("--quantize", dest="mode", choices=mode_names_with_recipes(), metavar="MODE", required=True,
+                      help="the mode whose units may fall back: " + ", ".join(mode_names_with_recipes()))
+    tune.add_argument("--out", type=Path, required=True, metavar="OUT", help="tuned folder to write")
+    budget = tune.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--min-sqnr", type=float, metavar="DB", help="every output's SQNR vs float at least DB")
+    budget.add_argument("--max-drop", type=float, metavar="X",
+                        help="the task metric at most X (absolute, e.g. 0.005) under the float model's")
+    tune.add_argument("--metric", help="--max-drop's metric (default: the task's first: exact_match, accuracy, "
+                                       "entity_f1)")
+    tune.add_argument("--eval", type=Path, dest="eval_file", metavar="FILE",
+                      help="examples to judge on (labelled for --max-drop; half searched, half held out); default: "
+                           "the packaged held-out set for the embedded model, else the package's corpus")
+    tune.add_argument("--calibration", type=Path, metavar="FILE", help="calibration texts for int8-static")
+    tune.add_argument("--search-examples", type=int, default=100, metavar="N",
+                      help="examples the search judges candidates on (default 100; as many others are held out)")
+    tune.add_argument("--max-candidates", type=int, default=200, metavar="N", help="stop after N candidates")
+    tune.add_argument("--cache", type=Path, metavar="DIR",
+                      help="where candidates' figures are kept, so an interrupted run resumes "
+                           "(default: $PRELNEDGE_CACHE/tune or ~/.cache/prelnedge/tune)")
+    tune.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    _add_model(tune, SOURCE_MODEL_HELP)
+    tune.set_defaults(run=_run_tune)
 
     validate = command("validate", help="re-check an exported folder: file hashes, golden vectors, and the full "
                                          "validation against the checkpoint it was exported from", epilog=(
@@ -388,10 +422,45 @@ def _run_export(args: argparse.Namespace) -> int:
 def _run_quantize(args: argparse.Namespace) -> int:
     from prelnedge.quantize.stage import quantize_folder
 
-    if args.mode is None:
-        raise UserError("quantize needs --quantize MODE (see prelnedge quantize --help)")
+    from prelnedge.quantize.recipe import Recipe
+
+    if args.mode is None and args.recipe is None:
+        raise UserError("quantize needs --quantize MODE or --recipe FILE (see prelnedge quantize --help)")
+    recipe = Recipe.read(args.recipe) if args.recipe is not None else None
     _print_validation(quantize_folder(args.folder, args.mode, args.out, calibration=args.calibration,
-                                      force=args.force, model=args.model))
+                                      force=args.force, model=args.model, recipe=recipe))
+    return 0
+
+
+def mode_names_with_recipes() -> list[str]:
+    from prelnedge.quantize.recipe import PRECISIONS
+
+    return list(dict.fromkeys(mode for _, mode in PRECISIONS))
+
+
+def _run_tune(args: argparse.Namespace) -> int:
+    from prelnedge.tune.budget import MAX_DROP, MIN_SQNR, Budget
+    from prelnedge.tune.run import TuneConfig, run_tune
+
+    if args.metric is not None and args.max_drop is None:
+        raise UserError("--metric goes with --max-drop; --min-sqnr needs no metric")
+    budget = (Budget(MIN_SQNR, args.min_sqnr) if args.min_sqnr is not None
+              else Budget(MAX_DROP, args.max_drop, args.metric))
+    report = run_tune(TuneConfig(export=args.folder, mode=args.mode, out=args.out, budget=budget,
+                                 eval_file=args.eval_file, calibration=args.calibration, model=args.model,
+                                 force=args.force, cache=args.cache, search_examples=args.search_examples,
+                                 max_candidates=args.max_candidates))
+    held = report["held_out"]
+    print(f"{args.out}: {report['task']} {report['target']} {report['mode']} tuned for {report['budget']['text']}; "
+          f"kept {len(report['recipe']['units'])} of {len(report['units'])} units wider "
+          f"({', '.join(f'{u} {p}' for u, p in report['recipe']['units'].items()) or 'none'})")
+    for name in ("plain", "tuned"):
+        row = held[name]
+        metric = f", {report['budget']['metric']} {row['metric']:.3f}" if row.get("metric") is not None else ""
+        print(f"  held out, {name}: {row['size_bytes'] / 2**20:.2f} MiB "
+              f"({row['size_bytes'] / held['float']['size_bytes']:.2f}x float), worst SQNR {row['min_sqnr_db']:.1f} dB"
+              + metric)
+    print(f"  {report['candidates']['judged']} candidates, {report['seconds']:.1f} s; report {args.out / 'tune.html'}")
     return 0
 
 
@@ -469,6 +538,10 @@ def _print_validation(artifact: ModelArtifact) -> None:
                   f"max_abs {worst['max_abs']:.3g}, mean_abs {worst['mean_abs']:.3g}")
         for key, value in fidelity["agreement"].items():
             print(f"  {key}: {value:.3f}")
+        recipe = quantization.settings.get("recipe")
+        if recipe:
+            kept = ", ".join(f"{unit} {precision}" for unit, precision in recipe["units"].items()) or "none"
+            print(f"  mixed precision (recipe): every unit {recipe['default']} except {kept}")
         return
     print(f"{folder}: {artifact.model_file} ({size / 2**20:.2f} MiB), {artifact.task} "
           f"{artifact.target} from {artifact.framework}; validation passed "

@@ -153,12 +153,15 @@ def _graph_to_quantize(src: Path, fuse: str | None):
         yield Path(tmp) / src.name, {}
 
 
-def quantize_int8_dynamic(src: Path, dst: Path, calibration: Batches | None = None) -> dict:
+def quantize_int8_dynamic(src: Path, dst: Path, calibration: Batches | None = None, *,
+                          exclude: tuple[str, ...] = ()) -> dict:
+    """exclude: nodes left in float (a mixed-precision recipe's float units, prelnedge.quantize.mixed)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with _graph_to_quantize(src, DYNAMIC_FUSES) as (source, optimizations), _quiet_quantizer_logs():
         quantize_dynamic(source, dst, op_types_to_quantize=["MatMul", "Gather"], per_channel=False,
-                         weight_type=QuantType.QInt8, extra_options={"MatMulConstBOnly": True})
+                         weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude),
+                         extra_options={"MatMulConstBOnly": True})
     return {"tool": "onnxruntime.quantization.quantize_dynamic", "weight_type": "int8",
             "ops": ["MatMul (constant weights)", "Gather (embeddings)"],
             "optimizations": {**optimizations, **RUNTIME_FUSIONS}}
@@ -201,7 +204,8 @@ def activation_products(path: Path) -> list[str]:
     return [node.name for node in graph.node if node.op_type == "MatMul" and node.input[1] not in weights]
 
 
-def quantize_int8_static(src: Path, dst: Path, calibration: Batches | None = None) -> dict:
+def quantize_int8_static(src: Path, dst: Path, calibration: Batches | None = None, *,
+                         exclude: tuple[str, ...] = ()) -> dict:
     """Static int8 linear layers, each one integer GEMM with its bias: MatMulIntegerToFloat.
 
     What the profiles showed (issue 13):
@@ -227,7 +231,7 @@ def quantize_int8_static(src: Path, dst: Path, calibration: Batches | None = Non
     if not calibration:
         raise ValueError("int8-static needs calibration batches")
     with _graph_to_quantize(src, STATIC_FUSES) as (source, optimizations), _quiet_quantizer_logs():
-        excluded = activation_products(source)
+        excluded = activation_products(source) + list(exclude)
         quantize_static(source, dst, _Reader(calibration, source), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=["MatMul", "Gather"], per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -239,7 +243,7 @@ def quantize_int8_static(src: Path, dst: Path, calibration: Batches | None = Non
     onnx.save(model, str(dst))
     return {"tool": "onnxruntime.quantization.quantize_static (QDQ, MinMax)", "weight_type": "int8 per channel",
             "activation_type": "uint8 (asymmetric)", "ops": ["MatMul (constant weights)", "Gather (embeddings)"],
-            "float_matmuls": f"{len(excluded)} attention products of two activations",
+            "float_matmuls": f"{len(excluded) - len(exclude)} attention products of two activations",
             "calibration_examples": sum(ids.shape[0] for ids, _ in calibration), "outputs": "float (MatMul, Gather)",
             "optimizations": {**optimizations,
                               "prelnedge qdq_linear.fold_linear_layers": {
@@ -253,7 +257,7 @@ INT4_ACCURACY_LEVEL = 4
 
 
 def quantize_int4(src: Path, dst: Path, calibration: Batches | None = None, *, block_size: int = INT4_BLOCK,
-                  accuracy_level: int = INT4_ACCURACY_LEVEL) -> dict:
+                  accuracy_level: int = INT4_ACCURACY_LEVEL, exclude: tuple[str, ...] = ()) -> dict:
     """Block-wise symmetric 4-bit weights: MatMulNBits for every MatMul with a constant weight,
     GatherBlockQuantized for the embedding tables. block_size and accuracy_level exist for
     benchmarks/probes/matmulnbits_kernel.py; the mode always uses the defaults (its floor was set for them).
@@ -276,7 +280,7 @@ def quantize_int4(src: Path, dst: Path, calibration: Batches | None = None, *, b
                                           op_types_to_quantize=("MatMul", "Gather"),
                                           quant_axes=(("MatMul", 0), ("Gather", 1)))
     with _graph_to_quantize(src, INT4_FUSES) as (source, optimizations):
-        quantizer = MatMulNBitsQuantizer(onnx.load(str(source)), algo_config=config)
+        quantizer = MatMulNBitsQuantizer(onnx.load(str(source)), algo_config=config, nodes_to_exclude=list(exclude))
     # ORT quantizes the Gather tables in numpy (quant_slice_symmetric): it divides every block by its
     # scale and only then picks 0 where the scale is 0, so an all-zero block (an embedding row HF's
     # init leaves at zero, such as the padding token's) computes 0/0 and numpy warns "invalid value

@@ -16,14 +16,17 @@ from prelnedge.errors import UserError
 
 if TYPE_CHECKING:
     from prelnedge.artifact import ModelArtifact
+    from prelnedge.quantize.recipe import Recipe
 
 COPIED = ("config.json", "golden.json", "tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json")
 
 
-def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, calibration: Path | None = None,
-                    force: bool = False, model: Path | None = None, progress=None) -> ModelArtifact:
+def quantize_folder(source: ModelArtifact | Path, mode_name: str | None, out: Path, calibration: Path | None = None,
+                    force: bool = False, model: Path | None = None, progress=None,
+                    recipe: Recipe | None = None) -> ModelArtifact:
     """A float export (an artifact, or its folder: read and its files checked) -> the quantized
-    artifact written to `out`."""
+    artifact written to `out`. With a mixed-precision `recipe` (prelnedge.quantize.recipe) the mode
+    is the recipe's, and its units keep the precisions it names."""
     import dataclasses
 
     from prelnedge.artifact import ModelArtifact, Parent, Quantization, atomic_folder, check_target, write_json
@@ -48,6 +51,8 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, cal
         raise UserError(f"{export_dir} is already quantized ({source.quantization.mode}); "
                         "quantize a float export")
     task = get_task(source.task)
+    if recipe is not None:
+        mode_name = _recipe_mode(recipe, mode_name, source.target)
     mode = check_mode(source.target, source.framework, mode_name, task.name)
     check_calibration_used(calibration, [mode])
     static = source.io.static_length  # prelnedge.export.static_shape
@@ -78,13 +83,23 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, cal
                 if (export_dir / name).exists():
                     shutil.copy(export_dir / name, work / name)
             model_file = source.model_file
-            if source.target == "onnx":
+            if source.target == "onnx" and recipe is not None:
+                from prelnedge.quantize.mixed import quantize_onnx_recipe
+
+                info = quantize_onnx_recipe(export_dir / model_file, work / model_file, cal_batches, recipe)
+            elif source.target == "onnx":
                 info = quantizer(export_dir / model_file, work / model_file, cal_batches)
             else:
                 from prelnedge.export.tflite import static_shape
 
                 with static_shape(static):
-                    info = quantizer(checkpoint, source.framework, work, cal_batches)
+                    if recipe is not None:
+                        from prelnedge.quantize.mixed import quantize_tflite_recipe
+
+                        info = quantize_tflite_recipe(checkpoint, source.framework, work, cal_batches, recipe,
+                                                      export_dir / model_file)
+                    else:
+                        info = quantizer(checkpoint, source.framework, work, cal_batches)
                 info = {k: v for k, v in info.items() if k not in ("model_file", "input_dtype")}
         with progress.stage("measuring fidelity against the float reference"):
             session = open_session(work / model_file, static_length=static, task_name=task.name)
@@ -117,3 +132,12 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str, out: Path, cal
             written = quantized.write(work)
     return written.moved_to(out)
 
+
+
+def _recipe_mode(recipe: Recipe, mode_name: str | None, target: str) -> str:
+    """The recipe's mode, refusing a recipe for another target or a --quantize that says otherwise."""
+    if recipe.target != target:
+        raise UserError(f"the recipe is for {recipe.target}; this export is {target}")
+    if mode_name is not None and mode_name != recipe.mode:
+        raise UserError(f"--quantize {mode_name} contradicts the recipe's mode {recipe.mode}; leave --quantize out")
+    return recipe.mode

@@ -87,22 +87,32 @@ def convert_int8_dynamic(checkpoint, framework: str, work: Path, calibration: Ba
 INT8_STATIC_FLOAT_OPS = ("BATCH_MATMUL", "SOFTMAX", "ADD")
 
 
-def _calibrate_then_quantize(float_ops: tuple[str, ...]):
-    """converter.convert() in its two steps, calibration and then quantization with `float_ops`
-    left in float: the calls tf.lite.experimental.QuantizationDebugger makes for its
-    `denylisted_ops` option, without the debugger's instrumented second model."""
-    def convert(converter) -> bytes:
-        from tensorflow.lite.python import convert as tflite_convert
+def quantize_calibrated(calibrated: bytes, float_ops: tuple[str, ...], float_nodes: tuple[str, ...] = ()) -> bytes:
+    """The quantization step alone, on a calibrated model: `float_ops` (op types) and `float_nodes` (ops
+    by output tensor name: a mixed-precision recipe's float units) stay float. Per-channel weights, as
+    the converter's default."""
+    from tensorflow.lite.python import convert as tflite_convert
 
+    return tflite_convert.mlir_quantize(calibrated, disable_per_channel=False, fully_quantize=False,
+                                        denylisted_ops=list(float_ops), denylisted_nodes=list(float_nodes))
+
+
+def _calibrate_then_quantize(float_ops: tuple[str, ...], float_nodes: tuple[str, ...] = (), keep: dict | None = None):
+    """converter.convert() in its two steps, calibration and then quantization with `float_ops`
+    (and the ops named in `float_nodes`) left in float: the calls tf.lite.experimental.QuantizationDebugger
+    makes for its `denylisted_ops` and `denylisted_nodes` options, without the debugger's instrumented
+    second model. `keep` receives the calibrated model (prelnedge tune re-quantizes it per candidate)."""
+    def convert(converter) -> bytes:
         converter._experimental_calibrate_only = True
         calibrated = converter.convert()
-        return tflite_convert.mlir_quantize(
-            calibrated, disable_per_channel=converter._experimental_disable_per_channel,
-            fully_quantize=False, denylisted_ops=list(float_ops))
+        if keep is not None:
+            keep["calibrated"] = calibrated
+        assert not converter._experimental_disable_per_channel  # quantize_calibrated's setting
+        return quantize_calibrated(calibrated, float_ops, float_nodes)
     return convert
 
 
-def convert_int8_static(checkpoint, framework: str, work: Path, calibration: Batches | None = None) -> dict:
+def _int8_static_options(calibration: Batches):
     import tensorflow as tf
 
     def options(converter):
@@ -110,8 +120,22 @@ def convert_int8_static(checkpoint, framework: str, work: Path, calibration: Bat
         converter.representative_dataset = _representative(calibration)
         # the float ops need TFLITE_BUILTINS; the quantizer makes everything else int8
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    return options
 
-    info = _convert(checkpoint, framework, work, options, _calibrate_then_quantize(INT8_STATIC_FLOAT_OPS))
+
+def calibrated_int8_static(checkpoint, framework: str, work: Path, calibration: Batches) -> bytes:
+    """int8-static's calibrated model (float ops with recorded ranges), before quantization."""
+    keep: dict = {}
+    _convert(checkpoint, framework, work, _int8_static_options(calibration),
+             _calibrate_then_quantize(INT8_STATIC_FLOAT_OPS, keep=keep))
+    return keep["calibrated"]
+
+
+def convert_int8_static(checkpoint, framework: str, work: Path, calibration: Batches | None = None, *,
+                        float_nodes: tuple[str, ...] = ()) -> dict:
+    """float_nodes: ops (by output tensor name) a mixed-precision recipe keeps float (prelnedge.quantize.mixed)."""
+    info = _convert(checkpoint, framework, work, _int8_static_options(calibration),
+                    _calibrate_then_quantize(INT8_STATIC_FLOAT_OPS, float_nodes))
     info["converter_settings"] = ("optimizations=DEFAULT, representative_dataset, supported_ops=[TFLITE_BUILTINS_INT8, "
                                   "TFLITE_BUILTINS], calibrate then quantize with denylisted_ops")
     info["ops"] = "TFLITE_BUILTINS_INT8, float " + ", ".join(INT8_STATIC_FLOAT_OPS)

@@ -1,0 +1,275 @@
+"""`prelnedge tune EXPORT --quantize MODE --out OUT` with one budget: the driver.
+
+Refuses before any work (bad budget, a metric the task lacks, labels missing for --max-drop, a mode
+the export cannot take, OUT unusable); then searches (prelnedge.tune.search) with every candidate
+evaluated by prelnedge.tune.candidate through the on-disk cache, validates the kept recipe with the
+quantize stage (against the float reference, under the mode's floors), measures plain and tuned
+models on held-out examples the search never saw, and writes OUT: the quantized folder (its manifest
+records the recipe) plus recipe.json, tune.json, tune.md, tune.html and the plots. Only this driver
+writes OUT.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from prelnedge.errors import UserError, ValidationError
+from prelnedge.tune.budget import MAX_DROP, Budget
+
+TUNE_FORMAT = "prelnedge-tune/1"
+
+
+class BudgetUnreachable(ValidationError):
+    """Nothing short of the float model meets the budget (the CLI's exit code 1)."""
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    export: Path
+    mode: str
+    out: Path
+    budget: Budget
+    eval_file: Path | None = None  # None: the packaged held-out set (embedded model) or the corpus
+    calibration: Path | None = None
+    model: Path | None = None  # the source checkpoint when it moved (the final validation rebuilds float)
+    force: bool = False
+    cache: Path | None = None  # figures kept by candidate key; None: prelnedge.tune.candidate.default_cache_dir()
+    search_examples: int = 100  # examples the search judges on (the held-out set gets as many others)
+    ranking_examples: int = 32  # the worst of them, on which units are ranked
+    max_candidates: int = 200
+
+    def __post_init__(self) -> None:
+        for name in ("search_examples", "ranking_examples", "max_candidates"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the refusals established: the run can start."""
+    artifact: object
+    task: object
+    budget: Budget
+    base: object  # the plain Recipe
+    units: list
+    search: object  # EvalSet
+    held_out: object  # EvalSet
+    validation: object  # EvalSet: the examples the quantize stage validates the kept folder on
+    eval_source: str
+    settings: object  # candidate.Settings
+
+
+def plan(cfg: TuneConfig) -> Plan:
+    """Every refusal, before any quantization."""
+    from prelnedge.artifact import ModelArtifact, check_target
+    from prelnedge.hashing import sha256_file
+    from prelnedge.quantize import check_mode
+    from prelnedge.examples import default_examples, load_examples, packaged_eval_file
+    from prelnedge.quantize import check_calibration_used
+    from prelnedge.quantize.recipe import Recipe
+    from prelnedge.quantize.units import onnx_units, tflite_units
+    from prelnedge.tasks import get_task
+    from prelnedge.tune.candidate import EvalSet, Settings
+
+    artifact = ModelArtifact.read(cfg.export, check_files=True)
+    if artifact.quantized:
+        raise UserError(f"{cfg.export} is already quantized ({artifact.quantization.mode}); tune a float export")
+    task = get_task(artifact.task)
+    mode = check_mode(artifact.target, artifact.framework, cfg.mode, task.name)
+    base = Recipe(artifact.target, mode.name)  # refuses a mode without recipes, naming those with
+    check_calibration_used(cfg.calibration, [mode])
+    if artifact.io.static_length and mode.unpadded_only:
+        raise UserError(f"mode {mode.name} takes unpadded rows only; a static-shape export pads every row")
+    if not artifact.has_tokenizer:
+        raise UserError(f"{cfg.export} has no tokenizer, and tune judges candidates on texts")
+    budget = cfg.budget.check_task(task).with_floors(mode.tolerance)
+    if cfg.eval_file is not None:
+        examples, source = load_examples(cfg.eval_file, task, "evaluation"), str(cfg.eval_file)
+    elif artifact.source.embedded_default and packaged_eval_file(task) is not None:
+        examples, source = load_examples(packaged_eval_file(task), task, "evaluation"), "the packaged held-out set"
+    else:
+        examples, source = default_examples(task)[1::2], "prelnedge/data/corpus.txt odd lines"
+    if budget.kind == MAX_DROP:
+        labelled = [e for e in examples if e.answers or e.label is not None or e.entities]
+        if not labelled:
+            raise UserError(f"--max-drop needs labelled examples ({', '.join(task.judged.metric)}); {source} has "
+                            "none: give --eval FILE with labels, or use --min-sqnr DB")
+        examples = labelled
+    if len(examples) < 2:
+        raise UserError(f"{source} holds {len(examples)} example(s); tune needs at least 2 (search and held out)")
+    check_target(cfg.out, cfg.force, (cfg.export, cfg.model, cfg.eval_file, cfg.calibration))
+    if cfg.calibration is not None:
+        load_examples(cfg.calibration, task)  # a broken file is refused now, not after the search
+    settings = Settings(metric=budget.metric, calibration=str(cfg.calibration) if cfg.calibration else None,
+                        calibration_sha256=sha256_file(cfg.calibration) if cfg.calibration else None,
+                        checkpoint=str(cfg.model) if cfg.model else None)
+    if artifact.target == "onnx":
+        units = onnx_units(artifact.model_path, base.unit_ops)
+    else:
+        from prelnedge.config import PreLNConfig
+
+        layers = PreLNConfig.from_json_file(artifact.folder / "config.json").num_hidden_layers
+        units = tflite_units(artifact.model_path, layers)
+    return Plan(artifact, task, budget, base, units,
+                EvalSet("search", tuple(examples[0::2][:cfg.search_examples])),
+                EvalSet("held-out", tuple(examples[1::2][:cfg.search_examples])),
+                EvalSet("validation", tuple(default_examples(task)[1::2])), source, settings)
+
+
+class _Terminal:
+    """One line per candidate on stderr when it is a terminal (quiet when piped)."""
+
+    def __init__(self, stream=None, enabled: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+
+    def say(self, text: str) -> None:
+        if self.enabled:
+            print(text, file=self.stream, flush=True)
+
+    def step(self, entry: dict) -> None:
+        if entry["step"] == "sensitivity":
+            self.say(f"  sensitivity {entry['unit']} -> {entry['precision']}: {entry['min_sqnr_db']:.1f} dB"
+                     + (f", metric {entry['metric']:.3f}" if entry.get("metric") is not None else "")
+                     + (" (cached)" if entry["cached"] else f" ({entry['seconds']:.1f} s)"))
+            return
+        unit = f" {entry['unit']}" if entry["unit"] else ""
+        self.say(f"  candidate {entry['candidate']}: {entry['step']}{unit}: {entry['min_sqnr_db']:.1f} dB"
+                 + (f", metric {entry['metric']:.3f}" if entry.get("metric") is not None else "")
+                 + f", {entry['size_bytes'] / 2**20:.2f} MiB" + (" MEETS" if entry["meets"] else "")
+                 + (f" but {entry['refused']}" if entry.get("refused") else "")
+                 + (" (cached)" if entry["cached"] else f" ({entry['seconds']:.1f} s)"))
+
+
+def run_tune(cfg: TuneConfig, terminal: _Terminal | None = None) -> dict:
+    """Search, validate, write OUT; returns tune.json's contents. BudgetUnreachable when nothing short of
+    float meets the budget (OUT is then not written)."""
+    from prelnedge.hashing import sha256_file
+    from prelnedge.quiet import captured_stderr
+    from prelnedge.tune.candidate import Candidate, CandidateCache, default_cache_dir, evaluate_candidate
+    from prelnedge.tune.search import search
+
+    terminal = terminal or _Terminal()
+    p = plan(cfg)
+    started = time.perf_counter()
+    export_sha = sha256_file(p.artifact.folder / "manifest.json")
+    cache = CandidateCache(cfg.cache if cfg.cache is not None else default_cache_dir())
+    sets = {"search": p.search, "held-out": p.held_out, "validation": p.validation}
+    counts = {"evaluated": 0, "cached": 0}
+
+    def evaluate(recipe, data_name: str) -> dict:
+        candidate = Candidate(str(p.artifact.folder), export_sha, recipe, sets[data_name], p.settings)
+        figures = cache.get(candidate.key)
+        if figures is not None:
+            counts["cached"] += 1
+            return {**figures, "cached": True}
+        with captured_stderr():  # the converters' and runtimes' own lines; real warnings are written back
+            figures = evaluate_candidate(candidate)
+        cache.put(candidate.key, figures)
+        counts["evaluated"] += 1
+        return figures
+
+    def search_evaluate(recipe, data_name: str) -> dict:
+        if data_name == "ranking" and "ranking" not in sets:
+            sets["ranking"] = _ranking_set(p.search, evaluate(p.base, "search"), cfg.ranking_examples)
+        return evaluate(recipe, data_name)
+
+    terminal.say(f"tune {p.artifact.task} {p.base.target} {p.base.mode}: {len(p.units)} units, budget "
+                 f"{p.budget.describe()}, {len(p.search.examples)} search examples from {p.eval_source}")
+    def confirm(recipe) -> str:
+        """The quantize stage validates the kept folder on its own examples against the mode's floors."""
+        figures = evaluate(recipe, "validation")
+        if p.budget.clears_floors(figures):
+            return ""
+        worst = min(figures["agreement"].items(), key=lambda item: item[1])
+        return (f"under the {p.base.mode} floors on the quantize stage's examples ({figures['min_sqnr_db']:.1f} dB, "
+                f"{worst[0]} {worst[1]:.3f})")
+
+    result = search(p.units, p.base, p.budget, search_evaluate, max_candidates=cfg.max_candidates,
+                    on_step=terminal.step, confirm=confirm)
+    float_figures = result.float_figures
+    if result.chosen is None:
+        best = result.best()
+        reached = (f"{best['min_sqnr_db']:.1f} dB" if p.budget.kind != MAX_DROP else
+                   f"{p.budget.metric} drop {float_figures['metric'] - best['metric']:.3f}")
+        raise BudgetUnreachable(
+            f"no {p.base.mode} recipe short of float meets {p.budget.describe()}: the best of {len(result.trace)} "
+            f"candidates reached {reached} with {len(best['kept_units'])} of {len(p.units)} units kept wider "
+            f"({best['size_bytes'] / 2**20:.2f} MiB)")
+    from prelnedge.quantize.recipe import Recipe
+
+    chosen = Recipe.from_json(result.chosen["recipe"])
+    terminal.say(f"kept: {chosen.describe()}; measuring held-out examples")
+    held_out = {"float": evaluate(None, "held-out"), "plain": evaluate(p.base, "held-out"),
+                "tuned": evaluate(chosen, "held-out")}
+    report = _tune_json(cfg, p, result, chosen, held_out, counts, time.perf_counter() - started)
+    _write_out(cfg, p, chosen, report, terminal)
+    return report
+
+
+def _ranking_set(search, plain: dict, size: int):
+    """NNCF's ranking subset: the search items the plain quantized model gets most wrong."""
+    from prelnedge.tune.candidate import EvalSet
+
+    errors = plain["item_error"]
+    worst = sorted(range(len(errors)), key=lambda i: -errors[i])[:size]
+    return EvalSet("ranking", tuple(search.examples[i] for i in sorted(worst)))
+
+
+def _brief(figures: dict, budget: Budget, float_figures: dict | None = None) -> dict:
+    out = {"size_bytes": figures["size_bytes"], "min_sqnr_db": figures["min_sqnr_db"], "sqnr_db": figures["sqnr_db"],
+           "agreement": figures["agreement"], "examples": figures["examples"]}
+    if figures.get("metric") is not None:
+        out["metric"] = figures["metric"]
+        if float_figures is not None:
+            out["drop"] = float_figures["metric"] - figures["metric"]
+    return out
+
+
+def _tune_json(cfg: TuneConfig, p: Plan, result, chosen, held_out: dict, counts: dict, seconds: float) -> dict:
+    float_size = p.artifact.model_path.stat().st_size
+    budget = p.budget
+    return {
+        "format": TUNE_FORMAT, "task": p.artifact.task, "target": p.base.target, "mode": p.base.mode,
+        "export": str(p.artifact.folder.resolve()),
+        "budget": {"kind": budget.kind, "value": budget.value, "metric": budget.metric, "text": budget.describe()},
+        "evaluation": {"source": p.eval_source, "search_examples": len(p.search.examples),
+                       "held_out_examples": len(p.held_out.examples),
+                       "ranking_examples": min(cfg.ranking_examples, len(p.search.examples))},
+        "units": [dataclasses.asdict(unit) for unit in p.units],
+        "float": _brief(result.float_figures, budget) | {"size_bytes": float_size},
+        "plain": result.plain, "sensitivity": result.sensitivity, "trace": result.trace,
+        "frontier": [entry["candidate"] for entry in result.frontier()],
+        "chosen": result.chosen, "recipe": chosen.to_json(),
+        "held_out": {name: _brief(figures, budget, held_out["float"]) for name, figures in held_out.items()},
+        "candidates": {"judged": len(result.trace), "sensitivity": len(result.sensitivity), **counts},
+        "seconds": round(seconds, 1),
+    }
+
+
+def _write_out(cfg: TuneConfig, p: Plan, chosen, report: dict, terminal: _Terminal) -> None:
+    from prelnedge.artifact import atomic_folder, write_json
+    from prelnedge.quantize.stage import quantize_folder
+    from prelnedge.tune.render import write_documents
+
+    inputs = (cfg.export, cfg.model, cfg.eval_file, cfg.calibration)
+    with tempfile.TemporaryDirectory(prefix="prelnedge-tune-") as tmp, atomic_folder(cfg.out, cfg.force, inputs) as work:
+        terminal.say("validating the kept recipe against the float reference")
+        quantized = quantize_folder(p.artifact, None, Path(tmp) / "q", calibration=cfg.calibration, model=cfg.model,
+                                    recipe=chosen)
+        for file in quantized.folder.iterdir():
+            if file.name != "manifest.json":
+                shutil.copy(file, work / file.name)
+        report["validation"] = quantized.validation
+        write_json(work / "recipe.json", chosen.to_json())
+        write_json(work / "tune.json", report)
+        write_documents(report, work)
+        quantization = dataclasses.replace(quantized.quantization, settings={
+            **quantized.quantization.settings, "tune": {"budget": report["budget"]["text"], "report": "tune.json"}})
+        dataclasses.replace(quantized, folder=work, quantization=quantization).write(work)

@@ -55,7 +55,7 @@ def quantize_folder(source: ModelArtifact | Path, mode_name: str | None, out: Pa
         mode_name = _recipe_mode(recipe, mode_name, source.target)
     mode = check_mode(source.target, source.framework, mode_name, task.name)
     check_calibration_used(calibration, [mode])
-    static = source.io.static_length  # prelnedge.export.static_shape
+    static = source.io.static_length  # prelnedge.runtime.static_shape
     if static and mode.unpadded_only:
         raise UserError(f"mode {mode.name} takes unpadded rows only, and a static-shape model pads every row; "
                         "use fp16 or int8-dynamic for static-shape exports")

@@ -173,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default: $PRELNEDGE_CACHE/tune or ~/.cache/prelnedge/tune)")
     tune.add_argument("--force", action="store_true", help="replace OUT if it exists")
     _add_model(tune, SOURCE_MODEL_HELP)
+    _add_executor_options(tune, "candidates")
     tune.set_defaults(run=_run_tune)
 
     validate = command("validate", help="re-check an exported folder: file hashes, golden vectors, and the full "
@@ -449,7 +450,8 @@ def _run_tune(args: argparse.Namespace) -> int:
     report = run_tune(TuneConfig(export=args.folder, mode=args.mode, out=args.out, budget=budget,
                                  eval_file=args.eval_file, calibration=args.calibration, model=args.model,
                                  force=args.force, cache=args.cache, search_examples=args.search_examples,
-                                 max_candidates=args.max_candidates))
+                                 max_candidates=args.max_candidates, executor=args.executor,
+                                 cpus_per_cell=args.cpus_per_cell, retries=args.retries))
     held = report["held_out"]
     print(f"{args.out}: {report['task']} {report['target']} {report['mode']} tuned for {report['budget']['text']}; "
           f"kept {len(report['recipe']['units'])} of {len(report['units'])} units wider "

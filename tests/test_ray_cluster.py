@@ -162,6 +162,51 @@ def test_ctrl_c_cancels_the_cells_and_leaves_no_folder(head, tmp_path):
     assert _free_cpus(head) == 2
 
 
+TUNE_EXAMPLES = 16  # searched (and as many held out): the planted unit still ranks first, in under a minute
+
+
+def _timeless(value):
+    """tune.json figures without what depends on when and where they were computed."""
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if k not in ("seconds", "cached")}
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value
+
+
+def test_tune_on_ray_keeps_the_local_units_and_figures(head, tmp_path):
+    """`RAY_ADDRESS=<head> prelnedge tune EXPORT --executor ray` on the planted tiny model against the same
+    tune run in this process: the same kept unit, sensitivity rows, trace and held-out figures, and the
+    same candidate keys and figures in each run's cache (every candidate evaluated on a worker, stored
+    under the driver's key)."""
+    from prelnedge.export import ExportConfig, export
+    from prelnedge.tune.budget import MIN_SQNR, Budget
+    from prelnedge.tune.run import TuneConfig, _Terminal, run_tune
+    from tune_models import PLANTED_UNIT, planted_checkpoint
+
+    checkpoint = planted_checkpoint(tmp_path / "checkpoint")
+    folder = export(ExportConfig(task="sequence-classification", target="onnx", model=checkpoint,
+                                 out=tmp_path / "onnx")).folder
+    result = subprocess.run([sys.executable, "-m", "prelnedge.cli", "tune", str(folder), "--quantize", "int8-dynamic",
+                             "--min-sqnr", "25", "--search-examples", str(TUNE_EXAMPLES), "--executor", "ray",
+                             "--cache", str(tmp_path / "ray-cache"), "--out", str(tmp_path / "on-ray")],
+                            env={**_env(), "RAY_ADDRESS": head}, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    on_ray = json.loads((tmp_path / "on-ray" / "tune.json").read_text())
+    local = run_tune(TuneConfig(export=folder, mode="int8-dynamic", out=tmp_path / "local", budget=Budget(MIN_SQNR, 25.0),
+                                cache=tmp_path / "local-cache", search_examples=TUNE_EXAMPLES), _Terminal(enabled=False))
+    local = json.loads(json.dumps(local))  # as written: tuples as lists
+    assert on_ray["recipe"]["units"] == local["recipe"]["units"] == {PLANTED_UNIT: "float"}
+    assert on_ray["executor"].startswith(f"ray ({head}: 1 node(s), 2 CPUs)") and local["executor"].startswith("local")
+    assert on_ray["candidates"] == local["candidates"] and on_ray["candidates"]["sensitivity"] > 20
+    for part in ("float", "plain", "sensitivity", "trace", "frontier", "chosen", "held_out", "validation"):
+        assert _timeless(on_ray[part]) == _timeless(local[part]), part
+    # each candidate's full figures (model sha256, SQNR per output, per-item error), by the driver's key
+    ray_cache, local_cache = ({file.name: _timeless(json.loads(file.read_text())) for file in (tmp_path / name).glob("*.json")}
+                              for name in ("ray-cache", "local-cache"))
+    assert len(ray_cache) == on_ray["candidates"]["evaluated"] and ray_cache == local_cache
+
+
 @pytest.mark.heavy  # every mode of both targets, twice (257 s on 2 busy cores)
 def test_the_full_report_on_ray_has_the_local_cells_and_figures(head, tmp_path):
     """The issue's command as written, `RAY_ADDRESS=<head> prelnedge report --task

@@ -317,3 +317,20 @@ def test_tflite_int8_static_recipe_keeps_its_float_unit_float_and_replays(tmp_pa
                        for op in read_subgraphs(mixed / "model.tflite")[0].ops if op.name == "FULLY_CONNECTED"}
     assert fully_connected[node] == {np.float32}, fully_connected[node]
     assert sum(np.int8 in dtypes for dtypes in fully_connected.values()) == len(fully_connected) - 1
+
+
+def test_an_unreachable_cluster_is_one_line_before_any_candidate(planted_export, tmp_path):
+    import os
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = subprocess.run([sys.executable, "-m", "prelnedge.cli", "tune", str(planted_export), "--quantize",
+                             "int8-dynamic", "--min-sqnr", "25", "--executor", "ray", "--cache", str(tmp_path / "cache"),
+                             "--out", str(tmp_path / "never")], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "RAY_ADDRESS": f"127.0.0.1:{port}"})
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"prelnedge: error: cannot reach the Ray cluster at 127.0.0.1:{port}")
+    assert not (tmp_path / "never").exists() and not (tmp_path / "cache").exists()

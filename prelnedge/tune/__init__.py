@@ -5,6 +5,8 @@
   spread candidates (the search never evaluates anything itself).
 - `budget.py`: the one budget a run keeps (`--min-sqnr` or `--max-drop`), checked before any work.
 - `search.py`: sensitivity ranking and the greedy revert with a step back, over an `evaluate` callback.
+- `dispatch.py`: candidates as executor cells (prelnedge.executor: in this process or on Ray), the
+  cache on the driver; the ranking's independent reverts go out as one batch.
 - `run.py`: the driver (`prelnedge tune`): refusals, the search, validation of the kept model, OUT.
 - `render.py`: tune.md, tune.html and the plots.
 """

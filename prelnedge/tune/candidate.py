@@ -118,10 +118,28 @@ def _quantized(candidate: Candidate, artifact, task, tok, dst: Path) -> Path:
     return dst
 
 
-@lru_cache(maxsize=2)
+_CALIBRATED: dict = {}
+_FLOAT_OUTPUTS: dict = {}
+
+
+def _by_content(store: dict, key: tuple, make, keep: int):
+    """make() once per content key, not per path: an executor's worker gets the same export unpacked in
+    a new folder for every candidate it runs, and should not calibrate or run float again for each."""
+    if key not in store:
+        if len(store) >= keep:
+            store.pop(next(iter(store)))
+        store[key] = make()
+    return store[key]
+
+
 def _tflite_calibrated(export: str, export_sha256: str, settings: Settings) -> bytes:
     """int8-static's calibrated model, made once per export and calibration set: every candidate is
     one quantization step over it (a fraction of a second; conversion and calibration take seconds)."""
+    return _by_content(_CALIBRATED, (export_sha256, settings.calibration_sha256),
+                       lambda: _calibrate(export, export_sha256, settings), keep=2)
+
+
+def _calibrate(export: str, export_sha256: str, settings: Settings) -> bytes:
     from prelnedge.checkpoint.load import source_checkpoint
     from prelnedge.quantize.tflite import calibrated_int8_static
 
@@ -138,8 +156,12 @@ def _batches(candidate: Candidate, task, tok, config):
     return evaluation_batches(task, tok, config, list(candidate.data.examples))
 
 
-@lru_cache(maxsize=8)
 def _float_outputs(export: str, export_sha256: str, data: EvalSet) -> list[dict]:
+    return _by_content(_FLOAT_OUTPUTS, (export_sha256, data.key), lambda: _run_float(export, export_sha256, data),
+                       keep=8)
+
+
+def _run_float(export: str, export_sha256: str, data: EvalSet) -> list[dict]:
     from prelnedge.runtime.sessions import open_session
 
     artifact, task, tok, config = _export_parts(export, export_sha256)

@@ -43,6 +43,9 @@ class TuneConfig:
     search_examples: int = 100  # examples the search judges on (the held-out set gets as many others)
     ranking_examples: int = 32  # the worst of them, on which units are ranked
     max_candidates: int = 200
+    executor: str = "local"  # where candidates are evaluated (prelnedge.executor.BACKENDS)
+    cpus_per_cell: int = 1  # threads per candidate, here or on Ray (the same count gives the same figures)
+    retries: int = 2
 
     def __post_init__(self) -> None:
         for name in ("search_examples", "ranking_examples", "max_candidates"):
@@ -149,39 +152,58 @@ class _Terminal:
 
 def run_tune(cfg: TuneConfig, terminal: _Terminal | None = None) -> dict:
     """Search, validate, write OUT; returns tune.json's contents. BudgetUnreachable when nothing short of
-    float meets the budget (OUT is then not written)."""
-    from prelnedge.hashing import sha256_file
-    from prelnedge.quiet import captured_stderr
-    from prelnedge.tune.candidate import Candidate, CandidateCache, default_cache_dir, evaluate_candidate
-    from prelnedge.tune.search import search
+    float meets the budget (OUT is then not written). Candidates are executor cells (in this process by
+    default, or on Ray); the cache and every decision stay here."""
+    from prelnedge.executor import ExecutorConfig, open_executor
 
     terminal = terminal or _Terminal()
+    executor_cfg = ExecutorConfig(backend=cfg.executor, cpus_per_cell=cfg.cpus_per_cell, retries=cfg.retries)
     p = plan(cfg)
     started = time.perf_counter()
-    export_sha = sha256_file(p.artifact.folder / "manifest.json")
-    cache = CandidateCache(cfg.cache if cfg.cache is not None else default_cache_dir())
+    # The executor connects (an unreachable cluster is refused) before the first candidate.
+    with open_executor(executor_cfg) as executor, tempfile.TemporaryDirectory(prefix="prelnedge-tune-cells-") as tmp:
+        result, chosen, held_out, counts = _search(cfg, p, _evaluator(cfg, p, executor, Path(tmp)), terminal)
+    report = _tune_json(cfg, p, result, chosen, held_out, counts, time.perf_counter() - started)
+    report["executor"] = executor.description
+    _write_out(cfg, p, chosen, report, terminal)
+    return report
+
+
+def _evaluator(cfg: TuneConfig, p: Plan, executor, scratch: Path):
+    from prelnedge.hashing import sha256_file
+    from prelnedge.tune.candidate import CandidateCache, default_cache_dir
+    from prelnedge.tune.dispatch import Evaluator
+
+    checkpoint = None
+    if p.base.target == "tflite":  # candidates re-quantize from the source checkpoint: it travels with them
+        source = cfg.model or (None if p.artifact.source.embedded_default else Path(p.artifact.source.path))
+        checkpoint = source if source is not None and Path(source).exists() else None
+    return Evaluator(executor, CandidateCache(cfg.cache if cfg.cache is not None else default_cache_dir()),
+                     p.artifact.folder, sha256_file(p.artifact.folder / "manifest.json"), p.settings, scratch,
+                     checkpoint)
+
+
+def _search(cfg: TuneConfig, p: Plan, evaluator, terminal: _Terminal):
+    """The search, then the held-out figures of float, plain and the kept recipe."""
+    from prelnedge.quantize.recipe import Recipe
+    from prelnedge.tune.search import search
+
     sets = {"search": p.search, "held-out": p.held_out, "validation": p.validation}
-    counts = {"evaluated": 0, "cached": 0}
+
+    def data(name: str):
+        if name == "ranking" and "ranking" not in sets:
+            sets["ranking"] = _ranking_set(p.search, evaluator.one(p.base, p.search), cfg.ranking_examples)
+        return sets[name]
 
     def evaluate(recipe, data_name: str) -> dict:
-        candidate = Candidate(str(p.artifact.folder), export_sha, recipe, sets[data_name], p.settings)
-        figures = cache.get(candidate.key)
-        if figures is not None:
-            counts["cached"] += 1
-            return {**figures, "cached": True}
-        with captured_stderr():  # the converters' and runtimes' own lines; real warnings are written back
-            figures = evaluate_candidate(candidate)
-        cache.put(candidate.key, figures)
-        counts["evaluated"] += 1
-        return figures
+        return evaluator.one(recipe, data(data_name))
 
-    def search_evaluate(recipe, data_name: str) -> dict:
-        if data_name == "ranking" and "ranking" not in sets:
-            sets["ranking"] = _ranking_set(p.search, evaluate(p.base, "search"), cfg.ranking_examples)
-        return evaluate(recipe, data_name)
+    def evaluate_many(requests):
+        return evaluator.many([(recipe, data(name)) for recipe, name in requests])
 
     terminal.say(f"tune {p.artifact.task} {p.base.target} {p.base.mode}: {len(p.units)} units, budget "
                  f"{p.budget.describe()}, {len(p.search.examples)} search examples from {p.eval_source}")
+
     def confirm(recipe) -> str:
         """The quantize stage validates the kept folder on its own examples against the mode's floors."""
         figures = evaluate(recipe, "validation")
@@ -191,8 +213,8 @@ def run_tune(cfg: TuneConfig, terminal: _Terminal | None = None) -> dict:
         return (f"under the {p.base.mode} floors on the quantize stage's examples ({figures['min_sqnr_db']:.1f} dB, "
                 f"{worst[0]} {worst[1]:.3f})")
 
-    result = search(p.units, p.base, p.budget, search_evaluate, max_candidates=cfg.max_candidates,
-                    on_step=terminal.step, confirm=confirm)
+    result = search(p.units, p.base, p.budget, evaluate, max_candidates=cfg.max_candidates,
+                    on_step=terminal.step, confirm=confirm, evaluate_many=evaluate_many)
     float_figures = result.float_figures
     if result.chosen is None:
         best = result.best()
@@ -202,15 +224,11 @@ def run_tune(cfg: TuneConfig, terminal: _Terminal | None = None) -> dict:
             f"no {p.base.mode} recipe short of float meets {p.budget.describe()}: the best of {len(result.trace)} "
             f"candidates reached {reached} with {len(best['kept_units'])} of {len(p.units)} units kept wider "
             f"({best['size_bytes'] / 2**20:.2f} MiB)")
-    from prelnedge.quantize.recipe import Recipe
-
     chosen = Recipe.from_json(result.chosen["recipe"])
     terminal.say(f"kept: {chosen.describe()}; measuring held-out examples")
-    held_out = {"float": evaluate(None, "held-out"), "plain": evaluate(p.base, "held-out"),
-                "tuned": evaluate(chosen, "held-out")}
-    report = _tune_json(cfg, p, result, chosen, held_out, counts, time.perf_counter() - started)
-    _write_out(cfg, p, chosen, report, terminal)
-    return report
+    names = ("float", "plain", "tuned")
+    held = dict(evaluate_many([(None, "held-out"), (p.base, "held-out"), (chosen, "held-out")]))
+    return result, chosen, {name: held[i] for i, name in enumerate(names)}, evaluator.counts
 
 
 def _ranking_set(search, plain: dict, size: int):

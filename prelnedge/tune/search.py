@@ -16,13 +16,15 @@ first, so the kept recipe holds no unit it does not need. Of every candidate jud
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 from prelnedge.quantize.recipe import Recipe
 from prelnedge.quantize.units import Unit
 from prelnedge.tune.budget import Budget
 
 Evaluate = Callable[[Recipe | None, str], dict]  # (recipe or None for float, "search" | "ranking") -> figures
+# [(recipe, set name), ...] -> (index, figures) per request, in any order (as an executor finishes them)
+EvaluateMany = Callable[[list[tuple[Recipe | None, str]]], Iterable[tuple[int, dict]]]
 
 
 @dataclass
@@ -49,9 +51,13 @@ class SearchResult:
 
 def search(units: list[Unit], base: Recipe, budget: Budget, evaluate: Evaluate, *,
            max_candidates: int = 200, on_step: Callable[[dict], None] = lambda entry: None,
-           confirm: Callable[[Recipe], str] = lambda recipe: "") -> SearchResult:
+           confirm: Callable[[Recipe], str] = lambda recipe: "",
+           evaluate_many: EvaluateMany | None = None) -> SearchResult:
     """confirm(recipe): "" when a candidate that meets the budget also passes what its folder will be
-    validated by (the quantize stage's own examples and the mode's floors), else why not."""
+    validated by (the quantize stage's own examples and the mode's floors), else why not.
+    evaluate_many: the independent evaluations (the ranking's, each unit reverted alone) as one batch,
+    so that an executor can run them side by side; default: `evaluate` one by one."""
+    evaluate_many = evaluate_many or (lambda requests: ((i, evaluate(*r)) for i, r in enumerate(requests)))
     float_figures = evaluate(None, "search")
     result = SearchResult(float_figures, {})
 
@@ -77,7 +83,7 @@ def search(units: list[Unit], base: Recipe, budget: Budget, evaluate: Evaluate, 
     for precision in base.precisions[1:]:
         if current[1]["meets"] or len(result.trace) >= max_candidates:
             break
-        order = _rank(units, current[0], precision, budget, evaluate, result, on_step)
+        order = _rank(units, current[0], precision, budget, evaluate, evaluate_many, result, on_step)
         for unit in order:
             if len(result.trace) >= max_candidates:
                 break
@@ -104,23 +110,25 @@ def figures_of(entry: dict) -> dict:
 
 
 def _rank(units: list[Unit], recipe: Recipe, precision: str, budget: Budget, evaluate: Evaluate,
-          result: SearchResult, on_step) -> list[str]:
+          evaluate_many: EvaluateMany, result: SearchResult, on_step) -> list[str]:
     """Units by how much reverting each alone (to `precision`) restores the budget's number on the
-    ranking subset; records one sensitivity row per unit."""
+    ranking subset; records one sensitivity row per unit. The reverts are independent of each other:
+    asked for as one batch, rows recorded as they come back, ordered by unit afterwards (so ties
+    rank the same whatever order they finished in)."""
     start = evaluate(recipe, "ranking")
-    rows = []
-    for unit in units:
-        if _wider(recipe.precision(unit.name), precision, recipe):
-            continue
-        figures = evaluate(recipe.with_unit(unit.name, precision), "ranking")
+    todo = [unit for unit in units if not _wider(recipe.precision(unit.name), precision, recipe)]
+    found: dict[int, dict] = {}
+    for index, figures in evaluate_many([(recipe.with_unit(unit.name, precision), "ranking") for unit in todo]):
+        unit = todo[index]
         score, base = budget.score(figures), budget.score(start)
         row = {"unit": unit.name, "precision": precision, "op": unit.op, "weights": unit.weights,
                "gain": [score[0] - base[0], score[1] - base[1]], "min_sqnr_db": figures["min_sqnr_db"],
                "sqnr_gain_db": figures["min_sqnr_db"] - start["min_sqnr_db"], "metric": figures.get("metric"),
                "extra_bytes": figures["size_bytes"] - start["size_bytes"], "seconds": figures["seconds"],
                "cached": figures.get("cached", False)}
-        rows.append(row)
+        found[index] = row
         on_step({"step": "sensitivity", **row})
+    rows = [found[index] for index in sorted(found)]
     rows.sort(key=lambda row: (-row["gain"][0], -row["gain"][1], row["extra_bytes"]))
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank

@@ -158,3 +158,15 @@ def test_the_bar_redraws_one_line_with_every_count():
     with CellBar("x", enabled=False, stream=quiet) as bar:
         bar.update(total=1, done=1, running=0, failed=0, retried=0)
     assert quiet.getvalue() == ""  # not a terminal: nothing
+
+
+def test_a_long_cell_name_makes_a_short_unique_folder_name():
+    """A tune candidate's name lists every unit it reverts; as a folder it must stay under the file-name
+    limit and unique (it failed with 'File name too long' before)."""
+    from prelnedge.executor.cell import FOLDER_NAME_CHARS, folder_name
+
+    units = [f"layer {i} ffn.in float" for i in range(40)]
+    first, second = folder_name("search " + ", ".join(units)), folder_name("search " + ", ".join(units[1:]))
+    assert len(first) <= FOLDER_NAME_CHARS and len(second) <= FOLDER_NAME_CHARS
+    assert first != second
+    assert folder_name("onnx:int8-dynamic") == "onnx-int8-dynamic"

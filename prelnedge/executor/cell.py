@@ -115,9 +115,16 @@ def cell_keys(cells: list[Cell]) -> dict[str, str]:
     return keys
 
 
+FOLDER_NAME_CHARS = 96  # well under the 255 bytes a file name may take, with room for a suffix
+
+
 def folder_name(name: str) -> str:
-    """A cell name as a folder name (report cells are named `target:mode`)."""
-    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name)
+    """A cell name as a folder name (report cells are named `target:mode`). A long name (a tune candidate
+    lists the units it reverts) is cut and given a digest of the whole name, so it stays unique in its run."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name)
+    if len(safe) <= FOLDER_NAME_CHARS:
+        return safe
+    return f"{safe[:FOLDER_NAME_CHARS - 17]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
 # ---- folders as bytes (no shared filesystem) ---------------------------------------------------------

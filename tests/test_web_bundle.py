@@ -285,7 +285,7 @@ def test_every_task_selftests_in_chromium(tmp_path):
 def test_tokenizer_json_is_built_from_vocab_and_merges(tmp_path):
     """An export with only vocab.json + merges.txt gets a tokenizer.json the page encodes with
     exactly as Python does."""
-    from prelnedge.bundle.web import _ensure_tokenizer_json
+    from prelnedge.bundle.web_page import ensure_tokenizer_json
     from prelnedge.checkpoint.load import default_model_dir
     from prelnedge.runtime.tokenizer import PreLNTokenizer
 
@@ -293,7 +293,7 @@ def test_tokenizer_json_is_built_from_vocab_and_merges(tmp_path):
     export_dir.mkdir(), dest.mkdir()
     for name in ("vocab.json", "merges.txt", "tokenizer_config.json"):  # the config holds add_prefix_space
         shutil.copy(default_model_dir() / name, export_dir / name)
-    _ensure_tokenizer_json(export_dir, dest)
+    ensure_tokenizer_json(export_dir, dest)
     texts = ["The lamp was <mask> in 1931.", "Zürich café 🙂 and 日本語 text.", "  spaced\tout\n"]
     got = run_js_tokenizer(dest / "tokenizer.json", 128, [{"op": "encode", "text": t} for t in texts], tmp_path)
     tok = PreLNTokenizer.from_dir(default_model_dir(), 128)
@@ -301,11 +301,11 @@ def test_tokenizer_json_is_built_from_vocab_and_merges(tmp_path):
 
 
 def test_refuses_a_tokenizer_the_page_cannot_run(tmp_path):
-    from prelnedge.bundle.web import _ensure_tokenizer_json
+    from prelnedge.bundle.web_page import ensure_tokenizer_json
     from prelnedge.checkpoint.load import default_model_dir
 
     spec = json.loads((default_model_dir() / "tokenizer.json").read_text())
     spec["normalizer"] = {"type": "Lowercase"}
     (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
     with pytest.raises(UserError, match="normalizer Lowercase"):
-        _ensure_tokenizer_json(tmp_path, tmp_path)
+        ensure_tokenizer_json(tmp_path, tmp_path)

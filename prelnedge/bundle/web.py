@@ -25,12 +25,8 @@ import shutil
 from pathlib import Path
 
 from prelnedge.bundle import transformers_js, web_runtime
+from prelnedge.bundle.web_page import EXPORT_FILES, exported_model, finish_page
 from prelnedge.errors import UserError
-
-# Read by the page (config.json for labels when golden.json has none) and by transformers.js
-# (config.json, tokenizer.json, tokenizer_config.json).
-EXPORT_FILES = ("tokenizer.json", "tokenizer_config.json", "golden.json")
-
 
 def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
     """Fill `dest` (an empty folder) with the page, runtime, model and golden vectors; return
@@ -80,25 +76,6 @@ def write_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
     }
 
 
-def exported_model(export_dir: Path, manifest: dict) -> Path:
-    """The export's model file, which every page ships."""
-    model_file = export_dir / manifest["model_file"]
-    if not model_file.is_file():
-        raise UserError(f"{model_file} is missing; export again")
-    return model_file
-
-
-def finish_page(export_dir: Path, dest: Path, names: tuple[str, ...]) -> dict[str, int]:
-    """The last steps every page bundle shares: copy the export's `names` the page reads, make sure
-    the tokenizer and golden vectors are usable, and list what the bundle holds ({path: bytes})."""
-    for name in names:
-        if (export_dir / name).is_file():
-            shutil.copy(export_dir / name, dest / name)
-    _ensure_tokenizer_json(export_dir, dest)
-    _check_golden(dest / "golden.json", export_dir)
-    return {p.relative_to(dest).as_posix(): p.stat().st_size for p in sorted(dest.rglob("*")) if p.is_file()}
-
-
 def how_to_open(folder: Path) -> str:
     """The page must come from an HTTP server: browsers load neither module scripts nor the model into
     a file:// page. Python's own static server is enough (it serves .mjs and .wasm with the right types)."""
@@ -127,36 +104,3 @@ def _write_config(export_dir: Path, task: str, dtype: str, dest: Path) -> None:
         raise UserError(f"{source} is missing; export again")
     config = transformers_js.web_config(json.loads(source.read_text(encoding="utf-8")), task, dtype)
     (dest / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def _ensure_tokenizer_json(export_dir: Path, dest: Path) -> None:
-    """The page reads tokenizer.json; build it from vocab.json + merges.txt when only those exist,
-    and refuse a tokenizer the JavaScript one does not implement (one line, at bundle time)."""
-    from prelnedge.runtime.tokenizer import PreLNTokenizer
-
-    if not (dest / "tokenizer.json").is_file():
-        if not ((export_dir / "vocab.json").is_file() and (export_dir / "merges.txt").is_file()):
-            raise UserError(f"{export_dir} has no tokenizer (tokenizer.json or vocab.json + merges.txt); "
-                            "the web page needs one")
-        tok = PreLNTokenizer.from_dir(export_dir, max_length=1)
-        (dest / "tokenizer.json").write_text(tok._tok.to_str(), encoding="utf-8")
-    spec = json.loads((dest / "tokenizer.json").read_text(encoding="utf-8"))
-    model, pre = spec.get("model") or {}, spec.get("pre_tokenizer") or {}
-    post = spec.get("post_processor") or {}
-    problems = []
-    if model.get("type") != "BPE":
-        problems.append(f"model {model.get('type')} (needs BPE)")
-    if spec.get("normalizer") is not None:
-        problems.append(f"normalizer {spec['normalizer'].get('type')} (needs none)")
-    if pre.get("type") != "ByteLevel" or pre.get("use_regex") is False:
-        problems.append("pre-tokenizer (needs ByteLevel with its default split)")
-    if post and post.get("type") not in ("RobertaProcessing", "ByteLevel"):
-        problems.append(f"post-processor {post.get('type')} (needs RobertaProcessing)")
-    if problems:
-        raise UserError(f"the web runtime's tokenizer is RoBERTa's byte-level BPE; {export_dir}/tokenizer.json has "
-                        + "; ".join(problems))
-
-
-def _check_golden(golden: Path, export_dir: Path) -> None:
-    if not golden.is_file():
-        raise UserError(f"{export_dir} has no golden.json; export again (the page's self-test needs it)")

@@ -35,7 +35,7 @@ LOCAL_IMPORT = 'from "./wasm-utils.js"'
 
 
 def write_litert_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dict:
-    from prelnedge.bundle import web, web_runtime
+    from prelnedge.bundle import web_page, web_runtime
 
     export_dir, dest = Path(export_dir), Path(dest)
     static = manifest.get("io", {}).get("static_shape")
@@ -48,7 +48,7 @@ def write_litert_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dic
     core, version, origin = web_runtime.package_files(root, LITERT_PACKAGE,
                                                       ("dist/index.js", *(f"wasm/{n}" for n in WASM_FILES)))
     utils, _, _ = web_runtime.package_files(root, WASM_UTILS_PACKAGE, ("dist/index.js",))
-    model_file = web.exported_model(export_dir, manifest)
+    model_file = web_page.exported_model(export_dir, manifest)
 
     shutil.copytree(source, dest, dirs_exist_ok=True)
     (dest / "litert").mkdir()
@@ -62,7 +62,7 @@ def write_litert_web_bundle(export_dir: Path, manifest: dict, dest: Path) -> dic
         shutil.copy(core / "wasm" / name, dest / "litert" / name)
     (dest / "tflite").mkdir()
     shutil.copy(model_file, dest / "tflite" / "model.tflite")
-    files = web.finish_page(export_dir, dest, (*web.EXPORT_FILES, "config.json"))  # the page reads config's labels
+    files = web_page.finish_page(export_dir, dest, (*web_page.EXPORT_FILES, "config.json"))  # the page reads config's labels
     return {
         "runtime": f"{LITERT_PACKAGE} {version}",
         "runtime_from": origin,

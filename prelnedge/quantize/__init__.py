@@ -27,8 +27,6 @@ class QuantMode:
     needs_calibration: bool = False
     # framework -> why this mode cannot be made from it
     refused_frameworks: dict[str, str] = field(default_factory=dict)
-    # the rule its validation is judged by (SQNR and agreement floors, with their reasons)
-    tolerance: Tolerance = field(kw_only=True)
     # task -> why this mode cannot serve it ("" when it can)
     refuses_task: Callable[[Task], str] = lambda task: ""
     # integer TFLite models are calibrated without padding: they are called one unpadded example at a time
@@ -39,6 +37,11 @@ class QuantMode:
     # what the mode costs in speed on CPU where that is its known price, with the measurement behind it;
     # `prelnedge report` prints it under its table (docs/modes.md shows it too)
     cpu_cost: str = ""
+
+    @property
+    def tolerance(self) -> Tolerance:
+        """The rule its validation is judged by (SQNR and agreement floors, with their reasons)."""
+        return tolerances.MODE_TOLERANCES[(self.target, self.name)]
 
 
 # Full-integer TFLite keeps the attention mask as an additive bias of float32's lowest value; a
@@ -93,32 +96,31 @@ INT16X8_CPU_COST = (
 
 MODES: tuple[QuantMode, ...] = (
     QuantMode("fp16", "onnx", "float16 weights, cast to float32 at load; compute stays fp32 on CPU/wasm",
-              "prelnedge.quantize.onnx:quantize_fp16", tolerance=tolerances.FP16, transformers_js_dtype="fp16"),
+              "prelnedge.quantize.onnx:quantize_fp16", transformers_js_dtype="fp16"),
     QuantMode("int8-dynamic", "onnx",
               "ONNX Runtime dynamic quantization: int8 weights of every MatMul and the embedding tables, "
-              "activations quantized per call", "prelnedge.quantize.onnx:quantize_int8_dynamic",
-              tolerance=tolerances.INT8_DYNAMIC, transformers_js_dtype="q8"),  # what optimum's dynamic int8 is called there
+              "activations quantized per call", "prelnedge.quantize.onnx:quantize_int8_dynamic", transformers_js_dtype="q8"),  # what optimum's dynamic int8 is called there
     QuantMode("int8-static", "onnx",
               "ONNX Runtime static quantization: int8 weights (per channel) and uint8 activations with calibrated "
               "ranges in every linear layer (one integer MatMulIntegerToFloat each, bias included) and embedding "
               "Gather; attention products, softmax and LayerNorm in float", "prelnedge.quantize.onnx:quantize_int8_static",
-              needs_calibration=True, tolerance=tolerances.INT8_STATIC, transformers_js_dtype="int8"),
+              needs_calibration=True, transformers_js_dtype="int8"),
     QuantMode("int4", "onnx",
               "4-bit block-wise weight-only (MatMulNBits for linear layers, GatherBlockQuantized for the "
               "embedding tables, block 32, accuracy_level 4 = int8 compute); for size, not speed on x86: ONNX "
               "Runtime 1.32's 4-bit kernel is built for one row at a time, so a 128-token call runs near fp32 "
-              "speed, several times int8-dynamic (benchmarks/LATENCY.md)", "prelnedge.quantize.onnx:quantize_int4", tolerance=tolerances.INT4,
+              "speed, several times int8-dynamic (benchmarks/LATENCY.md)", "prelnedge.quantize.onnx:quantize_int4",
               transformers_js_dtype="q4"),  # transformers.js's q4 is MatMulNBits block-wise 4-bit
     QuantMode("fp16", "tflite", "TFLite float16 weights (dequantized to fp32 on CPU; GPU delegates run fp16)",
-              "prelnedge.quantize.tflite:convert_fp16", tolerance=tolerances.FP16),
+              "prelnedge.quantize.tflite:convert_fp16"),
     QuantMode("int8-dynamic", "tflite", "TFLite dynamic range: int8 weights, float activations",
-              "prelnedge.quantize.tflite:convert_int8_dynamic", tolerance=tolerances.INT8_DYNAMIC),
+              "prelnedge.quantize.tflite:convert_int8_dynamic"),
     QuantMode("int8-static", "tflite",
               "TFLite static int8: int8 weights and activations in every linear layer, GELU and LayerNorm's "
               "mean/mul/rsqrt; attention products, softmax and every ADD in float32 (XNNPACK has no fast int8 kernel for "
               "them); int32 token ids in, float outputs; ranges from a representative dataset",
               "prelnedge.quantize.tflite:convert_int8_static",
-              needs_calibration=True, tolerance=tolerances.INT8_STATIC, refuses_task=_integer_tflite_refusal,
+              needs_calibration=True, refuses_task=_integer_tflite_refusal,
               unpadded_only=True, refused_frameworks=_FLAX_HAS_NO_INT8),
     QuantMode("int8-full", "tflite",
               "TFLite full integer, for integer-only hardware (NPUs, Edge TPU, microcontrollers): every op int8, "
@@ -126,12 +128,12 @@ MODES: tuple[QuantMode, ...] = (
               "only float is the interface: the int32 mask cast and quantized once at the input, the outputs "
               "dequantized; int32 token ids in; ranges from a representative dataset. Slow on CPU: use "
               "int8-static or int8-dynamic there", "prelnedge.quantize.tflite:convert_int8_full",
-              needs_calibration=True, tolerance=tolerances.INT8_FULL, refuses_task=_integer_tflite_refusal,
+              needs_calibration=True, refuses_task=_integer_tflite_refusal,
               cpu_cost=INT8_FULL_CPU_COST,
               unpadded_only=True, refused_frameworks=_FLAX_HAS_NO_INT8),
     QuantMode("int16x8", "tflite",
               "TFLite 16x8: int16 activations, int8 weights, ranges from a representative dataset",
-              "prelnedge.quantize.tflite:convert_int16x8", needs_calibration=True, tolerance=tolerances.INT16X8,
+              "prelnedge.quantize.tflite:convert_int16x8", needs_calibration=True,
               refuses_task=_int16x8_refusal, unpadded_only=True, refused_frameworks={"flax": "jax2tf's DIV lowering of LayerNorm and softmax has no 16x8 "
                                           "kernel; export --framework tf instead"},
               cpu_cost=INT16X8_CPU_COST),

@@ -16,7 +16,7 @@ import numpy as np
 
 from prelnedge.errors import ValidationError
 from prelnedge.verify.compare import ErrorStats, compare_outputs, measure_outputs
-from prelnedge.verify.tolerances import DECODED_SCORE_TOL, FP32_EXPORT, GOLDEN_RESOLUTION, Tolerance
+from prelnedge.verify.tolerances import DECODED_SCORE_TOL, FP32_EXPORT, GOLDEN_RESOLUTION, MODE_TOLERANCES, Tolerance
 
 
 def artifact_tolerance(manifest: dict) -> Tolerance:
@@ -24,9 +24,7 @@ def artifact_tolerance(manifest: dict) -> Tolerance:
     quant = manifest.get("quantization")
     if not quant:
         return FP32_EXPORT
-    from prelnedge.quantize import get_mode
-
-    return get_mode(manifest["target"], quant["mode"]).tolerance
+    return MODE_TOLERANCES[(manifest["target"], quant["mode"])]
 
 
 @dataclass(frozen=True)

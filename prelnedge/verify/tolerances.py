@@ -101,7 +101,7 @@ INT16X8 = Tolerance(
     min_sqnr_db=15.0, min_agreement=0.6)
 
 # Float rules by name, for callers that name one (tests); a quantized
-# artifact's rule is its mode's (prelnedge.quantize.get_mode(target, mode).tolerance).
+# artifact's rule is its mode's (MODE_TOLERANCES below).
 FLOAT_TOLERANCES = {t.name: t for t in (FP32_REFERENCE, FP32_EXPORT)}
 
 
@@ -112,3 +112,14 @@ def tolerance(name: str) -> Tolerance:
     except KeyError:
         raise UserError(f"unknown float tolerance {name!r}; known: {', '.join(FLOAT_TOLERANCES)} (a quantized "
                         "artifact is judged by its mode's tolerance)") from None
+
+
+# Each quantization mode's rule, by (target, mode). The mode registry (prelnedge.quantize.MODES) takes its
+# tolerance from here, and verify judges a quantized folder by it, so verify never asks the registry.
+MODE_TOLERANCES: dict[tuple[str, str], Tolerance] = {
+    ("onnx", "fp16"): FP16, ("onnx", "int8-dynamic"): INT8_DYNAMIC, ("onnx", "int8-static"): INT8_STATIC,
+    ("onnx", "int4"): INT4,
+    ("tflite", "fp16"): FP16, ("tflite", "int8-dynamic"): INT8_DYNAMIC, ("tflite", "int8-static"): INT8_STATIC,
+    ("tflite", "int8-full"): INT8_FULL, ("tflite", "int16x8"): INT16X8,
+}
+

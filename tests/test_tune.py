@@ -190,12 +190,61 @@ def test_candidates_are_keyed_by_content_and_served_from_the_cache(tuned, plante
     again = tune(planted_export, tmp_path / "again", cache=cache)
     assert again["candidates"]["evaluated"] == 0 and again["candidates"]["cached"] > 0
     assert again["recipe"] == first["recipe"] and again["held_out"] == first["held_out"]
-    # and the figures are what evaluating afresh gives (minus the time it took)
+    # and the figures are what evaluating afresh gives (minus the time it took): the search judged a
+    # composed model (the same bytes again), which the quantizer's own model matches in every number
     entry = first["trace"][-1]
-    fresh = evaluate_candidate(Candidate(str(moved), sha, Recipe.from_json(entry["recipe"]),
-                                         EvalSet("search", _search_examples())))
+    recipe, examples = Recipe.from_json(entry["recipe"]), EvalSet("search", _search_examples())
+    fresh = evaluate_candidate(Candidate(str(moved), sha, recipe, examples, composed=True))
     assert fresh["min_sqnr_db"] == pytest.approx(entry["min_sqnr_db"], abs=1e-9)
     assert fresh["size_bytes"] == entry["size_bytes"]
+    written = evaluate_candidate(Candidate(str(moved), sha, recipe, examples))
+    assert written["sqnr_db"] == pytest.approx(fresh["sqnr_db"], abs=1e-9)
+    assert written["agreement"] == fresh["agreement"]
+
+
+COMPOSED_RECIPES = {
+    "int8-dynamic": [(), ((PLANTED_UNIT, "float"),), (("embeddings.word", "float"), ("head classifier.out_proj", "float"),
+                                                      ("layer 0 attn.q", "float"))],
+    "int4": [(), ((PLANTED_UNIT, "float"),), ((PLANTED_UNIT, "int8"), ("layer 0 attn.q", "int8"), ("layer 0 attn.k", "float")),
+             (("embeddings.word", "int8"), ("embeddings.position", "float"), ("layer 2 ffn.out", "int8"))],
+}
+
+
+@pytest.mark.parametrize("mode", sorted(COMPOSED_RECIPES))
+def test_a_composed_model_computes_what_the_quantizer_writes(planted_export, tmp_path, mode):
+    """The search's candidates are spliced from whole-model quantizations (prelnedge.quantize.compose);
+    the model a recipe's folder gets is the quantizer's. Both must give the same outputs, on padded
+    batches, for fallbacks of every precision (embeddings, heads, attention and the planted unit)."""
+    import onnxruntime as ort
+
+    from prelnedge.quantize.compose import compose, quantize_parts, write_composed
+    from prelnedge.quantize.mixed import quantize_onnx_recipe
+
+    src = planted_export / "model.onnx"
+    parts = quantize_parts(src, mode)
+    names = {unit.name for unit in parts.units}
+    plain = tmp_path / "plain.onnx"
+    quantize_onnx_recipe(src, plain, None, Recipe("onnx", mode))
+    rng = np.random.default_rng(0)
+    feeds = {"input_ids": rng.integers(4, 3000, (3, 37)).astype(np.int64), "attention_mask": np.ones((3, 37), np.int64)}
+    feeds["attention_mask"][1, 20:] = 0
+    feeds["attention_mask"][2, 5:] = 0
+    for overrides in COMPOSED_RECIPES[mode]:
+        assert {unit for unit, _ in overrides} <= names
+        recipe = Recipe("onnx", mode, overrides)
+        quantize_onnx_recipe(src, tmp_path / "written.onnx", None, recipe)
+        write_composed(compose(parts, recipe), tmp_path / "composed.onnx")
+        got, want = (ort.InferenceSession(str(tmp_path / name), providers=["CPUExecutionProvider"]).run(None, feeds)
+                     for name in ("composed.onnx", "written.onnx"))
+        for a, b in zip(got, want):
+            # the same nodes on the same numbers: equal up to float summation order, if ORT picks another
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6, err_msg=recipe.describe())
+        if overrides:  # and it is not the plain model by accident
+            same = ort.InferenceSession(str(plain), providers=["CPUExecutionProvider"]).run(None, feeds)
+            assert max(float(np.max(np.abs(a - b))) for a, b in zip(got, same)) > 1e-4, recipe.describe()
+        written, composed = (tmp_path / "written.onnx").stat().st_size, (tmp_path / "composed.onnx").stat().st_size
+        # the quantizer also writes shape facts of tensors it removed: the composed file is a little smaller
+        assert 0.9 * written <= composed <= written, (written, composed)
 
 
 def _search_examples():

@@ -65,12 +65,17 @@ class Candidate:
     recipe: Recipe | None  # None: the float export itself
     data: EvalSet
     settings: Settings = Settings()
+    # the model spliced from whole-model quantizations (prelnedge.quantize.compose) rather than written
+    # by the quantizer: the same numbers, not the same bytes (search candidates; never the kept model)
+    composed: bool = False
 
     @property
     def key(self) -> str:
         """Everything a result depends on, and not where the export lies."""
         facts = {"export": self.export_sha256, "recipe": self.recipe.to_json() if self.recipe else FLOAT,
                  "data": self.data.key, "settings": dataclasses.asdict(self.settings) | {"calibration": None, "checkpoint": None}}
+        if self.composed:
+            facts["built"] = "composed"
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
@@ -103,6 +108,11 @@ def _quantized(candidate: Candidate, artifact, task, tok, dst: Path) -> Path:
     recipe = candidate.recipe
     if recipe is None:
         return artifact.model_path
+    if candidate.composed:
+        from prelnedge.quantize.compose import compose, write_composed
+
+        write_composed(compose(_onnx_parts(candidate.export, candidate.export_sha256, recipe), recipe), dst)
+        return dst
     if recipe.target == "onnx":
         from prelnedge.quantize.mixed import quantize_onnx_recipe
 
@@ -120,6 +130,17 @@ def _quantized(candidate: Candidate, artifact, task, tok, dst: Path) -> Path:
 
 _CALIBRATED: dict = {}
 _FLOAT_OUTPUTS: dict = {}
+_PARTS: dict = {}
+
+
+def _onnx_parts(export: str, export_sha256: str, recipe: Recipe):
+    """The composable mode's parts (prelnedge.quantize.compose), made once per export and mode in this
+    process: a few quantizer runs instead of one per candidate."""
+    from prelnedge.quantize.compose import quantize_parts
+
+    artifact = _export_parts(export, export_sha256)[0]
+    return _by_content(_PARTS, (export_sha256, recipe.mode), lambda: quantize_parts(artifact.model_path, recipe.mode),
+                       keep=1)
 
 
 def _by_content(store: dict, key: tuple, make, keep: int):

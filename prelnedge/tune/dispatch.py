@@ -17,14 +17,16 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from prelnedge.errors import UserError, ValidationError
+from prelnedge.quantize.compose import composable
 from prelnedge.tune.candidate import Candidate, CandidateCache, EvalSet, Settings, evaluate_candidate
 
 CANDIDATE_CELL = "prelnedge.tune.dispatch:candidate_cell"
+QUANTIZER_WRITTEN = ("held-out",)  # evaluation sets never judged on composed models
 
 
 def candidate_cell(out: Path, *, export: Path, export_sha256: str, recipe: dict | None, data: str,
                    examples: list[dict], settings: dict, calibration: Path | None = None,
-                   checkpoint: Path | None = None) -> dict:
+                   checkpoint: Path | None = None, composed: bool = False) -> dict:
     """One candidate's figures (prelnedge.tune.candidate.evaluate_candidate), wherever it runs. Writes
     no artifact: the figures are the result."""
     from prelnedge.quantize.recipe import Recipe
@@ -32,7 +34,7 @@ def candidate_cell(out: Path, *, export: Path, export_sha256: str, recipe: dict 
     local = Settings(**{**settings, "calibration": str(calibration) if calibration else None,
                         "checkpoint": str(checkpoint) if checkpoint else None})
     candidate = Candidate(str(export), export_sha256, Recipe.from_json(recipe) if recipe else None,
-                          EvalSet(data, tuple(_example(row) for row in examples)), local)
+                          EvalSet(data, tuple(_example(row) for row in examples)), local, composed)
     return evaluate_candidate(candidate)
 
 
@@ -57,7 +59,11 @@ class Evaluator:
         self._names = itertools.count()
 
     def candidate(self, recipe, data: EvalSet) -> Candidate:
-        return Candidate(str(self.export), self.export_sha256, recipe, data, self.settings)
+        """Search sets are judged on composed models (prelnedge.quantize.compose: the same numbers,
+        one quantizer run per precision instead of one per candidate); the held-out figures that
+        tune.json reports are measured on models the quantizer itself wrote."""
+        composed = composable(recipe) and data.name not in QUANTIZER_WRITTEN
+        return Candidate(str(self.export), self.export_sha256, recipe, data, self.settings, composed)
 
     def one(self, recipe, data: EvalSet) -> dict:
         return dict(self.many([(recipe, data)]))[0]
@@ -109,4 +115,5 @@ class Evaluator:
                          export_sha256=self.export_sha256, recipe=recipe, data=candidate.data.name,
                          examples=[dataclasses.asdict(example) for example in candidate.data.examples],
                          settings=dataclasses.asdict(self.settings) | {"calibration": None, "checkpoint": None},
-                         calibration=calibration, checkpoint=self.checkpoint if needs_checkpoint else None)
+                         calibration=calibration, checkpoint=self.checkpoint if needs_checkpoint else None,
+                         composed=candidate.composed)

@@ -336,9 +336,7 @@ def test_bad_budgets_are_refused_before_any_work(planted_export, tmp_path, args,
 def test_tflite_int8_static_recipe_keeps_its_float_unit_float_and_replays(tmp_path):
     """TFLite int8-static: the recipe's float units are denylisted by node in the converter's quantization
     step; the plain recipe is the plain mode's bytes, and the float unit's FULLY_CONNECTED reads float.
-    The model has no planted outliers: on the planted one TFLite int8-static is under its mode's floor
-    whatever the linear layers do (6 dB with every unit float: its LayerNorms' MEAN, SUB, MUL and RSQRT
-    are int8 and are no units), and a quantized folder under the floor is refused."""
+    The model has no planted outliers, so plain int8-static passes its floor and can be compared."""
     from ai_edge_litert.interpreter import Interpreter
 
     from prelnedge.export import ExportConfig, export
@@ -359,13 +357,50 @@ def test_tflite_int8_static_recipe_keeps_its_float_unit_float_and_replays(tmp_pa
     assert sha256_file(bare / "model.tflite") == sha256_file(plain / "model.tflite")
     settings = json.loads((mixed / "manifest.json").read_text())["quantization"]["settings"]
     assert settings["units"] == {"int8": 21, "float": 1} and settings["recipe"] == recipe.to_json()
-    node, = next(u.nodes for u in units if u.name == PLANTED_UNIT)
+    node = next(u.nodes for u in units if u.name == PLANTED_UNIT)[0]  # its FULLY_CONNECTED (then its LayerNorm)
     interpreter = Interpreter(model_path=str(mixed / "model.tflite"))
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
     fully_connected = {tensors[op.outputs[0]]["name"]: {tensors[i]["dtype"] for i in op.inputs if i >= 0}
                        for op in read_subgraphs(mixed / "model.tflite")[0].ops if op.name == "FULLY_CONNECTED"}
     assert fully_connected[node] == {np.float32}, fully_connected[node]
     assert sum(np.int8 in dtypes for dtypes in fully_connected.values()) == len(fully_connected) - 1
+
+
+def test_tflite_int8_static_tune_keeps_the_planted_unit_with_the_layer_norm_it_reads(tmp_path):
+    """On the planted model TFLite int8-static runs the planted LayerNorm in int8 with one scale for
+    its x300 dimensions and every other one, so neither keeping ffn.in float nor keeping the LayerNorm
+    float alone helps (the int8 FULLY_CONNECTED quantizes its input again). A unit that reads a
+    LayerNorm brings its ops: the search ranks the planted unit first, keeps exactly it, and in the
+    tuned model that LayerNorm's ops and the FULLY_CONNECTED compute in float, every other one in int8."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from prelnedge.export import ExportConfig, export
+    from prelnedge.export.tflite_graph import read_subgraphs
+    from prelnedge.quantize.units import tflite_units
+
+    checkpoint = planted_checkpoint(tmp_path / "checkpoint", TASK)
+    tflite = export(ExportConfig(task=TASK, target="tflite", model=checkpoint, out=tmp_path / "tflite")).folder
+    report = tune(tflite, tmp_path / "tuned", mode="int8-static", budget=Budget(MIN_SQNR, 15.0),
+                  cache=tmp_path / "cache", search_examples=16)
+    assert report["plain"]["min_sqnr_db"] < 10 and not report["plain"]["meets"], report["plain"]
+    ranked = sorted(report["sensitivity"], key=lambda row: row["rank"])
+    assert ranked[0]["unit"] == PLANTED_UNIT and ranked[0]["sqnr_gain_db"] > 10, ranked[:3]
+    assert report["recipe"]["units"] == {PLANTED_UNIT: "float"}
+    held = report["held_out"]
+    assert held["tuned"]["min_sqnr_db"] >= 15 and held["plain"]["min_sqnr_db"] < 10, held
+
+    planted = next(u.nodes for u in tflite_units(tflite / "model.tflite", 3) if u.name == PLANTED_UNIT)
+    interpreter = Interpreter(model_path=str(tmp_path / "tuned" / "model.tflite"))
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    ops = read_subgraphs(tmp_path / "tuned" / "model.tflite")[0].ops
+    # what each op's data input (not a MEAN's axes) holds
+    reads = {tensors[op.outputs[0]]["name"]: (op.name, tensors[op.inputs[0]]["dtype"])
+             for op in ops if op.name in ("FULLY_CONNECTED", "MEAN", "RSQRT")}
+    assert sorted(reads[name][0] for name in planted if name in reads) == [
+        "FULLY_CONNECTED", "MEAN", "MEAN", "RSQRT"], planted
+    float_ones = {name for name, (_, dtype) in reads.items() if dtype == np.float32}
+    assert float_ones == {name for name in planted if name in reads}, float_ones
+    assert all(dtype == np.int8 for name, (_, dtype) in reads.items() if name not in planted)
 
 
 def test_an_unreachable_cluster_is_one_line_before_any_candidate(planted_export, tmp_path):

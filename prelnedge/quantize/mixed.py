@@ -64,10 +64,11 @@ def _as_dynamic_sees(nodes: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def tflite_float_nodes(float_model: Path, layers: int, recipe: Recipe) -> tuple[str, ...]:
-    """The output tensor names of the recipe's float units in a float .tflite export."""
+    """The output tensor names of the recipe's float units in a float .tflite export, each once (units
+    that read one LayerNorm, such as attn.q, attn.k and attn.v, share its ops)."""
     units = tflite_units(float_model, layers)
     recipe.check_units([unit.name for unit in units], f"the export {float_model}")
-    return tuple(recipe.nodes(units, "float"))
+    return tuple(dict.fromkeys(recipe.nodes(units, "float")))
 
 
 def quantize_tflite_recipe(checkpoint, framework: str, work: Path, calibration, recipe: Recipe,

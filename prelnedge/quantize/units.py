@@ -90,11 +90,21 @@ def onnx_units(path: Path, ops: tuple[str, ...] = ("MatMul", "Gather")) -> list[
 # by its place in that order (checked against the layer count), and denylisted by its output tensor name.
 _TFLITE_LAYER_ORDER = ("attn.q", "attn.k", "attn.v", "attn.out", "ffn.in", "ffn.out")
 _TFLITE_EMBEDDINGS = ("embeddings.word", "embeddings.position", "embeddings.token_type")
+# The ops a LayerNorm becomes in the converter's graph (mean, centre, variance, rsqrt, scale, shift), and
+# the RESHAPE to 2-D that a FULLY_CONNECTED reads it through.
+_LAYER_NORM_OPS = frozenset({"MEAN", "SUB", "SQUARED_DIFFERENCE", "MUL", "ADD", "RSQRT", "RESHAPE"})
 
 
 def tflite_units(path: Path, layers: int) -> list[Unit]:
     """The units of a float .tflite export: every FULLY_CONNECTED over a constant weight and every
-    GATHER from a constant table, in execution order, named by place."""
+    GATHER from a constant table, in execution order, named by place.
+
+    A linear layer that reads a LayerNorm (attn.q/k/v, ffn.in, a head over the final norm) brings that
+    LayerNorm's ops into its unit. Under int8-static the converter runs a LayerNorm in int8 with one
+    scale per tensor, so a few huge hidden dimensions (a LayerNorm gain trained large, as in BERT-family
+    models) crush every other dimension of its output before the linear layer reads it: keeping the
+    linear layer float alone cannot undo that, and keeping the LayerNorm float alone does not either (the
+    int8 linear layer quantizes its input again). The unit keeps both float or neither."""
     import math
 
     from ai_edge_litert.interpreter import Interpreter
@@ -121,6 +131,39 @@ def tflite_units(path: Path, layers: int) -> list[Unit]:
              for i in range(len(linear))]
     units = [Unit(_TFLITE_EMBEDDINGS[i], (details[op.outputs[0]]["name"],), "GATHER",
                   int(math.prod(details[w]["shape"]))) for i, (op, w) in enumerate(tables)]
-    return units + [Unit(name, (details[op.outputs[0]]["name"],), "FULLY_CONNECTED",
-                         int(math.prod(details[w]["shape"])))
+    return units + [Unit(name, (details[op.outputs[0]]["name"],)
+                         + tuple(details[o.outputs[0]]["name"] for o in _layer_norm_before(graph, op.inputs[0])),
+                         "FULLY_CONNECTED", int(math.prod(details[w]["shape"])))
                     for name, (op, w) in zip(names, linear)]
+
+
+def _layer_norm_before(graph, tensor: int) -> list:
+    """The ops of the LayerNorm whose output `tensor` is (through a RESHAPE), in execution order; none
+    when `tensor` is not a LayerNorm's output. Walks back from `tensor` over LayerNorm-kind ops and
+    stops at the norm's input: the tensor that a MEAN and a SUB of that MEAN both read."""
+    producer = {out: op for op in graph.ops for out in op.outputs}
+    readers: dict[int, list] = {}
+    for op in graph.ops:
+        for i in op.inputs:
+            readers.setdefault(i, []).append(op)
+
+    def norm_input(t: int) -> bool:
+        means = [op for op in readers.get(t, ()) if op.name == "MEAN"]
+        return any(op.name == "SUB" and op.inputs[0] == t and op.inputs[1] in {m.outputs[0] for m in means}
+                   for op in readers.get(t, ()))
+
+    found, todo = [], [tensor]
+    while todo:
+        t = todo.pop()
+        op = producer.get(t)
+        if op is None or op in found or norm_input(t):
+            continue
+        if op.name not in _LAYER_NORM_OPS or len(found) > 12:  # a LayerNorm is 9 ops (10 with the RESHAPE)
+            return []
+        found.append(op)
+        todo.extend(i for i in op.inputs if i >= 0)
+    kinds = [op.name for op in found]
+    if kinds.count("MEAN") != 2 or kinds.count("RSQRT") != 1:
+        return []
+    order = {id(op): n for n, op in enumerate(graph.ops)}
+    return sorted(found, key=lambda op: order[id(op)])

@@ -44,13 +44,8 @@ def test_the_spec_carries_fields_with_roles_and_the_decode_block(name):
     assert spec["request"] == [{"name": f.name, "type": f.type, "role": f.role, "needs_mask": task.request.needs_mask}
                                for f in task.request.required]
     assert [f["role"] for f in spec["request"]][0] == "first" and {f["role"] for f in spec["request"]} <= set(ROLES)
-    want = {}
-    if task.head_kind == "lm":
-        want["top_k"] = TOP_K
-    if task.head_kind == "span":
-        want["max_answer_tokens"] = MAX_ANSWER_TOKENS
-    if task.causal:
-        want["generate_tokens"] = DEMO_NEW_TOKENS
+    want = {"masked-lm": {"top_k": TOP_K}, "causal-lm": {"top_k": TOP_K, "generate_tokens": DEMO_NEW_TOKENS},
+            "qa": {"max_answer_tokens": MAX_ANSWER_TOKENS}}.get(name, {})  # what each head kind's decoder reads
     assert spec["decode"] == want
     assert DEFAULT_TOP_K == TOP_K  # one source: the registry's
 

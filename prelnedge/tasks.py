@@ -2,8 +2,9 @@
 the seven tasks from here; nothing else keeps its own list or compares task names. Per task: its io
 spec, its head kind (which head class the model files build and how outputs are decoded), the
 request a caller gives (fields, <mask>), whether labels apply, and how it is judged (agreement with
-the float reference, the metric on labelled data). Modules dispatch on `head_kind`, `request.kind`,
-`causal` and `per_choice`.
+the float reference, the metric on labelled data). Modules dispatch on `head_kind`, `causal` and
+`per_choice`; the request does its own work (parse a line, give field values, encode: `Request`), its
+fields carry roles, so no caller branches on the request's kind or spells a field's name.
 
 Axis legend used in io specs: B batch, C choices, L sequence length, H hidden size,
 V vocabulary size, N number of labels.

@@ -4,7 +4,7 @@ Three kinds of folder, each with one format name in its manifest:
 - `ModelArtifact` ("prelnedge-artifact/1"): an export, or a quantized export (it then carries
   `quantization` and the `parent` it was made from). Written by prelnedge.export and
   prelnedge.quantize.stage; read by quantize, bundle, validate, predict and report.
-- `BundleArtifact` ("prelnedge-bundle/2"): a runtime bundle, written by prelnedge.bundle. The
+- `BundleArtifact` ("prelnedge-bundle/3"): a runtime bundle, written by prelnedge.bundle. The
   browser page and the Android app read its manifest.json as JSON (the task spec in "spec",
   prelnedge.bundle.runtime_spec), so its fields keep their names.
 - `ReportArtifact` ("prelnedge-report/1"): a report folder (its manifest lets --force tell it is ours).

@@ -30,10 +30,12 @@ from prelnedge.errors import UserError
 
 # The manifest formats prelnedge writes (prelnedge.artifact reads and writes the manifests themselves).
 MODEL_FORMAT = "prelnedge-artifact/1"
-BUNDLE_FORMAT = "prelnedge-bundle/2"  # /2: the manifest carries "spec"; /1 bundles must be bundled again
+# /2: the manifest carries "spec"; /3: the spec's request fields carry roles and it has a decode block
+# (the page and the app name no field and keep no decode number); older bundles must be bundled again
+BUNDLE_FORMAT = "prelnedge-bundle/3"
 REPORT_FORMAT = "prelnedge-report/1"
 # a folder whose manifest has one of these is ours (--force may replace it), older bundles included
-FORMATS = (MODEL_FORMAT, BUNDLE_FORMAT, "prelnedge-bundle/1", REPORT_FORMAT)
+FORMATS = (MODEL_FORMAT, BUNDLE_FORMAT, "prelnedge-bundle/2", "prelnedge-bundle/1", REPORT_FORMAT)
 
 # ---- owners: pid + start time ---------------------------------------------------------------------
 def _stat_fields(pid: int) -> list[str]:

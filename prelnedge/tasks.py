@@ -2,8 +2,9 @@
 the seven tasks from here; nothing else keeps its own list or compares task names. Per task: its io
 spec, its head kind (which head class the model files build and how outputs are decoded), the
 request a caller gives (fields, <mask>), whether labels apply, and how it is judged (agreement with
-the float reference, the metric on labelled data). Modules dispatch on `head_kind`, `request.kind`,
-`causal` and `per_choice`.
+the float reference, the metric on labelled data). Modules dispatch on `head_kind`, `causal` and
+`per_choice`; the request does its own work (parse a line, give field values, encode: `Request`), its
+fields carry roles, so no caller branches on the request's kind or spells a field's name.
 
 Axis legend used in io specs: B batch, C choices, L sequence length, H hidden size,
 V vocabulary size, N number of labels.
@@ -11,7 +12,9 @@ V vocabulary size, N number of labels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from typing import Any
 
 from prelnedge.errors import UserError
 
@@ -23,24 +26,169 @@ class TensorSpec:
     dtype: str  # numpy dtype name at the model boundary (exporters may narrow int64 to int32)
 
 
+# What a request field is to the tokenizer, so that nothing outside this file needs its name:
+#   first   the text an encoding starts with (a text, a question, a prompt)
+#   second  the text paired with the first in one encoding (a context, a classification pair)
+#   rows    several texts, each paired with the first in an encoding of its own (multiple-choice
+#           choices: one item is one row per choice)
+ROLES = ("first", "second", "rows")
+# The keys of an evaluation line that give the truth rather than the request (Example's fields).
+TRUTH_FIELDS = ("label", "answers", "entities")
+
+
+class RequestError(ValueError):
+    """A request line or a request's values that do not fit the task's fields; the message says what
+    is wrong (callers add where: the file and line, or the CLI option)."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One request with its truth (when labelled): the texts by role, so every task has the same three
+    slots. `Request.example` builds one from a request's field values, `Request.values` gives them back."""
+    text: str  # the first text: the text, the question (qa) or the prompt (multiple-choice)
+    pair: str | None = None  # the second text: the context (qa), a classification pair
+    choices: tuple[str, ...] = ()  # the rows (multiple-choice)
+    label: int | str | None = None
+    answers: tuple[str, ...] = field(default=())
+    entities: tuple[tuple[int, int, str], ...] = field(default=())  # token-classification: char spans + type
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a request: its name (the key of a golden.json example and of a JSONL line) and its role."""
+    name: str
+    role: str  # one of ROLES
+    optional: bool = False  # a line may leave it out; runtimes and the bundle's spec never ask for it
+
+    @property
+    def type(self) -> str:
+        return "strings" if self.role == "rows" else "string"
+
+
 @dataclass(frozen=True)
 class Request:
-    """What a caller gives for one prediction. `fields` are the keys of a golden.json example and of a
-    calibration/evaluation JSONL line; `kind` picks how examples are built (verify/golden.py) and
-    parsed (examples.py), and which CLI options the task reads (runtime/postprocess.py)."""
-    kind: str  # one of REQUEST_KINDS
-    fields: tuple[str, ...]
+    """What a caller gives for one prediction, and the work done on it: `parse` reads a request line,
+    `example` and `values` turn field values into an Example and back, `encodings` tokenizes one. Callers
+    (examples.py, verify/golden.py, runtime/postprocess.py, the bundle's spec) never branch on `kind`."""
+    kind: str  # a name for the request (one of REQUEST_KINDS), for people and tests
+    fields: tuple[Field, ...]
     line_format: str  # how a calibration/evaluation JSONL line gives it (quoted in error messages)
     needs_mask: bool = False  # each text must hold <mask>: the positions the model fills
-    lists: tuple[str, ...] = ()  # the fields that hold several strings (the rest hold one)
+    truth: tuple[str, ...] = ()  # the TRUTH_FIELDS an evaluation line of this request may add
+    squad_json: bool = False  # files may also be SQuAD-style JSON (question-context requests)
+
+    @property
+    def required(self) -> tuple[Field, ...]:
+        """The fields a runtime asks for (a bundle's spec lists these)."""
+        return tuple(f for f in self.fields if not f.optional)
+
+    def role(self, role: str) -> Field | None:
+        return next((f for f in self.fields if f.role == role), None)
+
+    @property
+    def lists(self) -> tuple[str, ...]:
+        """The fields that hold several strings (the rest hold one)."""
+        return tuple(f.name for f in self.fields if f.type == "strings")
+
+    def example(self, values: dict[str, Any], **truth: Any) -> Example:
+        """The Example of a request's field values (already checked: see `parse`)."""
+        slots: dict[str, Any] = {"first": "text", "second": "pair", "rows": "choices"}
+        given = {slots[f.role]: values[f.name] for f in self.fields if values.get(f.name) is not None}
+        if "choices" in given:
+            given["choices"] = tuple(given["choices"])
+        return Example(**given, **truth)
+
+    def values(self, example: Example) -> dict[str, Any]:
+        """The example's field values by field name (optional fields only when given): a golden.json
+        example's request, or a JSONL line without its truth."""
+        by_role = {"first": example.text, "second": example.pair, "rows": list(example.choices)}
+        return {f.name: by_role[f.role] for f in self.fields if not (f.optional and by_role[f.role] is None)}
+
+    def parse(self, item: Any) -> Example:
+        """A request line's JSON value -> Example, or RequestError naming what is missing or wrong and
+        what the request allows. A bare string is the first field of a one-text request."""
+        first = self.role("first")
+        if isinstance(item, str) and len(self.required) == 1:
+            item = {first.name: item}
+        if not isinstance(item, dict):
+            raise RequestError(f"expected {'a string or ' if len(self.required) == 1 else ''}an object, "
+                               f"got {type(item).__name__}")
+        allowed = [f.name for f in self.fields] + list(self.truth)
+        unknown = [key for key in item if key not in allowed]
+        hint = (f" (unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                f"allowed: {', '.join(allowed)})") if unknown else ""
+        values = {}
+        for f in self.fields:
+            value = item.get(f.name)
+            if value is None and f.optional:
+                continue
+            if f.role == "rows":
+                if not isinstance(value, list) or len(value) < 2 or not all(isinstance(v, str) and v for v in value):
+                    raise RequestError(f"{f.name!r} must list at least two non-empty strings{hint}")
+                values[f.name] = value
+            elif f.optional:
+                if not isinstance(value, str):
+                    raise RequestError(f"{f.name!r} must be a string{hint}")
+                values[f.name] = value
+            else:
+                if not isinstance(value, str) or not value.strip():
+                    raise RequestError(f"needs a non-empty string {f.name!r}{hint}")
+                values[f.name] = value
+        for f in self.fields:
+            found = control_character(values.get(f.name) if f.type == "string" else None)
+            if found:
+                raise RequestError(f"{f.name!r} holds {found}, which no text holds (binary data?)")
+        return self.example(values, **self._truth(item))
+
+    def _truth(self, item: dict) -> dict[str, Any]:
+        truth: dict[str, Any] = {}
+        if "label" in self.truth:
+            label = item.get("label")
+            if label is not None and (isinstance(label, bool) or not isinstance(label, (int, str))):
+                raise RequestError(f"'label' must be a label name or an integer, got {type(label).__name__}")
+            truth["label"] = label
+        if "answers" in self.truth:
+            answers = item.get("answers", [])
+            if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+                raise RequestError(f"'answers' must be a list of strings, got {json.dumps(answers)[:40]}")
+            truth["answers"] = tuple(answers)
+        if "entities" in self.truth:
+            entities = item.get("entities", ())
+            if not isinstance(entities, list | tuple) or not all(
+                    isinstance(e, list) and len(e) == 3 and isinstance(e[0], int) and isinstance(e[1], int)
+                    and isinstance(e[2], str) for e in entities):
+                raise RequestError("'entities' must list [start, end, type] character spans")
+            truth["entities"] = tuple(tuple(e) for e in entities)
+        return truth
+
+    def encodings(self, tok: Any, example: Example, causal: bool = False) -> list:
+        """The example's encodings: one per row (rows), else one; `causal`: `<s> text` without `</s>`."""
+        if self.role("rows"):
+            return [tok.encode(example.text, row) for row in example.choices]
+        if causal:
+            return [tok.encode_causal(example.text)]
+        return [tok.encode(example.text, example.pair)]
 
 
-TEXT = Request("text", ("text",), '"a string" or {"text": ..., "pair": ...} lines')
-MASKED_TEXT = Request("text", ("text",), TEXT.line_format, needs_mask=True)
-QUESTION_CONTEXT = Request("question-context", ("question", "context"),
-                           '{"question": ..., "context": ...} lines, or SQuAD-style JSON')
-PROMPT_CHOICES = Request("prompt-choices", ("prompt", "choices"), '{"prompt": ..., "choices": [...]} lines',
-                         lists=("choices",))
+def control_character(text: str | None, start: int = 1) -> str | None:
+    """The first control character in `text` other than tab and line breaks, named with its column
+    (counted from `start`), or None: a NUL from a binary file would otherwise surface later as a
+    tokenizer's length error."""
+    for position, char in enumerate(text or "", start):
+        if (ord(char) < 32 and char not in "\t\n\r") or ord(char) == 127:
+            name = "a NUL byte" if char == "\x00" else "a control character"
+            return f"{name} (U+{ord(char):04X}) at column {position}"
+    return None
+
+
+_TEXT_FIELDS = (Field("text", "first"), Field("pair", "second", optional=True))
+TEXT = Request("text", _TEXT_FIELDS, '"a string" or {"text": ..., "pair": ...} lines', truth=("label", "entities"))
+MASKED_TEXT = Request("text", _TEXT_FIELDS, TEXT.line_format, needs_mask=True, truth=TEXT.truth)
+QUESTION_CONTEXT = Request("question-context", (Field("question", "first"), Field("context", "second")),
+                           '{"question": ..., "context": ...} lines, or SQuAD-style JSON', truth=("answers",),
+                           squad_json=True)
+PROMPT_CHOICES = Request("prompt-choices", (Field("prompt", "first"), Field("choices", "rows")),
+                         '{"prompt": ..., "choices": [...]} lines', truth=("label",))
 REQUEST_KINDS = ("text", "question-context", "prompt-choices")
 
 
@@ -160,6 +308,7 @@ for _task in TASKS.values():
 
 HEAD_KINDS = ("features", "lm", "sequence", "token", "choice", "span")
 assert all(task.head_kind in HEAD_KINDS and task.request.kind in REQUEST_KINDS for task in TASKS.values())
+assert all(f.role in ROLES for task in TASKS.values() for f in task.request.fields)
 
 
 def get_task(name: str) -> Task:

@@ -130,7 +130,7 @@ def test_bundle_and_report_manifests(tmp_path):
     spec = {"task": "sequence-classification", "head_kind": "sequence"}
     bundle = BundleArtifact(out, "web", source, spec, {"model_file": "onnx/model.onnx"}).write(out)
     data = read_bundle_manifest(out)
-    assert data == bundle.to_json() and data["format"] == "prelnedge-bundle/2" and data["spec"] == spec
+    assert data == bundle.to_json() and data["format"] == "prelnedge-bundle/3" and data["spec"] == spec
     assert data["quantization"] == QUANTIZED["quantization"] and data["io"] == QUANTIZED["io"]
     assert data["export"] == {"path": str(source.folder.resolve()),
                               "manifest_sha256": sha256_file(source.folder / "manifest.json"),

@@ -235,12 +235,13 @@ def test_web_page_generates_with_the_cache_and_replays_the_golden_continuation(d
     the page's own cached loop, and Generate streams the Python generator's tokens into the page."""
     from test_web_bundle import cli, run_pages, serve
     from web_support import require_node_modules
+    from prelnedge.runtime.generate import DEMO_NEW_TOKENS  # what the page asks for per press (spec.decode)
 
     require_node_modules("onnxruntime-web", "playwright-core")
     folder = default_onnx_export(TASK)
     cli("bundle", str(folder), "--platform", "web", "--out", str(tmp_path / "site" / TASK))
     prompt = "The lamp was first fuelled by"
-    want = json.loads(cli("generate", str(folder), "--prompt", prompt, "--max-new-tokens", "40", "--json"))
+    want = json.loads(cli("generate", str(folder), "--prompt", prompt, "--max-new-tokens", str(DEMO_NEW_TOKENS), "--json"))
     with serve(tmp_path / "site") as base:
         result = run_pages(base, {TASK: {"form": {"text": prompt, "button": "generate"}}}, tmp_path)[TASK]
     assert not result["errors"], result["errors"]

@@ -18,6 +18,9 @@ from prelnedge.errors import UserError
 
 Past = Any  # whatever the decoder keeps between steps (the cache, or the tokens seen for recomputation)
 STOP_REASONS = ("eos", "max-new-tokens", "limit")
+# New tokens per press of Generate on the web page and in the Android app (the bundle's spec carries it as
+# decode.generate_tokens; the runtimes keep no number of their own).
+DEMO_NEW_TOKENS = 40
 
 
 class Decoder(Protocol):

@@ -13,11 +13,11 @@ from typing import Any, Callable
 import numpy as np
 
 from prelnedge.errors import UserError
-from prelnedge.tasks import Task
+from prelnedge.tasks import TOP_K, Example, Task
 from prelnedge.runtime.tokenizer import MASK_TOKEN, Encoding, PreLNTokenizer
 
 Model = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
-DEFAULT_TOP_K = 5
+DEFAULT_TOP_K = TOP_K  # the registry's: golden.json's decoded answers and the bundle's spec keep as many
 
 
 class TruncationWarning(UserWarning):
@@ -182,7 +182,7 @@ def features(model: Model, tok: PreLNTokenizer, texts: list[str]) -> list[dict[s
             for t, m, pooled in zip(texts, mask, out["pooler_output"])]
 
 
-# The CLI option that gives each request field named in the registry (Task.request.fields).
+# The CLI option that gives each request field a runtime asks for (Task.request.required).
 OPTIONS = {"text": "--text", "prompt": "--text", "question": "--question", "context": "--context",
            "choices": "--choice"}
 
@@ -190,7 +190,7 @@ OPTIONS = {"text": "--text", "prompt": "--text", "question": "--question", "cont
 def check_request(task: Task, *, texts: list[str], question: str | None, context: str | None,
                   choices: list[str], top_k: int | None = None, stride: int | None = None) -> None:
     """Say which inputs a task needs, and refuse inputs it would ignore, before any model is loaded."""
-    reads = {OPTIONS[field] for field in task.request.fields}
+    reads = {OPTIONS[field.name] for field in task.request.required}
     unused = [option for option, given in (("--text", bool(texts)), ("--question", question is not None),
                                            ("--context", context is not None), ("--choice", bool(choices)))
               if given and option not in reads]
@@ -201,7 +201,8 @@ def check_request(task: Task, *, texts: list[str], question: str | None, context
                                    ("--top-k", top_k is not None, task.head_kind == "lm")):
         if given and not used_by:  # a setting with nothing to act on: say so, answer anyway
             warnings.warn(f"{option} has no effect on task {task.name}", UserWarning, stacklevel=2)
-    if "question" in task.request.fields:
+    second = task.request.role("second")
+    if second and not second.optional:  # a question and its context
         if not question or not context or not question.strip() or not context.strip():
             raise UserError(f"task {task.name} needs --question and --context (both non-empty)")
         return
@@ -209,7 +210,7 @@ def check_request(task: Task, *, texts: list[str], question: str | None, context
         raise UserError(f"task {task.name} needs --text")
     if task.request.needs_mask and not all(MASK_TOKEN in text for text in texts):
         raise UserError(f"{task.name} needs a --text containing <mask>")
-    if "choices" in task.request.fields:
+    if task.request.role("rows"):
         if len(texts) > 1:
             raise UserError(f"{task.name} takes one --text (the prompt); got {len(texts)}")
         if len(choices) < 2:
@@ -237,3 +238,16 @@ def run_task(task: Task, model: Model, tok: PreLNTokenizer, labels: tuple[str, .
         return [tag_tokens(model, tok, text, labels) for text in texts]
     decode = next_tokens if task.causal else fill_mask  # lm: the next token, or the <mask> positions
     return [decode(model, tok, text, top_k) for text in texts]
+
+
+def run_example(task: Task, model: Model, tok: PreLNTokenizer, labels: tuple[str, ...], example: Example,
+                top_k: int | None = None) -> Any:
+    """One Example (a golden.json example's request) through run_task, answered once: the CLI options
+    are filled from the request's roles (a first text paired with a required second one is a question)."""
+    second = task.request.role("second")
+    if second and not second.optional:
+        return run_task(task, model, tok, labels, texts=[], question=example.text, context=example.pair,
+                        choices=[], top_k=top_k)
+    answer = run_task(task, model, tok, labels, texts=[example.text], question=None, context=None,
+                      choices=list(example.choices), top_k=top_k)
+    return answer[0] if isinstance(answer, list) and not task.request.role("rows") else answer

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from prelnedge.tasks import TOP_K, Task  # TOP_K: the fill-mask and next-token candidates kept in "decoded"
+from prelnedge.tasks import TOP_K, Example, Task  # TOP_K: the fill-mask and next-token candidates kept in "decoded"
 from prelnedge.runtime.tokenizer import PreLNTokenizer
 
 TEXTS = ["The lamp was first fuelled by whale oil.", "Bees visit thousands of flowers every day.",
@@ -41,36 +41,34 @@ FULL_LIMIT = 50_000
 
 
 def golden_examples(task: Task, tok: PreLNTokenizer) -> list[dict[str, Any]]:
-    """The task's examples, in the fields of its request, the last one exactly `tok.max_length` tokens long."""
-    return _EXAMPLES[task.request.kind](task, tok)
+    """The task's examples: each its request's field values (Request.values) and "encodings" (one per
+    row), the last one exactly `tok.max_length` tokens long."""
+    request = task.request
+    return [{**request.values(example), "encodings": request.encodings(tok, example, task.causal)}
+            for example in _examples(task, tok)]
 
 
-def _question_context(task: Task, tok: PreLNTokenizer) -> list[dict[str, Any]]:
-    question = QA[0][0]
-    pairs = [*QA, (question, fill_to_limit(lambda c: len(_untruncated(tok, question, c)), "", tok.max_length))]
-    return [{"question": q, "context": c, "encoding": tok.encode(q, c)} for q, c in pairs]
-
-
-def _prompt_choices(task: Task, tok: PreLNTokenizer) -> list[dict[str, Any]]:
-    prompt = CHOICES[0][0]
-    long_choice = fill_to_limit(lambda c: len(_untruncated(tok, prompt, c)), "", tok.max_length)
-    items = [*CHOICES, (prompt, [CHOICES[0][1][0], long_choice])]  # rows of unequal length: padded
-    return [{"prompt": p, "choices": cs, "encodings": [tok.encode(p, c) for c in cs]} for p, cs in items]
-
-
-def _text(task: Task, tok: PreLNTokenizer) -> list[dict[str, Any]]:
+def _examples(task: Task, tok: PreLNTokenizer) -> list[Example]:
+    """The golden texts in the request's roles: rows (a prompt and its choices), a first text paired with
+    a required second one (a question and its context), or one text."""
+    request = task.request
+    second = request.role("second")
+    if request.role("rows"):
+        prompt = CHOICES[0][0]
+        long_choice = fill_to_limit(lambda c: len(_untruncated(tok, prompt, c)), "", tok.max_length)
+        items = [*CHOICES, (prompt, [CHOICES[0][1][0], long_choice])]  # rows of unequal length: padded
+        return [Example(p, choices=tuple(cs)) for p, cs in items]
+    if second and not second.optional:
+        question = QA[0][0]
+        long_context = fill_to_limit(lambda c: len(_untruncated(tok, question, c)), "", tok.max_length)
+        return [Example(q, c) for q, c in [*QA, (question, long_context)]]
     if task.causal:  # `<s> text` without `</s>`: what comes next is the answer
         long_text = fill_to_limit(lambda t: 1 + len(_untruncated(tok, t, special=False)), "", tok.max_length)
-        return [{"text": t, "encoding": tok.encode_causal(t)} for t in [*TEXTS, long_text]]
-    head = "The lamp was <mask>" if task.request.needs_mask else ""
-    texts = MASKED if task.request.needs_mask else [FIRST_TEXT.get(task.head_kind, TEXTS[0]), *TEXTS[1:]]
+        return [Example(t) for t in [*TEXTS, long_text]]
+    head = "The lamp was <mask>" if request.needs_mask else ""
+    texts = MASKED if request.needs_mask else [FIRST_TEXT.get(task.head_kind, TEXTS[0]), *TEXTS[1:]]
     long_text = fill_to_limit(lambda t: len(_untruncated(tok, t)), head, tok.max_length)
-    return [{"text": t, "encoding": tok.encode(t)} for t in [*texts, long_text]]
-
-
-# request kind (tasks.REQUEST_KINDS) -> its examples
-_EXAMPLES: dict[str, Callable[[Task, PreLNTokenizer], list[dict[str, Any]]]] = {
-    "question-context": _question_context, "prompt-choices": _prompt_choices, "text": _text}
+    return [Example(t) for t in [*texts, long_text]]
 
 
 def _untruncated(tok: PreLNTokenizer, text: str, pair: str | None = None, special: bool = True) -> tuple:
@@ -99,15 +97,12 @@ def decoded(task: Task, tok: PreLNTokenizer, forward: Callable, example: dict[st
             labels: tuple[str, ...]) -> Any:
     """What the task's post-processing makes of one golden example: the answer every runtime's own
     post-processing must reproduce from the expected outputs (None for features: nothing to decode)."""
-    from prelnedge.runtime.postprocess import run_task
+    from prelnedge.runtime.postprocess import run_example
 
     if task.head_kind == "features":
         return None
-    answer = run_task(task, forward, tok, labels, texts=[example[f] for f in ("text", "prompt") if f in example],
-                      question=example.get("question"), context=example.get("context"),
-                      choices=example.get("choices", []), top_k=TOP_K if task.head_kind == "lm" else None)
-    if isinstance(answer, list) and "text" in example:  # text tasks answer per text: one text here
-        answer = answer[0]
+    answer = run_example(task, forward, tok, labels, task.request.example(example),
+                         top_k=TOP_K if task.head_kind == "lm" else None)
     if isinstance(answer, dict):  # the example holds its text already
         answer.pop("text", None)
     return answer
@@ -117,7 +112,7 @@ def build_golden(task: Task, tok: PreLNTokenizer, forward: Callable, labels: tup
     examples, batches = [], []
     for example in golden_examples(task, tok):
         answer = decoded(task, tok, forward, example, labels)
-        encodings = example.pop("encodings", None) or [example.pop("encoding")]
+        encodings = example.pop("encodings")
         ids, mask = tok.batch(encodings)
         if task.per_choice:  # one item of C choices: (1, C, L)
             ids, mask = ids[None], mask[None]

@@ -2,13 +2,14 @@
 //   node test/browser_check.mjs JOB.json > RESULT.json
 // JOB: {"chromium": "/usr/bin/chromium",
 //       "pages": [{"url": "http://127.0.0.1:PORT/qa/index.html?selftest=1",
-//                  "form"?: {"question": "...", "context": "..."} | {"text": "..."} |
-//                           {"prompt": "...", "choices": ["...", "..."]},
+//                  "form"?: {FIELD: "..." | ["...", ...], ..., "button"?: "generate"}: the bundle's
+//                           request fields (manifest.json spec.request names), each input filled by id
+//                           (a list one item per line), then #run (or the button named) clicked,
 //                  "screenshot"?: "/path/page.png", "threads"?: true}]}
 // A file:// url is only checked for the page's own "must be served" message (#status in error).
 // RESULT: per page {"selftest": line, "answer", "detail", "json" (the form's result, when a form
 // was given), "status" (the #status line), "visible_forms": [ids of the forms a person sees, at the
-// end], "failed_requests": [...], "errors": [...], "requests": [paths fetched]}; with "threads": also
+// end], "visible_fields": [ids of the inputs and textareas a person sees, in page order], "failed_requests": [...], "errors": [...], "requests": [paths fetched]}; with "threads": also
 // "isolated" (the page's crossOriginIsolated), "wasm_threads" (onnxruntime-web's env.wasm.numThreads
 // after the session started) and "workers" (how many Web Workers the page started).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -57,18 +58,10 @@ async function check(spec) {
     }
     if (spec.form) {
       await page.waitForSelector('#status[data-state="ready"]', { timeout: TIMEOUT_MS });
-      if ('question' in spec.form) {
-        await page.fill('#question', spec.form.question);
-        await page.fill('#context', spec.form.context);
-        await page.click('#ask');
-      } else if ('prompt' in spec.form) {
-        await page.fill('#prompt', spec.form.prompt);
-        await page.fill('#choices', spec.form.choices.join('\n'));
-        await page.click('#choose');
-      } else {
-        await page.fill('#text', spec.form.text);
-        await page.click(`#${spec.form.button ?? 'run'}`); // button: 'generate' for a causal LM's Generate
+      for (const [name, value] of Object.entries(spec.form)) {
+        if (name !== 'button') await page.fill(`#${name}`, Array.isArray(value) ? value.join('\n') : value);
       }
+      await page.click(`#${spec.form.button ?? 'run'}`); // button: 'generate' for a causal LM's Generate
       await page.waitForSelector('#output[data-state="done"], #output[data-state="error"]', { timeout: TIMEOUT_MS });
       result.state = await page.getAttribute('#output', 'data-state');
       result.answer = await page.textContent('#answer');
@@ -88,6 +81,8 @@ async function check(spec) {
   }
   // what a person sees: the element renders (display, visibility, and every ancestor)
   result.visible_forms = await page.$$eval('form', (forms) => forms.filter((f) => f.checkVisibility()).map((f) => f.id))
+    .catch((err) => [`driver: ${err.message}`]);
+  result.visible_fields = await page.$$eval('input, textarea', (inputs) => inputs.filter((i) => i.checkVisibility()).map((i) => i.id))
     .catch((err) => [`driver: ${err.message}`]);
   if (spec.screenshot) await page.screenshot({ path: spec.screenshot, fullPage: true });
   await page.close();

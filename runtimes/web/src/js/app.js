@@ -1,7 +1,8 @@
 // The demo page: loads the bundle (manifest.json, golden.json, tokenizer.json, the ONNX model),
 // shows the form for the bundle's task, and runs the self-test when the URL has ?selftest=1.
 // Everything task-specific comes from manifest.json "spec" (prelnedge/bundle/runtime_spec.py): the
-// form is the one whose data-request lists the spec's request fields, results are shown by head kind.
+// form gets one input per request field of the spec (named as the spec names it, laid out by its
+// role), results are shown by head kind, decode numbers come from spec.decode.
 
 import { Tokenizer } from './tokenizer.js';
 import { loadModel, RUNTIME_NAMES } from './runner.js';
@@ -12,7 +13,7 @@ import { generateIds } from './generate.js';
 const root = new URL('../', import.meta.url); // the bundle folder
 const $ = (id) => document.getElementById(id);
 
-// The one text field's label, by head kind (a causal lm continues its text instead)
+// A lone text field's label, by head kind (a causal lm continues its text instead)
 const TEXT_LABELS = {
   lm: 'Text with <mask> where a word is missing',
   sequence: 'Text to classify',
@@ -20,7 +21,7 @@ const TEXT_LABELS = {
   features: 'Text to embed',
 };
 const CAUSAL_TEXT_LABEL = 'Text to continue';
-const GENERATE_TOKENS = 40; // new tokens per click of Generate
+const BUTTON_TEXT = { span: 'Find the answer', choice: 'Choose' }; // by head kind; else Run
 
 async function fetchJson(name) {
   const response = await fetch(new URL(name, root));
@@ -39,12 +40,29 @@ function labelsFrom(golden, config) {
   return Object.keys(id2label).sort((a, b) => a - b).map((k) => id2label[k]);
 }
 
-// The form for the spec's request fields: each field is the element with the field's name as id;
-// a "strings" field (a list) is a textarea with one item per line.
-function formFor(spec) {
-  const wanted = spec.request.map((field) => field.name).join(' ');
-  const form = Array.from(document.querySelectorAll('form.task-form')).find((f) => f.dataset.request === wanted);
-  if (!form) throw new Error(`this page has no form for the request fields ${wanted} (task ${spec.task})`);
+const capitalised = (name) => name.charAt(0).toUpperCase() + name.slice(1).replace(/_/g, ' ');
+
+// One labelled input per request field of the spec, before the form's buttons; each input's id is the
+// field's name. A "strings" field (rows) is a textarea with one item per line; a first text paired
+// with others is one line.
+function buildForm(spec) {
+  const form = $('request-form');
+  const alone = spec.request.length === 1;
+  for (const field of spec.request) {
+    const label = document.createElement('label');
+    label.htmlFor = field.name;
+    label.id = `${field.name}-label`;
+    label.textContent = alone ? (spec.causal ? CAUSAL_TEXT_LABEL : TEXT_LABELS[spec.head_kind]) ?? 'Text'
+      : field.type === 'strings' ? `${capitalised(field.name)}, one per line` : capitalised(field.name);
+    const oneLine = field.role === 'first' && !alone;
+    const input = document.createElement(oneLine ? 'input' : 'textarea');
+    input.id = input.name = field.name;
+    if (oneLine) Object.assign(input, { type: 'text', autocomplete: 'off' });
+    else input.rows = field.role === 'second' ? 6 : 4;
+    form.insertBefore(label, $('run'));
+    form.insertBefore(input, $('run'));
+  }
+  $('run').textContent = BUTTON_TEXT[spec.head_kind] ?? 'Run';
   return form;
 }
 
@@ -120,12 +138,13 @@ function render(spec, result) {
 }
 
 // Causal LM: Generate continues the text greedily, streaming each token into the answer as it comes.
-function wireGenerate(model, tok, golden) {
+function wireGenerate(spec, model, tok, golden) {
+  const newTokens = spec.decode.generate_tokens; // per click of Generate
   const button = $('generate');
   button.hidden = false;
   button.addEventListener('click', async () => {
     const output = $('output');
-    const text = $('text').value;
+    const text = $(spec.request[0].name).value; // a causal lm's one text
     output.dataset.state = 'running';
     button.disabled = true;
     const newIds = [];
@@ -133,10 +152,10 @@ function wireGenerate(model, tok, golden) {
       const enc = tok.encodeCausal(text);
       const maxTokens = golden.max_tokens ?? tok.maxTokens;
       const result = await generateIds(model, enc.ids, {
-        maxNewTokens: GENERATE_TOKENS, eosId: tok.eosId, maxTokens,
+        maxNewTokens: newTokens, eosId: tok.eosId, maxTokens,
         onToken: (id) => { newIds.push(id); $('answer').textContent = text + tok.decode(newIds); },
       });
-      const stops = { eos: '</s>', 'max-new-tokens': `${GENERATE_TOKENS} new tokens`, limit: `the model's limit of ${maxTokens} tokens` };
+      const stops = { eos: '</s>', 'max-new-tokens': `${newTokens} new tokens`, limit: `the model's limit of ${maxTokens} tokens` };
       $('answer-detail').textContent = `${result.newIds.length} tokens, ${result.cached ? 'with the key/value cache' : 'recomputed per token'}; stopped at ${stops[result.stop]}`;
       $('json').textContent = JSON.stringify({ text: tok.decode(result.newIds), new_ids: result.newIds, stop: result.stop, cached: result.cached });
       output.dataset.state = 'done';
@@ -156,7 +175,7 @@ async function main() {
   const [manifest, golden, tokenizerJson, config] = await Promise.all(
     ['manifest.json', 'golden.json', 'tokenizer.json', 'config.json'].map(fetchJson));
   const spec = manifest.spec;
-  if (!spec?.head_kind || !spec.rule) {
+  if (!spec?.head_kind || !spec.rule || !spec.decode) {
     throw new Error(`manifest.json has no task spec (format ${manifest.format}); bundle the export again with a current prelnedge`);
   }
   const task = spec.task;
@@ -170,16 +189,15 @@ async function main() {
 
   const model = await loadModel(manifest, new URL(modelFile, root).href, root);
 
-  const form = formFor(spec);
+  const form = buildForm(spec);
   form.hidden = false;
-  if (form.id === 'form-text') $('text-label').textContent = (spec.causal ? CAUSAL_TEXT_LABEL : TEXT_LABELS[spec.head_kind]) ?? 'Text';
   prefill(spec, golden.examples?.[0]);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const output = $('output');
     output.dataset.state = 'running';
     try {
-      render(spec, await runTask(spec, model, tok, labels, request(spec), golden.top_k ?? 5));
+      render(spec, await runTask(spec, model, tok, labels, request(spec)));
       output.dataset.state = 'done';
     } catch (err) {
       $('answer').textContent = err.message;
@@ -188,7 +206,7 @@ async function main() {
     }
   });
 
-  if (spec.causal) wireGenerate(model, tok, golden);
+  if (spec.causal) wireGenerate(spec, model, tok, golden);
 
   const runSelfTest = async () => {
     const line = $('selftest');

@@ -5,7 +5,8 @@
 // Character positions in results (start, end) are UTF-16 code units of the input strings, as JS
 // strings index them; Python reports code points (see tokenizer.js, toCodePointOffsets).
 
-export const MAX_ANSWER_TOKENS = 30; // prelnedge.runtime.postprocess.MAX_ANSWER_TOKENS
+// The decode settings (answer length limit, top-k) come from the bundle's spec (manifest.json
+// spec.decode, prelnedge/bundle/runtime_spec.py); this file keeps no number of its own.
 
 export class TaskError extends Error {
   constructor(message) {
@@ -75,7 +76,7 @@ export function wordEdges(text, offsets, allowed) {
  * (start, end) order wins, as np.argmax. Returns [start, end, score], score = p(start) * p(end)
  * under softmaxes over the allowed tokens.
  */
-export function bestSpan(startLogits, endLogits, allowed, maxAnswerTokens = MAX_ANSWER_TOKENS, edges = null) {
+export function bestSpan(startLogits, endLogits, allowed, maxAnswerTokens, edges = null) {
   if (allowed.length === 0) throw new TaskError('the context is empty after truncation; give a shorter question');
   let bi = -1, bj = -1, best = -Infinity;
   const search = (whole) => {
@@ -100,8 +101,8 @@ async function runEncodings(model, tok, encodings, shape = null) {
   return model.run(batch.inputIds, batch.attentionMask, shape ?? batch.shape);
 }
 
-/** The best whole-word answer span over every window of the context. */
-export async function answerQuestion(model, tok, question, context, stride = null) {
+/** The best whole-word answer span, at most `maxAnswerTokens` long, over every window of the context. */
+export async function answerQuestion(model, tok, question, context, maxAnswerTokens, stride = null) {
   if (!question.trim() || !context.trim()) throw new TaskError('qa needs a non-empty question and context');
   const windows = tok.encodeWindows(question, context, stride);
   const out = await runEncodings(model, tok, windows);
@@ -114,7 +115,7 @@ export async function answerQuestion(model, tok, question, context, stride = nul
     const start = row(out.start_logits, r, width).subarray(0, length);
     const end = row(out.end_logits, r, width).subarray(0, length);
     const edges = wordEdges(context, enc.offsets, allowed);
-    const [s, e, score] = bestSpan(start, end, allowed, MAX_ANSWER_TOKENS, edges);
+    const [s, e, score] = bestSpan(start, end, allowed, maxAnswerTokens, edges);
     if (best === null || score > best.score) best = { s, e, score, r };
   });
   const enc = windows[best.r];
@@ -189,19 +190,37 @@ export async function features(model, tok, text) {
 }
 
 /**
+ * A request's values by role (manifest.json spec.request gives each field's name and role): `first`
+ * the text an encoding starts with, `second` the text paired with it, `rows` texts each paired with
+ * the first in a row of its own. Field names are the spec's, never this page's.
+ */
+export function byRole(spec, request) {
+  return Object.fromEntries(spec.request.map((field) => [field.role, request[field.name]]));
+}
+
+/** The request's encodings as prelnedge's Request.encodings makes them: one per row, else one. */
+export function encodeRequest(spec, tok, request) {
+  const { first, second, rows } = byRole(spec, request);
+  if (rows !== undefined) return rows.map((row) => tok.encode(first, row));
+  return [spec.causal ? tok.encodeCausal(first) : tok.encode(first, second ?? null)];
+}
+
+/**
  * One request for the bundle's task, dispatched on the head kind the bundle's spec names
  * (manifest.json "spec", written by prelnedge/bundle/runtime_spec.py). `request` holds the spec's
- * request fields: {text} | {question, context} | {prompt, choices}. Returns what prelnedge's
- * `predict` prints for one input.
+ * request fields by name; their roles say which is which, and spec.decode gives the numbers
+ * (top_k, max_answer_tokens). Returns what prelnedge's `predict` prints for one input.
  */
-export async function runTask(spec, model, tok, labels, request, k = 5) {
+export async function runTask(spec, model, tok, labels, request) {
+  const { first, second, rows } = byRole(spec, request);
+  const decode = spec.decode ?? {};
   switch (spec.head_kind) {
-    case 'span': return answerQuestion(model, tok, request.question, request.context);
-    case 'sequence': return classify(model, tok, request.text, labels);
-    case 'token': return tagTokens(model, tok, request.text, labels);
-    case 'lm': return spec.causal ? nextTokens(model, tok, request.text, k) : fillMask(model, tok, request.text, k);
-    case 'choice': return choose(model, tok, request.prompt, request.choices);
-    case 'features': return features(model, tok, request.text);
+    case 'span': return answerQuestion(model, tok, first, second, decode.max_answer_tokens);
+    case 'sequence': return classify(model, tok, first, labels);
+    case 'token': return tagTokens(model, tok, first, labels);
+    case 'lm': return spec.causal ? nextTokens(model, tok, first, decode.top_k) : fillMask(model, tok, first, decode.top_k);
+    case 'choice': return choose(model, tok, first, rows);
+    case 'features': return features(model, tok, first);
     default: throw new TaskError(`task ${spec.task} has head kind ${spec.head_kind}, which this page does not know`);
   }
 }

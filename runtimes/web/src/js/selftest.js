@@ -16,7 +16,7 @@
 //                    counted and printed, not required.
 
 import { toCodePointOffsets } from './tokenizer.js';
-import { runTask } from './postprocess.js';
+import { byRole, encodeRequest, runTask } from './postprocess.js';
 import { replayGeneration } from './generate.js';
 
 class Mismatch extends Error {}
@@ -44,20 +44,13 @@ function sqnrDb(actual, expected) {
   return signal > 0 ? 10 * Math.log10(signal / noise) : -Infinity;
 }
 
-// The example's token encodings, built by the JS tokenizer as golden.py builds them.
-function encodeExample(spec, tok, ex) {
-  if (spec.head_kind === 'span') return [tok.encode(ex.question, ex.context)];
-  if (spec.head_kind === 'choice') return ex.choices.map((c) => tok.encode(ex.prompt, c));
-  return [spec.causal ? tok.encodeCausal(ex.text) : tok.encode(ex.text)];
-}
-
 // The example's request: its values of the spec's request fields.
 function requestOf(spec, ex) {
   return Object.fromEntries(spec.request.map((field) => [field.name, ex[field.name]]));
 }
 
 function checkTokens(spec, tok, ex, k) {
-  const encodings = encodeExample(spec, tok, ex);
+  const encodings = encodeRequest(spec, tok, requestOf(spec, ex)); // as golden.py encodes it
   const batch = tok.batch(encodings);
   const want = flat(ex.input_ids), wantMask = flat(ex.attention_mask);
   const got = Array.from(batch.inputIds, Number), gotMask = Array.from(batch.attentionMask, Number);
@@ -166,7 +159,7 @@ function compareDecoded(spec, ex, got, want, tol, k) {
   const score = (g, w, name = 'score') => check(!exact || close(g, w, tol), `${what}: ${name} ${g}, golden ${w}`);
   switch (spec.head_kind) {
     case 'span': {
-      const [[start, end]] = toCodePointOffsets(ex.context, [[got.start, got.end]]);
+      const [[start, end]] = toCodePointOffsets(byRole(spec, ex).second, [[got.start, got.end]]);
       check(got.answer === want.answer, `${what}: answer ${JSON.stringify(got.answer)}, golden ${JSON.stringify(want.answer)}`);
       check(start === want.start && end === want.end, `${what}: answer at [${start}, ${end}), golden [${want.start}, ${want.end})`);
       for (const key of ['start_token', 'end_token', 'window', 'windows']) {
@@ -182,7 +175,7 @@ function compareDecoded(spec, ex, got, want, tol, k) {
     case 'token':
       check(got.length === want.length, `${what}: ${got.length} tagged tokens, golden ${want.length}`);
       got.forEach((t, i) => {
-        const [[a, b]] = toCodePointOffsets(ex.text, [[t.start, t.end]]);
+        const [[a, b]] = toCodePointOffsets(byRole(spec, ex).first, [[t.start, t.end]]);
         check(t.label === want[i].label, `${what}: token ${i} label ${t.label}, golden ${want[i].label}`);
         check(t.token === want[i].token && a === want[i].start && b === want[i].end,
           `${what}: token ${i} ${JSON.stringify(t.token)} [${a}, ${b}), golden ${JSON.stringify(want[i].token)} [${want[i].start}, ${want[i].end})`);
@@ -245,7 +238,7 @@ export async function selfTest({ model, tok, golden, spec, labels, latencyRuns =
         check(err.minSqnrDb >= rule.min_sqnr_db, `example ${k}: ${err.worst} SQNR ${err.minSqnrDb.toFixed(1)} dB < floor ${rule.min_sqnr_db} dB`);
       }
       if (ex.decoded !== undefined && ex.decoded !== null && hasText) {
-        const got = await runTask(spec, model, tok, labels, requestOf(spec, ex), golden.top_k ?? 5);
+        const got = await runTask(spec, model, tok, labels, requestOf(spec, ex));
         decodedCount++;
         try {
           compareDecoded(spec, ex, got, ex.decoded, decodedTol, k);

@@ -57,17 +57,15 @@ public final class Golden {
     public final String task;
     public final List<String> labels; // empty when golden.json names none
     public final int maxTokens; // -1 when absent
-    public final int topK;
     public final List<Example> examples;
     /** Causal LM: the float reference's greedy continuation every runtime's loop must reproduce; else null. */
     public final Generate.Expected generation;
 
-    private Golden(String task, List<String> labels, int maxTokens, int topK, List<Example> examples,
+    private Golden(String task, List<String> labels, int maxTokens, List<Example> examples,
                    Generate.Expected generation) {
         this.task = task;
         this.labels = labels;
         this.maxTokens = maxTokens;
-        this.topK = topK;
         this.examples = examples;
         this.generation = generation;
     }
@@ -83,13 +81,12 @@ public final class Golden {
             }
         }
         int maxTokens = root.get("max_tokens") == null ? -1 : Json.integer(root.get("max_tokens"), "max_tokens");
-        int topK = root.get("top_k") == null ? Pipeline.DEFAULT_TOP_K : Json.integer(root.get("top_k"), "top_k");
         List<Example> examples = new ArrayList<>();
         List<Object> items = Json.array(root.get("examples"), "golden.json examples");
         for (int i = 0; i < items.size(); i++) {
             examples.add(example(i, Json.object(items.get(i), "example " + i), requestKeys));
         }
-        return new Golden(task, Collections.unmodifiableList(labels), maxTokens, topK, Collections.unmodifiableList(examples),
+        return new Golden(task, Collections.unmodifiableList(labels), maxTokens, Collections.unmodifiableList(examples),
                 Generate.Expected.parse(root.get("generation")));
     }
 

@@ -56,7 +56,7 @@ public final class ModelBundle {
         this.labels = labels;
         this.maxTokens = maxTokens;
         this.tokenizer = tokenizer;
-        this.pipeline = new Pipeline(spec, tokenizer, labels, golden.topK);
+        this.pipeline = new Pipeline(spec, tokenizer, labels);
         Map<String, Object> facts = manifest.get("bundle") instanceof Map
                 ? Json.object(manifest.get("bundle"), "manifest.json bundle") : new LinkedHashMap<String, Object>();
         // Bundles written before ONNX Runtime support carry no runtime: they are LiteRT bundles.

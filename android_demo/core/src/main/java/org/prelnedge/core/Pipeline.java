@@ -11,16 +11,12 @@ import java.util.Map;
  *
  * <p>What to do is decided by the bundle's {@link TaskSpec}: its head kind (span, choice, lm with
  * or without a causal mask, sequence, token, features), never by the task's name. A request is a map
- * with the spec's request fields, golden.json's example keys: "text", or "question" and "context"
- * (span), or "prompt" and "choices" (choice). Results are plain maps and lists with the same keys
- * and values as the Python functions return, so they compare with golden "decoded".
+ * with the spec's request fields (golden.json's example keys); the pipeline names no field but reads
+ * each value by its role (first, second, rows), and takes its decode numbers (top-k, the answer length
+ * limit) from the spec. Results are plain maps and lists with the same keys and values as the Python
+ * functions return, so they compare with golden "decoded".
  */
 public final class Pipeline {
-    /** Candidates kept by fill-mask and next-token prediction (golden.json's top_k). */
-    public static final int DEFAULT_TOP_K = 5;
-    /** Longest QA answer in tokens (postprocess.best_span's max_answer_tokens). */
-    public static final int MAX_ANSWER_TOKENS = 30;
-
     /** Anything that maps input ids and mask to named outputs: LiteRT on Android, replayed goldens on the JVM. */
     public interface Model {
         Map<String, Tensor> run(Inputs inputs) throws Exception;
@@ -57,9 +53,8 @@ public final class Pipeline {
     public final String task;
     private final RobertaTokenizer tok;
     private final List<String> labels;
-    private final int topK;
 
-    public Pipeline(TaskSpec spec, RobertaTokenizer tok, List<String> labels, int topK) {
+    public Pipeline(TaskSpec spec, RobertaTokenizer tok, List<String> labels) {
         if (spec.labelled && (labels == null || labels.isEmpty())) {
             throw new IllegalArgumentException(spec.task + " needs labels (labels.txt or config.json id2label)");
         }
@@ -67,7 +62,6 @@ public final class Pipeline {
         this.task = spec.task;
         this.tok = tok;
         this.labels = labels;
-        this.topK = topK;
     }
 
     public RobertaTokenizer tokenizer() {
@@ -78,26 +72,28 @@ public final class Pipeline {
     public Prepared prepare(Map<String, Object> request) {
         List<Encoding> encodings = new ArrayList<>();
         String kind = spec.headKind;
+        TaskSpec.Field rows = spec.field(TaskSpec.ROWS);
         if (kind.equals(TaskSpec.SPAN)) {
-            String question = text(request, "question");
-            String context = text(request, "context");
+            String question = first(request);
+            String context = second(request);
             if (question.trim().isEmpty() || context.trim().isEmpty()) {
-                throw new IllegalArgumentException(task + " needs a non-empty question and context");
+                throw new IllegalArgumentException(task + " needs a non-empty " + spec.field(TaskSpec.FIRST).name
+                        + " and " + spec.field(TaskSpec.SECOND).name);
             }
             Object stride = request.get("stride");
             encodings.addAll(tok.encodeWindows(question, context, stride == null ? -1 : Json.integer(stride, "stride")));
-        } else if (kind.equals(TaskSpec.CHOICE)) {
-            String prompt = text(request, "prompt");
-            List<Object> choices = Json.array(request.get("choices"), "choices");
+        } else if (rows != null) {
+            String prompt = first(request);
+            List<Object> choices = Json.array(request.get(rows.name), rows.name);
             if (choices.size() < 2) {
-                throw new IllegalArgumentException(task + " needs at least two choices");
+                throw new IllegalArgumentException(task + " needs at least two " + rows.name);
             }
             for (Object choice : choices) {
-                encodings.add(tok.encode(prompt, Json.string(choice, "choice")));
+                encodings.add(tok.encode(prompt, Json.string(choice, rows.name + " item")));
             }
         } else if (kind.equals(TaskSpec.LM) && spec.causal) {
             // <s> + the text's tokens, no </s>: the model predicts what follows the last token.
-            Encoding body = tok.encode(text(request, "text"), null, tok.maxLength - 1, false);
+            Encoding body = tok.encode(first(request), null, tok.maxLength - 1, false);
             int n = body.length() + 1;
             int[] ids = new int[n];
             int[][] offsets = new int[n][];
@@ -112,13 +108,27 @@ public final class Pipeline {
             }
             encodings.add(new Encoding(ids, offsets, seq));
         } else {
-            String text = text(request, "text");
-            if (kind.equals(TaskSpec.LM) && (tok.maskId < 0 || !text.contains("<mask>"))) {
+            String text = first(request);
+            if (spec.field(TaskSpec.FIRST).needsMask && (tok.maskId < 0 || !text.contains("<mask>"))) {
                 throw new IllegalArgumentException(task + " needs a text containing <mask>");
             }
             encodings.add(tok.encode(text));
         }
         return new Prepared(request, encodings, batch(encodings, spec.choiceInputs()));
+    }
+
+    /** The request's first text (the text, question or prompt: the spec's field of role first). */
+    private String first(Map<String, Object> request) {
+        return text(request, spec.field(TaskSpec.FIRST).name);
+    }
+
+    /** The text paired with the first (a context). */
+    private String second(Map<String, Object> request) {
+        TaskSpec.Field field = spec.field(TaskSpec.SECOND);
+        if (field == null) {
+            throw new IllegalArgumentException("task " + task + " has no request field of role second");
+        }
+        return text(request, field.name);
     }
 
     private static String text(Map<String, Object> request, String key) {
@@ -162,6 +172,7 @@ public final class Pipeline {
         String kind = spec.headKind;
         if (kind.equals(TaskSpec.SPAN)) {
             // The best whole-word span over every context window (one window when the context fits).
+            int maxAnswerTokens = TaskSpec.required(spec.decode.maxAnswerTokens, "max_answer_tokens", task);
             Tensor startLogits = output(outputs, "start_logits");
             Tensor endLogits = output(outputs, "end_logits");
             Postprocess.Span best = null;
@@ -172,9 +183,9 @@ public final class Pipeline {
                 for (int i = 0; i < inContext.length; i++) {
                     inContext[i] = window.sequenceIds[i] == 1;
                 }
-                boolean[][] edges = Postprocess.wordEdges(text(p.request, "context"), window.offsets, inContext);
+                boolean[][] edges = Postprocess.wordEdges(second(p.request), window.offsets, inContext);
                 Postprocess.Span span = Postprocess.bestSpan(startLogits.lastAxis(row), endLogits.lastAxis(row),
-                        inContext, MAX_ANSWER_TOKENS, edges);
+                        inContext, maxAnswerTokens, edges);
                 if (best == null || span.score > best.score) {
                     best = span;
                     bestRow = row;
@@ -184,7 +195,7 @@ public final class Pipeline {
             int charStart = window.offsets[best.start][0];
             int charEnd = window.offsets[best.end][1];
             Map<String, Object> answer = new LinkedHashMap<>();
-            answer.put("answer", Encoding.slice(text(p.request, "context"), charStart, Math.max(charStart, charEnd)));
+            answer.put("answer", Encoding.slice(second(p.request), charStart, Math.max(charStart, charEnd)));
             answer.put("score", best.score);
             answer.put("start", (long) charStart);
             answer.put("end", (long) charEnd);
@@ -198,14 +209,14 @@ public final class Pipeline {
             double[] probs = Postprocess.softmax(output(outputs, "logits").lastAxis(0));
             int best = Postprocess.argmax(probs);
             Map<String, Object> result = new LinkedHashMap<>();
-            result.put("text", p.request.get("text"));
+            result.put("text", first(p.request));
             result.put("label", labels.get(best));
             result.put("score", probs[best]);
             return result;
         }
         if (kind.equals(TaskSpec.TOKEN)) {
             Tensor logits = output(outputs, "logits");
-            String text = text(p.request, "text");
+            String text = first(p.request);
             List<Object> tags = new ArrayList<>();
             for (int i = 0; i < enc.length(); i++) {
                 if (enc.sequenceIds[i] < 0) {
@@ -251,7 +262,8 @@ public final class Pipeline {
                 scores.add(v);
             }
             Map<String, Object> result = new LinkedHashMap<>();
-            result.put("choice", Json.array(p.request.get("choices"), "choices").get(best));
+            TaskSpec.Field rows = spec.field(TaskSpec.ROWS);
+            result.put("choice", Json.array(p.request.get(rows.name), rows.name).get(best));
             result.put("index", (long) best);
             result.put("scores", scores);
             return result;
@@ -267,7 +279,7 @@ public final class Pipeline {
             head.add(Math.round(pooled[i] * 1e6) / 1e6);
         }
         Map<String, Object> result = new LinkedHashMap<>();
-        result.put("text", p.request.get("text"));
+        result.put("text", first(p.request));
         result.put("tokens", (long) enc.length());
         result.put("pooler_output_head", head);
         result.put("pooler_output_norm", Math.sqrt(norm));
@@ -276,7 +288,7 @@ public final class Pipeline {
 
     private List<Object> candidates(double[] probs) {
         List<Object> out = new ArrayList<>();
-        for (int id : Postprocess.topK(probs, topK)) {
+        for (int id : Postprocess.topK(probs, TaskSpec.required(spec.decode.topK, "top_k", task))) {
             Map<String, Object> candidate = new LinkedHashMap<>();
             candidate.put("token", tok.readableToken(id));
             candidate.put("id", (long) id);

@@ -83,7 +83,7 @@ public final class SelfTest {
             // The app reads tokenizer.json; the GPT-2 style files must tokenise the goldens the same way.
             RobertaTokenizer plain = RobertaTokenizer.fromVocabAndMerges(files.read("vocab.json"),
                     files.read("merges.txt"), RobertaTokenizer.configPrefixSpace(files), bundle.maxTokens);
-            Pipeline other = new Pipeline(bundle.spec, plain, bundle.labels, bundle.golden.topK);
+            Pipeline other = new Pipeline(bundle.spec, plain, bundle.labels);
             SelfCheck.Report second = SelfCheck.replay(bundle.golden, other);
             if (!second.passed) {
                 return "FAIL with vocab.json + merges.txt: " + second.failure;

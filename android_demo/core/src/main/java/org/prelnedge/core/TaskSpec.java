@@ -8,8 +8,9 @@ import java.util.Map;
 /**
  * What the bundle's task is, as manifest.json "spec" states it (written by
  * prelnedge/bundle/runtime_spec.py): the head kind the pipeline dispatches on, the request fields a
- * caller gives, the model's tensors with their axes, and the rule the golden self-check applies. The
- * core keeps no task list of its own; the browser page reads the same spec.
+ * caller gives with their roles, the decode settings, the model's tensors with their axes, and the rule
+ * the golden self-check applies. The core keeps no task list, field name or decode number of its own;
+ * the browser page reads the same spec.
  */
 public final class TaskSpec {
     /** Head kinds (prelnedge/tasks.py HEAD_KINDS): what the head computes and how outputs decode. */
@@ -22,14 +23,42 @@ public final class TaskSpec {
     static final List<String> HEAD_KINDS = Collections.unmodifiableList(java.util.Arrays.asList(
             FEATURES, LM, SEQUENCE, TOKEN, CHOICE, SPAN));
 
-    /** A request field: its name (golden.json's example key) and whether it holds a list of strings. */
+    /** Request field roles (prelnedge/tasks.py ROLES): the text an encoding starts with, the text
+     * paired with it, and texts each paired with the first in a row of its own. */
+    public static final String FIRST = "first";
+    public static final String SECOND = "second";
+    public static final String ROWS = "rows";
+    static final List<String> ROLES = Collections.unmodifiableList(java.util.Arrays.asList(FIRST, SECOND, ROWS));
+
+    /** A request field: its name (golden.json's example key), its role, whether it holds a list of
+     * strings, and whether its text must hold {@code <mask>}. */
     public static final class Field {
         public final String name;
+        public final String role;
         public final boolean list;
+        public final boolean needsMask;
 
-        Field(String name, boolean list) {
+        Field(String name, String role, boolean list, boolean needsMask) {
             this.name = name;
+            this.role = role;
             this.list = list;
+            this.needsMask = needsMask;
+        }
+    }
+
+    /** The post-processing's settings (spec.decode); a setting the head kind does not read is -1. */
+    public static final class Decode {
+        /** Candidates kept by fill-mask and next-token prediction. */
+        public final int topK;
+        /** The longest answer span in tokens. */
+        public final int maxAnswerTokens;
+        /** New tokens per press of Generate (causal lm). */
+        public final int generateTokens;
+
+        Decode(int topK, int maxAnswerTokens, int generateTokens) {
+            this.topK = topK;
+            this.maxAnswerTokens = maxAnswerTokens;
+            this.generateTokens = generateTokens;
         }
     }
 
@@ -81,17 +110,19 @@ public final class TaskSpec {
     public final String headKind;
     public final boolean causal;
     public final List<Field> request;
+    public final Decode decode;
     public final boolean labelled;
     public final List<TensorSpec> inputs;
     public final List<TensorSpec> outputs;
     public final Rule rule;
 
-    private TaskSpec(String task, String headKind, boolean causal, List<Field> request, boolean labelled,
+    private TaskSpec(String task, String headKind, boolean causal, List<Field> request, Decode decode, boolean labelled,
                      List<TensorSpec> inputs, List<TensorSpec> outputs, Rule rule) {
         this.task = task;
         this.headKind = headKind;
         this.causal = causal;
         this.request = request;
+        this.decode = decode;
         this.labelled = labelled;
         this.inputs = inputs;
         this.outputs = outputs;
@@ -113,11 +144,16 @@ public final class TaskSpec {
         List<Field> request = new ArrayList<>();
         for (Object item : Json.array(spec.get("request"), "spec.request")) {
             Map<String, Object> field = Json.object(item, "spec.request item");
-            request.add(new Field(Json.string(field.get("name"), "spec.request name"),
-                    "strings".equals(field.get("type"))));
+            String name = Json.string(field.get("name"), "spec.request name");
+            String role = field.get("role") == null ? null : Json.string(field.get("role"), "spec.request role");
+            if (!ROLES.contains(role)) {
+                throw new IllegalArgumentException("request field " + name + " has role " + role + "; this app knows "
+                        + ROLES + " (bundle the export again with a current prelnedge)");
+            }
+            request.add(new Field(name, role, "strings".equals(field.get("type")), Boolean.TRUE.equals(field.get("needs_mask"))));
         }
         return new TaskSpec(task, kind, Boolean.TRUE.equals(spec.get("causal")), Collections.unmodifiableList(request),
-                Boolean.TRUE.equals(spec.get("labelled")), tensors(spec.get("inputs"), "spec.inputs"),
+                decode(spec.get("decode")), Boolean.TRUE.equals(spec.get("labelled")), tensors(spec.get("inputs"), "spec.inputs"),
                 tensors(spec.get("outputs"), "spec.outputs"), rule(spec.get("rule")));
     }
 
@@ -147,6 +183,18 @@ public final class TaskSpec {
                 number(rule.get("min_sqnr_db"), "spec.rule.min_sqnr_db"),
                 rule.get("tolerance") == null ? null : Json.string(rule.get("tolerance"), "spec.rule.tolerance"),
                 "exact".equals(rule.get("decoded")), Json.number(rule.get("score_tol"), "spec.rule.score_tol"));
+    }
+
+    private static Decode decode(Object value) {
+        if (value == null) {
+            throw new IllegalArgumentException("manifest.json spec has no decode settings; bundle the export again");
+        }
+        Map<String, Object> decode = Json.object(value, "spec.decode");
+        return new Decode(setting(decode, "top_k"), setting(decode, "max_answer_tokens"), setting(decode, "generate_tokens"));
+    }
+
+    private static int setting(Map<String, Object> decode, String key) {
+        return decode.get(key) == null ? -1 : Json.integer(decode.get(key), "spec.decode." + key);
     }
 
     private static double number(Object value, String what) {
@@ -183,5 +231,23 @@ public final class TaskSpec {
             names.add(f.name);
         }
         return names;
+    }
+
+    /** The request field with this role, or null when the request has none. */
+    public Field field(String role) {
+        for (Field f : request) {
+            if (f.role.equals(role)) {
+                return f;
+            }
+        }
+        return null;
+    }
+
+    /** The decode setting, refused when the spec does not give it (a head kind that does not read it). */
+    static int required(int setting, String what, String task) {
+        if (setting < 0) {
+            throw new IllegalArgumentException("manifest.json spec.decode has no " + what + " for task " + task);
+        }
+        return setting;
     }
 }

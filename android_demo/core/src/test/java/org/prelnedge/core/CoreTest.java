@@ -183,7 +183,10 @@ public final class CoreTest {
         return RobertaTokenizer.fromVocabAndMerges(tinyVocab(), TINY_MERGES, maxLength);
     }
 
-    static final String TEXT = "[{\"name\": \"text\", \"type\": \"string\"}]";
+    static final String TEXT = "[{\"name\": \"text\", \"type\": \"string\", \"role\": \"first\"}]";
+    static final String MASKED_TEXT = "[{\"name\": \"text\", \"type\": \"string\", \"role\": \"first\", \"needs_mask\": true}]";
+    static final String QA_REQUEST = "[{\"name\": \"question\", \"type\": \"string\", \"role\": \"first\"}, {\"name\": \"context\","
+            + " \"type\": \"string\", \"role\": \"second\"}]";
     static final String FLOAT_RULE = "{\"peak_rel\": 1e-4, \"tolerance\": \"fp32-export\", \"decoded\": \"exact\","
             + " \"score_tol\": 1e-4}";
 
@@ -191,13 +194,12 @@ public final class CoreTest {
     static String spec(String task) {
         switch (task) {
             case "qa":
-                return spec(task, "span", false, "[{\"name\": \"question\", \"type\": \"string\"}, {\"name\": \"context\","
-                        + " \"type\": \"string\"}]", "B L", "start_logits:B L", "end_logits:B L");
+                return spec(task, "span", false, QA_REQUEST, "B L", "start_logits:B L", "end_logits:B L");
             case "multiple-choice":
-                return spec(task, "choice", false, "[{\"name\": \"prompt\", \"type\": \"string\"}, {\"name\": \"choices\","
-                        + " \"type\": \"strings\"}]", "B C L", "logits:B C");
+                return spec(task, "choice", false, "[{\"name\": \"prompt\", \"type\": \"string\", \"role\": \"first\"}, {\"name\": \"choices\","
+                        + " \"type\": \"strings\", \"role\": \"rows\"}]", "B C L", "logits:B C");
             case "masked-lm":
-                return spec(task, "lm", false, TEXT, "B L", "logits:B L V");
+                return spec(task, "lm", false, MASKED_TEXT, "B L", "logits:B L V");
             case "causal-lm":
                 return spec(task, "lm", true, TEXT, "B L", "logits:B L V");
             case "sequence-classification":
@@ -217,8 +219,11 @@ public final class CoreTest {
             outs.append(outs.length() == 0 ? "" : ", ").append(tensor(parts[0], parts[1], "float32"));
         }
         boolean labelled = kind.equals("sequence") || kind.equals("token");
+        // decode: the settings runtime_spec.decode_settings writes for the head kind
+        String decode = kind.equals("lm") ? (causal ? "{\"top_k\": 5, \"generate_tokens\": 40}" : "{\"top_k\": 5}")
+                : kind.equals("span") ? "{\"max_answer_tokens\": 30}" : "{}";
         return "{\"task\": \"" + task + "\", \"head_kind\": \"" + kind + "\", \"causal\": " + causal
-                + ", \"request\": " + request + ", \"labelled\": " + labelled
+                + ", \"request\": " + request + ", \"decode\": " + decode + ", \"labelled\": " + labelled
                 + ", \"inputs\": [" + tensor("input_ids", inputAxes, "int64") + ", " + tensor("attention_mask", inputAxes, "int64")
                 + "], \"outputs\": [" + outs + "], \"rule\": " + FLOAT_RULE + "}";
     }
@@ -350,7 +355,7 @@ public final class CoreTest {
 
     static void testQaDecodeMapsTokensToText() {
         RobertaTokenizer tok = tiny(64);
-        Pipeline qa = new Pipeline(TaskSpec.parse(Json.parse(spec("qa"))), tok, null, 5);
+        Pipeline qa = new Pipeline(TaskSpec.parse(Json.parse(spec("qa"))), tok, null);
         Map<String, Object> request = new LinkedHashMap<>();
         request.put("question", "hi");
         request.put("context", "🙂 wo hi");
@@ -485,17 +490,16 @@ public final class CoreTest {
 
     /** The pipeline follows the spec's head kind, whatever the task is called. */
     static void testPipelineDispatchesOnHeadKindNotName() throws Exception {
-        TaskSpec renamed = TaskSpec.parse(Json.parse(spec("my-extractive-reader", "span", false,
-                "[{\"name\": \"question\", \"type\": \"string\"}, {\"name\": \"context\", \"type\": \"string\"}]",
+        TaskSpec renamed = TaskSpec.parse(Json.parse(spec("my-extractive-reader", "span", false, QA_REQUEST,
                 "B L", "start_logits:B L", "end_logits:B L")));
         Map<String, Object> request = new LinkedHashMap<>();
         request.put("question", "hi");
         request.put("context", "wo hi");
-        Pipeline.Prepared p = new Pipeline(renamed, tiny(64), null, 5).prepare(request);
+        Pipeline.Prepared p = new Pipeline(renamed, tiny(64), null).prepare(request);
         equal(2, p.encodings.get(0).sequenceIds[p.encodings.get(0).length() - 2] + 1); // a question/context pair
         TaskSpec choices = TaskSpec.parse(Json.parse(spec("multiple-choice")));
         check(choices.choiceInputs() && choices.request.get(1).list, "choices: (B, C, L) inputs, a list field");
-        raises(() -> new Pipeline(TaskSpec.parse(Json.parse(spec("sequence-classification"))), tiny(64), null, 5),
+        raises(() -> new Pipeline(TaskSpec.parse(Json.parse(spec("sequence-classification"))), tiny(64), null),
                 "needs labels");
     }
 

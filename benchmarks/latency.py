@@ -70,9 +70,12 @@ def _litert_session(path: Path, threads: int):
 
 
 def _row_by_row(call):
-    """How prelnedge runs a model calibrated for unpadded rows: one call per row."""
+    """How prelnedge runs a model calibrated for unpadded rows: one call per unpadded row
+    (prelnedge.runtime.rows; the timed inputs have no padding, so each row is whole)."""
+    from prelnedge.runtime.rows import rows_of
+
     def rows(ids: np.ndarray, mask: np.ndarray):
-        return [call(ids[i:i + 1], mask[i:i + 1]) for i in range(ids.shape[0])]
+        return [call(row_ids, row_mask) for row_ids, row_mask in rows_of(ids, mask)]
     return rows
 
 

@@ -61,7 +61,7 @@ class IoSpec:
     outputs: tuple[TensorSpec, ...]
     dynamic_axes: tuple[str, ...]  # () for a static-shape model
     max_tokens: int
-    static_shape: dict | None = None  # {"batch", "length", "input_shape"}: prelnedge.runtime.static_shape
+    static_shape: dict | None = None  # {"batch", "length", "input_shape"}: prelnedge.runtime.rows
 
     @property
     def static_length(self) -> int | None:

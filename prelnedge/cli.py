@@ -421,15 +421,15 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_quantize(args: argparse.Namespace) -> int:
-    from prelnedge.quantize.stage import quantize_folder
-
     from prelnedge.quantize.recipe import Recipe
+    from prelnedge.quantize.stage import QuantizeConfig, run_quantize
 
     if args.mode is None and args.recipe is None:
         raise UserError("quantize needs --quantize MODE or --recipe FILE (see prelnedge quantize --help)")
     recipe = Recipe.read(args.recipe) if args.recipe is not None else None
-    _print_validation(quantize_folder(args.folder, args.mode, args.out, calibration=args.calibration,
-                                      force=args.force, model=args.model, recipe=recipe))
+    cfg = QuantizeConfig(args.folder, args.mode, args.out, calibration=args.calibration, force=args.force,
+                         model=args.model, recipe=recipe)
+    _print_validation(run_quantize(cfg))
     return 0
 
 
@@ -513,9 +513,9 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _run_bundle(args: argparse.Namespace) -> int:
-    from prelnedge.bundle import bundle, how_to_open
+    from prelnedge.bundle import BundleConfig, how_to_open, run_bundle
 
-    written = bundle(args.folder, args.platform, args.out, args.force)
+    written = run_bundle(BundleConfig(args.folder, args.platform, args.out, args.force))
     size = sum((written.folder / name).stat().st_size for name in written.files)
     print(f"{written.folder}: {args.platform} bundle of {written.source.task} ({len(written.files)} files, "
           f"{size / 2**20:.2f} MiB)")

@@ -46,7 +46,7 @@ def _export_quantized(cfg: ExportConfig, progress=None) -> ModelArtifact:
 
     from prelnedge.output_folder import check_target, output_lock, owned_temp_dir
     from prelnedge.progress import Progress
-    from prelnedge.quantize.stage import quantize_folder
+    from prelnedge.quantize.stage import QuantizeConfig, run_quantize
 
     out = cfg.resolved_out
     check_target(out, cfg.force, cfg.inputs)
@@ -60,5 +60,5 @@ def _export_quantized(cfg: ExportConfig, progress=None) -> ModelArtifact:
     with output_lock(out), owned_temp_dir(out.parent, f".{out.name}.float-", lock_held=True) as tmp:
         float_cfg = dataclasses.replace(cfg, quantize=None, calibration=None, out=tmp / "float", force=False)
         float_export = _export_float(float_cfg, progress)
-        return quantize_folder(float_export, cfg.quantize, out, calibration=cfg.calibration, force=cfg.force,
-                               model=cfg.model, progress=progress)
+        return run_quantize(QuantizeConfig(float_export, cfg.quantize, out, calibration=cfg.calibration,
+                                           force=cfg.force, model=cfg.model), progress)

@@ -65,7 +65,6 @@ def verify_ort(ort_file: Path, export_dir: Path, manifest: dict) -> dict:
     docstring); raise ValidationError naming the output on a miss. Returns the statistics the
     bundle manifest records."""
     from prelnedge.artifact import read_json
-    from prelnedge.verify.compare import judge_over_set, measure_outputs
     from prelnedge.config import PreLNConfig
     from prelnedge.runtime.sessions import OnnxSession
     from prelnedge.tasks import get_task
@@ -73,7 +72,7 @@ def verify_ort(ort_file: Path, export_dir: Path, manifest: dict) -> dict:
     from prelnedge.verify.replay import replay_golden
     from prelnedge.verify.rules import golden_rule
     from prelnedge.verify.tolerances import FP32_EXPORT
-    from prelnedge.verify.validate import validation_batches
+    from prelnedge.verify.validate import validate
 
     try:
         ort_session = OnnxSession(ort_file)
@@ -88,12 +87,10 @@ def verify_ort(ort_file: Path, export_dir: Path, manifest: dict) -> dict:
 
     onnx_session = OnnxSession(export_dir / manifest["model_file"])
     config = PreLNConfig.from_json_file(export_dir / "config.json")
-    cases = []
-    for ids, mask in validation_batches(config, task):
-        label = f"model.ort vs {manifest['model_file']} (inputs {'x'.join(map(str, ids.shape))})"
-        cases.append((label, measure_outputs(ort_session.run(ids, mask), onnx_session.run(ids, mask), label)))
-    # judged as validate() judges an export: each output against its peak over the whole set
-    onnx_worst = max(s.peak_rel for stats in judge_over_set(cases, limit) for s in stats.values())
+    # the float validation an export passes, with the .onnx model as the reference
+    summary = validate(ort_session.run, onnx_session.run, config, task, FP32_EXPORT,
+                       label=f"model.ort vs {manifest['model_file']}")
+    onnx_worst = max(worst["peak_rel"] for worst in summary["worst"].values())
     return {"golden_examples": len(golden["examples"]), "golden": golden_worst,
             "vs_onnx_peak_rel": onnx_worst, "vs_onnx_tolerance": limit}
 

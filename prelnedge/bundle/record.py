@@ -6,7 +6,7 @@ on the JVM, where LiteRT's and ONNX Runtime's Java APIs cannot load.
 
 The bundle's own model file runs here (model.ort in onnxruntime, model.tflite in LiteRT). Models
 that only take unpadded rows (manifest quantization.unpadded_only) are recorded one unpadded row at
-a time, which is how the app's RowByRow will ask for them.
+a time (prelnedge.runtime.rows.rows_of), which is how the app's RowByRow will ask for them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 
 def record_outputs(bundle_dir: Path) -> dict:
     from prelnedge.artifact import read_bundle_manifest, read_json
+    from prelnedge.runtime.rows import rows_of
     from prelnedge.runtime.sessions import open_session
 
     bundle_dir = Path(bundle_dir)
@@ -30,7 +31,7 @@ def record_outputs(bundle_dir: Path) -> dict:
     for example in read_json(bundle_dir / "golden.json")["examples"]:
         ids, mask = np.array(example["input_ids"]), np.array(example["attention_mask"])
         if unpadded_only and ids.ndim == 2:
-            inputs = [(row[None, :int(m.sum())], m[None, :int(m.sum())]) for row, m in zip(ids, mask)]
+            inputs = rows_of(ids, mask)
         else:
             inputs = [(ids, mask)]
         for row_ids, row_mask in inputs:

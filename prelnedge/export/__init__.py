@@ -19,7 +19,8 @@ from prelnedge.errors import UserError
 if TYPE_CHECKING:
     from prelnedge.artifact import ModelArtifact
 
-# (target, framework) -> "module:function"; each exporter writes its model file into a work folder.
+# (target, framework) -> "module:function"; each exporter, exporter(checkpoint, work, cfg) -> info, writes its
+# model file into the work folder and returns what the manifest records of the export.
 EXPORTERS = {
     ("onnx", "torch"): "prelnedge.export.onnx:export_onnx",
     ("tflite", "tf"): "prelnedge.export.tflite:export_tflite",
@@ -42,7 +43,7 @@ class ExportConfig:
     keep_savedmodel: bool = False
     quantize: str | None = None  # a mode from prelnedge.quantize.MODES
     calibration: Path | None = None
-    static_shape: int | None = None  # tflite from tf: batch 1 and this many tokens (prelnedge.runtime.static_shape)
+    static_shape: int | None = None  # tflite from tf: batch 1 and this many tokens (prelnedge.runtime.rows)
 
     def __post_init__(self) -> None:
         from prelnedge.tasks import get_task
@@ -138,12 +139,7 @@ def _export_float(cfg: ExportConfig, progress=None) -> ModelArtifact:
 
     with atomic_folder(out, cfg.force, cfg.inputs) as work:
         with progress.stage(f"exporting {cfg.target} from {cfg.resolved_framework}"):
-            if cfg.resolved_framework == "flax":
-                info = exporter(checkpoint, work, keep_savedmodel=cfg.keep_savedmodel)
-            elif cfg.static_shape:
-                info = exporter(checkpoint, work, static_length=cfg.static_shape)
-            else:
-                info = exporter(checkpoint, work)
+            info = exporter(checkpoint, work, cfg)
         checkpoint.config.save(work)
         if checkpoint.tokenizer_dir is not None:
             for name in TOKENIZER_FILES:
@@ -176,7 +172,7 @@ def _export_float(cfg: ExportConfig, progress=None) -> ModelArtifact:
 
 def _artifact(cfg: ExportConfig, checkpoint, task, info: dict, summary: dict, work: Path) -> ModelArtifact:
     from prelnedge.artifact import IoSpec, ModelArtifact, Source, TensorSpec
-    from prelnedge.runtime.static_shape import static_shape_record
+    from prelnedge.runtime.rows import static_shape_record
 
     input_dtype = info["input_dtype"]
     static = static_shape_record(task.name, cfg.static_shape) if cfg.static_shape else None

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prelnedge.checkpoint.load import LoadedCheckpoint
 from prelnedge.checkpoint.parked import weights_parked
 from prelnedge.export.broadcasts import convert_folding_broadcasts, manifest_entry
 from prelnedge.export.tflite import convert_concrete
+
+if TYPE_CHECKING:
+    from prelnedge.export import ExportConfig
 
 
 def convert_flax(checkpoint: LoadedCheckpoint, work: Path, converter_options=None,
@@ -32,13 +35,14 @@ def convert_flax(checkpoint: LoadedCheckpoint, work: Path, converter_options=Non
     return info, holder, concrete
 
 
-def export_tflite_flax(checkpoint: LoadedCheckpoint, work: Path, keep_savedmodel: bool = False) -> dict:
+def export_tflite_flax(checkpoint: LoadedCheckpoint, work: Path, cfg: ExportConfig) -> dict:
+    """The Flax reference through jax2tf; cfg.keep_savedmodel also writes the SavedModel beside it."""
     import tensorflow as tf
 
     info, holder, concrete = convert_flax(checkpoint, work)
     info["exporter"] = ("jax2tf.convert (polymorphic batch, sequence; weights as variables) -> "
                         + info["exporter"])
-    if keep_savedmodel:
+    if cfg.keep_savedmodel:
         tf.saved_model.save(holder, str(work / "savedmodel"), signatures={"serving_default": concrete})
         info["savedmodel"] = "savedmodel"
     return info

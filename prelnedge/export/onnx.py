@@ -11,9 +11,12 @@ import logging
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from prelnedge.checkpoint.load import LoadedCheckpoint
+
+if TYPE_CHECKING:
+    from prelnedge.export import ExportConfig
 
 # Opset 20 has a Gelu op: torch.onnx writes F.gelu as one Gelu node there, where opset 18 spells the exact
 # GELU as Div, Erf, Add, Mul, Mul, which ONNX Runtime 1.32 did not fuse back (profile, issue 13: Erf, Div
@@ -27,9 +30,9 @@ EXAMPLE_SIZES = {"B": 2, "C": 3, "L": 7}
 DIM_NAMES = {"B": "batch", "C": "choices", "L": "sequence"}
 
 
-def export_onnx(checkpoint: LoadedCheckpoint, work: Path) -> dict:
+def export_onnx(checkpoint: LoadedCheckpoint, work: Path, cfg: ExportConfig) -> dict:
     """The encoder tasks' graph (inputs ids and mask); the causal LM's cached decoder is
-    prelnedge.export.onnx_decoder's (prelnedge.export picks by task)."""
+    prelnedge.export.onnx_decoder's (prelnedge.export picks by task). No setting of cfg changes it."""
     import torch
 
     from prelnedge.models.torch import build_torch_model

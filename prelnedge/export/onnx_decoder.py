@@ -10,17 +10,22 @@ runtimes). The names are optimum's (prelnedge.tasks.cache_input_names).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prelnedge.checkpoint.load import LoadedCheckpoint
 from prelnedge.export.onnx import EXAMPLE_SIZES, OPSET, exporter_chatter_silenced, save_program
 from prelnedge.tasks import cache_input_names, cache_output_names
+
+if TYPE_CHECKING:
+    from prelnedge.export import ExportConfig
 
 # The traced cache length: neither 0 nor 1 (torch.export specialises those) and not the example's L,
 # so no relation between P and L can be baked in; P = 0 is validated after export.
 EXAMPLE_PAST = 4
 
 
-def export_onnx_decoder(checkpoint: LoadedCheckpoint, work: Path) -> dict:
+def export_onnx_decoder(checkpoint: LoadedCheckpoint, work: Path, cfg: ExportConfig) -> dict:
+    """The causal LM's cached decoder (see the module docstring); no setting of cfg changes it."""
     import torch
 
     from prelnedge.models.torch import build_torch_model

@@ -9,9 +9,12 @@ from __future__ import annotations
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from prelnedge.checkpoint.load import LoadedCheckpoint
+
+if TYPE_CHECKING:
+    from prelnedge.export import ExportConfig
 
 # The static length conversions inside `static_shape(n)` use: the quantize stage re-converts from
 # the reference through converter settings that know nothing of shapes (prelnedge.quantize.tflite),
@@ -30,11 +33,11 @@ def static_shape(length: int | None) -> Iterator[None]:
 
 def serving_function(call, task, static_length: int | None = None):
     """A tf.function with int32 inputs named input_ids / attention_mask, dynamic on every axis
-    (or, with static_length, of prelnedge.runtime.static_shape's fixed shape), returning a dict keyed by the
+    (or, with static_length, of prelnedge.runtime.rows' static shape), returning a dict keyed by the
     registry's output names (the signature's output names)."""
     import tensorflow as tf
 
-    from prelnedge.runtime.static_shape import static_input_shape
+    from prelnedge.runtime.rows import static_input_shape
 
     static_length = static_length or _STATIC_LENGTH.get()
     rank = len(task.inputs[0].axes)
@@ -64,8 +67,9 @@ def convert_concrete(function, trackable, work: Path, converter_options=None, co
             "ops": "TFLITE_BUILTINS", "exporter": "tf.lite.TFLiteConverter.from_concrete_functions"}
 
 
-def export_tflite(checkpoint: LoadedCheckpoint, work: Path, static_length: int | None = None) -> dict:
-    return convert_tf_reference(checkpoint, work, static_length)
+def export_tflite(checkpoint: LoadedCheckpoint, work: Path, cfg: ExportConfig) -> dict:
+    """The TF reference converted; cfg.static_shape: batch 1 and that many tokens (prelnedge.runtime.rows)."""
+    return convert_tf_reference(checkpoint, work, cfg.static_shape)
 
 
 def convert_tf_reference(checkpoint: LoadedCheckpoint, work: Path, static_length: int | None = None,

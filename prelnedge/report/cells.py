@@ -35,12 +35,12 @@ def quantize_cell(out: Path, *, task: str, mode: str, float_export: Path, checkp
                   calibration: Path | None = None, eval_file: Path | None = None) -> dict:
     from prelnedge.artifact import ModelArtifact
     from prelnedge.quantize import check_mode
-    from prelnedge.quantize.stage import quantize_folder
+    from prelnedge.quantize.stage import QuantizeConfig, run_quantize
 
     float_artifact = ModelArtifact.read(float_export, check_files=True)
     check_mode(float_artifact.target, float_artifact.framework, mode, task)
-    artifact = quantize_folder(float_artifact, mode, out, calibration=calibration, model=checkpoint,
-                               progress=_Quiet())
+    artifact = run_quantize(QuantizeConfig(float_artifact, mode, out, calibration=calibration, model=checkpoint),
+                            progress=_Quiet())
     return cell_figures(artifact, eval_file)
 
 

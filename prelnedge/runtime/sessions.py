@@ -109,11 +109,9 @@ def open_session(model_file: Path, threads: int | None = None, static_length: in
     if model_file.suffix == ".tflite":
         session = LiteRTSession(model_file, threads)
         if static_length:
-            from prelnedge.runtime.static_shape import StaticShapeSession
-            from prelnedge.tasks import get_task
+            from prelnedge.runtime.rows import RowByRowSession, outputs_with_length
 
-            with_length = tuple(s.name for s in get_task(task_name).outputs if "L" in s.axes)
-            return StaticShapeSession(session, static_length, with_length)
+            return RowByRowSession(session, outputs_with_length(task_name), static_length)
         return session
     raise UserError(f"cannot run {model_file}; allowed: .onnx, .ort, .tflite")
 
@@ -137,6 +135,7 @@ class ExportedModel:
         from prelnedge.artifact import ModelArtifact
         from prelnedge.config import PreLNConfig
         from prelnedge.tasks import get_task
+        from prelnedge.runtime.rows import RowByRowSession, outputs_with_length
         from prelnedge.runtime.tokenizer import PreLNTokenizer
 
         folder = Path(folder)
@@ -148,34 +147,16 @@ class ExportedModel:
         self.session = open_session(artifact.model_path, threads, static_length, self.task.name)
         max_tokens = static_length or self.config.max_tokens
         self.tokenizer = PreLNTokenizer.from_dir(folder, max_tokens) if artifact.has_tokenizer else None
+        # Integer TFLite models are calibrated without padding: a padded batch runs one unpadded row at
+        # a time, the per-token outputs padded back with zeros (padded positions carry no answer)
+        quantization = artifact.quantization
+        self._unpadded_rows = RowByRowSession(self.session, outputs_with_length(self.task.name)) \
+            if quantization and quantization.unpadded_only else None
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
-        quantization = self.artifact.quantization
-        if quantization and quantization.unpadded_only and input_ids.ndim == 2 and not np.all(attention_mask):
-            return self._row_by_row(np.asarray(input_ids), np.asarray(attention_mask))
+        if self._unpadded_rows is not None and input_ids.ndim == 2 and not np.all(attention_mask):
+            return self._unpadded_rows.run(input_ids, attention_mask)
         return self.session.run(input_ids, attention_mask)
-
-    def _row_by_row(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
-        """Integer TFLite models are calibrated without padding: run each row unpadded and pad the
-        per-token outputs back with zeros (padded positions carry no answer)."""
-        rows = []
-        for ids, mask in zip(input_ids, attention_mask):
-            n = int(mask.sum())
-            rows.append(self.session.run(ids[None, :n], mask[None, :n]))
-        width = input_ids.shape[1]
-        merged = {}
-        for spec in self.task.outputs:
-            parts = []
-            for out in rows:
-                value = out[spec.name]
-                if "L" in spec.axes:
-                    axis = spec.axes.index("L")
-                    pad = [(0, 0)] * value.ndim
-                    pad[axis] = (0, width - value.shape[axis])
-                    value = np.pad(value, pad)
-                parts.append(value)
-            merged[spec.name] = np.concatenate(parts, axis=0)
-        return merged
 
 
 def load_exported(folder: Path, threads: int | None = None) -> ExportedModel:

@@ -9,7 +9,8 @@ The public API (each module imports only numpy and the registries, so stages imp
                prelnedge.quantize.MODES carries); tolerance(name) for the float ones
   validate     validation_batches, validate: a float artifact against its float reference
   fidelity     measure: a quantized artifact's error statistics and task agreement; task_metric
-  floors       judge_fidelity: that measurement against the mode's SQNR and agreement floors
+  floors       validate_quantized_artifact: a quantized artifact measured and judged against its
+               mode's SQNR and agreement floors (judge_fidelity), for quantize and validate alike
   rules        artifact_tolerance, golden_rule (GoldenRule: how outputs are held to golden.json)
                and device_rule (what a bundle tells a device runtime to apply)
   replay       replay_golden: golden.json through a model under its rule, one loop for every caller

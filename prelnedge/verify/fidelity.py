@@ -201,6 +201,7 @@ def entity_spans(tokens: list[dict]) -> set[tuple[int, int, str]]:
 def evaluation_batches(task, tok, config, eval_examples):
     """Batch-1 unpadded inputs: the evaluation texts, or (no tokenizer) the validation ids row by row."""
     from prelnedge.examples import calibration_batches
+    from prelnedge.runtime.rows import rows_of
     from prelnedge.verify.validate import validation_batches
 
     if tok is not None:
@@ -210,7 +211,5 @@ def evaluation_batches(task, tok, config, eval_examples):
         if task.per_choice:  # (B, C, L): one item of C choices per row
             rows.extend((ids[i:i + 1], mask[i:i + 1]) for i in range(ids.shape[0]))
             continue
-        for row, keep in zip(ids, mask):
-            n = int(keep.sum())
-            rows.append((row[None, :n], keep[None, :n]))
+        rows.extend(rows_of(ids, mask))
     return rows

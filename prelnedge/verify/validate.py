@@ -43,17 +43,18 @@ def validation_batches(config: PreLNConfig, task: Task, seed: int = 0,
 
 
 def validate(run_artifact: Forward, run_reference: Forward, config: PreLNConfig, task: Task,
-             tol: Tolerance = FP32_EXPORT, max_tokens: int | None = None) -> dict:
+             tol: Tolerance = FP32_EXPORT, max_tokens: int | None = None, label: str = "artifact vs reference") -> dict:
     """Compare on every case; raise ValidationError (naming output and statistics) on a miss.
     Each output is judged against its peak over all cases (see verify.compare.judge_over_set), so the
     structural checks fail at the first case and the value checks after the last.
+    label: what is compared with what, in messages ("model.ort vs model.onnx" for the Android check).
     Returns the summary written to validation.json: worst statistics per output."""
     limit = tol.peak_rel
     measured = []
     for ids, mask in validation_batches(config, task, max_tokens=max_tokens):
-        label = f"artifact vs reference (inputs {'x'.join(map(str, ids.shape))})"
-        measured.append((label, list(ids.shape), measure_outputs(run_artifact(ids, mask), run_reference(ids, mask), label)))
-    judged = judge_over_set([(label, stats) for label, _, stats in measured], limit)
+        case = f"{label} (inputs {'x'.join(map(str, ids.shape))})"
+        measured.append((case, list(ids.shape), measure_outputs(run_artifact(ids, mask), run_reference(ids, mask), case)))
+    judged = judge_over_set([(case, stats) for case, _, stats in measured], limit)
     worst: dict[str, dict[str, float]] = {}
     cases = []
     for (_, shape, _), stats in zip(measured, judged):

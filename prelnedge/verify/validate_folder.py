@@ -121,21 +121,15 @@ def _validate_quantized(check: FolderCheck, task, model: Path | None) -> None:
     _replay(check, task, exported, cached_step_of(exported.session))
     if check.full_not_run:
         return
-    from prelnedge.verify.fidelity import measure
-    from prelnedge.verify.floors import judge_fidelity
-    from prelnedge.examples import default_examples
     from prelnedge.checkpoint.load import source_checkpoint
-    from prelnedge.verify.fidelity import evaluation_batches
+    from prelnedge.verify.floors import validate_quantized_artifact
 
     checkpoint = source_checkpoint(artifact, task, model)
     reference = build_forward(artifact.framework, checkpoint)
-    tok = exported.tokenizer
-    batches = evaluation_batches(task, tok, exported.config, default_examples(task)[1::2])
-    fidelity = measure(task, exported, lambda i, m: reference(i, m, False), batches,
-                       eos_id=exported.config.eos_token_id, mask_id=tok.mask_id if tok else None,
-                       max_tokens=artifact.io.static_length or exported.config.max_tokens)
-    thresholds = judge_fidelity(fidelity, tolerance, f"{artifact.quantization.mode} {artifact.target} vs float reference")
-    check.measured = {"passed": True, "tolerance": thresholds, "fidelity": fidelity}
+    check.measured = validate_quantized_artifact(
+        exported, reference, task, exported.config, exported.tokenizer, tolerance,
+        f"{artifact.quantization.mode} {artifact.target} vs float reference",
+        artifact.io.static_length or exported.config.max_tokens)
     check.full = True
 
 

@@ -5,7 +5,7 @@
 // batch 1 and LENGTH tokens ([1, 1, LENGTH] for multiple-choice, one choice per call). The page's
 // tokenizer already cuts and windows texts at LENGTH (golden.json's max_tokens); here each row of a
 // batch is right-padded to LENGTH (<pad> id, mask 0) and run alone, and the outputs' sequence axis
-// is cut back to the batch's length. prelnedge/runtime/static_shape.py does the same in Python.
+// is cut back to the batch's length. prelnedge/runtime/rows.py does the same in Python.
 //
 // Every LiteRT.js tensor, inputs and outputs alike, lives in WebAssembly memory and is freed with
 // .delete() as soon as its values are copied out.

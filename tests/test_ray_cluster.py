@@ -54,7 +54,10 @@ def _free_cpus(address: str) -> tuple[float | None, str]:
     the cluster is still reaping cancelled workers can fail (seen once in CI), so callers ask again."""
     code = ("import ray, json; ray.init(address=%r, log_to_driver=False, logging_level='ERROR'); "
             "print(json.dumps(ray.available_resources().get('CPU', 0)))" % address)
-    result = subprocess.run([sys.executable, "-c", code], env={**_env(), "RAY_AUTH_MODE": "token"},
+    # token mode only where this machine has a token, as prelnedge's own driver decides (executor/on_ray.py):
+    # a fresh machine's head may take drivers without one, and token mode without a token never connects
+    token = {"RAY_AUTH_MODE": "token"} if (Path.home() / ".ray" / "auth_token").is_file() else {}
+    result = subprocess.run([sys.executable, "-c", code], env={**_env(), **token},
                             capture_output=True, text=True, timeout=120)
     lines = result.stdout.strip().splitlines()
     return (float(lines[-1]) if result.returncode == 0 and lines else None), result.stderr[-2000:]

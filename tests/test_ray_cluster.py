@@ -155,7 +155,11 @@ def test_ctrl_c_cancels_the_cells_and_leaves_no_folder(head, tmp_path):
     deadline = time.monotonic() + 120
     while not list(scratch.glob(".prelnedge-report-*")) and time.monotonic() < deadline and driver.poll() is None:
         time.sleep(0.2)
-    time.sleep(4)  # the two exports are on the cluster now (each takes far longer than this)
+    # Interrupt once a cell holds a cluster CPU (the exports take far longer than this wait), not after a fixed
+    # sleep: with a 4 s sleep, on a fresh head, the driver once ignored the interrupt and finished with exit 0
+    free = None
+    while (free is None or free >= 2) and time.monotonic() < deadline and driver.poll() is None:
+        free, _ = _free_cpus(head)
     assert driver.poll() is None, driver.communicate()
     driver.send_signal(signal.SIGINT)
     _, stderr = driver.communicate(timeout=120)

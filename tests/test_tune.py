@@ -366,7 +366,20 @@ def test_tflite_int8_static_recipe_keeps_its_float_unit_float_and_replays(tmp_pa
     assert sum(np.int8 in dtypes for dtypes in fully_connected.values()) == len(fully_connected) - 1
 
 
-def test_tflite_int8_static_tune_keeps_the_planted_unit_with_the_layer_norm_it_reads(tmp_path):
+@pytest.fixture(scope="module")
+def tflite_tuned(tmp_path_factory):
+    """(float TFLite export, its int8-static tune report, the tuned folder) of the planted model."""
+    from prelnedge.export import ExportConfig, export
+
+    root = tmp_path_factory.mktemp("tflite-tuned")
+    checkpoint = planted_checkpoint(root / "checkpoint", TASK)
+    tflite = export(ExportConfig(task=TASK, target="tflite", model=checkpoint, out=root / "tflite")).folder
+    report = tune(tflite, root / "tuned", mode="int8-static", budget=Budget(MIN_SQNR, 15.0), cache=root / "cache",
+                  search_examples=16)
+    return tflite, report, root / "tuned"
+
+
+def test_tflite_int8_static_tune_keeps_the_planted_unit_with_the_layer_norm_it_reads(tflite_tuned):
     """On the planted model TFLite int8-static runs the planted LayerNorm in int8 with one scale for
     its x300 dimensions and every other one, so neither keeping ffn.in float nor keeping the LayerNorm
     float alone helps (the int8 FULLY_CONNECTED quantizes its input again). A unit that reads a
@@ -374,14 +387,10 @@ def test_tflite_int8_static_tune_keeps_the_planted_unit_with_the_layer_norm_it_r
     tuned model that LayerNorm's ops and the FULLY_CONNECTED compute in float, every other one in int8."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from prelnedge.export import ExportConfig, export
     from prelnedge.export.tflite_graph import read_subgraphs
     from prelnedge.quantize.units import tflite_units
 
-    checkpoint = planted_checkpoint(tmp_path / "checkpoint", TASK)
-    tflite = export(ExportConfig(task=TASK, target="tflite", model=checkpoint, out=tmp_path / "tflite")).folder
-    report = tune(tflite, tmp_path / "tuned", mode="int8-static", budget=Budget(MIN_SQNR, 15.0),
-                  cache=tmp_path / "cache", search_examples=16)
+    tflite, report, tuned = tflite_tuned
     assert report["plain"]["min_sqnr_db"] < 10 and not report["plain"]["meets"], report["plain"]
     ranked = sorted(report["sensitivity"], key=lambda row: row["rank"])
     assert ranked[0]["unit"] == PLANTED_UNIT and ranked[0]["sqnr_gain_db"] > 10, ranked[:3]
@@ -390,9 +399,9 @@ def test_tflite_int8_static_tune_keeps_the_planted_unit_with_the_layer_norm_it_r
     assert held["tuned"]["min_sqnr_db"] >= 15 and held["plain"]["min_sqnr_db"] < 10, held
 
     planted = next(u.nodes for u in tflite_units(tflite / "model.tflite", 3) if u.name == PLANTED_UNIT)
-    interpreter = Interpreter(model_path=str(tmp_path / "tuned" / "model.tflite"))
+    interpreter = Interpreter(model_path=str(tuned / "model.tflite"))
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
-    ops = read_subgraphs(tmp_path / "tuned" / "model.tflite")[0].ops
+    ops = read_subgraphs(tuned / "model.tflite")[0].ops
     # what each op's data input (not a MEAN's axes) holds
     reads = {tensors[op.outputs[0]]["name"]: (op.name, tensors[op.inputs[0]]["dtype"])
              for op in ops if op.name in ("FULLY_CONNECTED", "MEAN", "RSQRT")}
@@ -401,6 +410,30 @@ def test_tflite_int8_static_tune_keeps_the_planted_unit_with_the_layer_norm_it_r
     float_ones = {name for name, (_, dtype) in reads.items() if dtype == np.float32}
     assert float_ones == {name for name in planted if name in reads}, float_ones
     assert all(dtype == np.int8 for name, (_, dtype) in reads.items() if name not in planted)
+
+
+def test_a_tuned_tflite_model_passes_the_android_self_test(tflite_tuned, tmp_path):
+    """The mixed-precision .tflite goes into the Android bundle as written (its recipe in the bundle's
+    manifest), and the app's self-test passes on what LiteRT computes with it: the golden outputs judged
+    under the int8-static floor, tokenization and decoding as the golden file says."""
+    import os
+
+    from test_android_bundle import SELFTEST, bundle, compiled_java, record
+
+    _, report, tuned = tflite_tuned
+    assets = bundle(tuned, tmp_path / "assets")
+    manifest = json.loads((assets / "manifest.json").read_text())
+    assert manifest["bundle"]["model_file"] == "model.tflite"
+    assert manifest["quantization"]["settings"]["recipe"] == report["recipe"]
+    assert (assets / "model.tflite").read_bytes() == (tuned / "model.tflite").read_bytes()
+    recorded = record(assets, tmp_path / "recorded.json")
+    env = {**os.environ, "PRELNEDGE_JAVA_CLASSES": str(compiled_java())}
+    done = subprocess.run(["bash", str(SELFTEST), str(assets), str(recorded)], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = done.stdout.strip()
+    assert line.startswith("SELFTEST PASS examples=5 tokenized=4 ran=5") and "runtime=litert" in line, line
+    assert "floor 10.0 dB" in line, line  # judged under the int8-static floor the bundle carries
 
 
 def test_an_unreachable_cluster_is_one_line_before_any_candidate(planted_export, tmp_path):

@@ -9,9 +9,10 @@ gain x300 in 3 hidden dimensions, the ffn.in input columns divided by as much: t
 unchanged) and outsized weight columns in another layer's attn.out (3 output features x12, which changes the
 float model: massive residual dimensions downstream). Then, per case: ONNX export, `prelnedge tune`
 (--min-sqnr), and plain vs tuned figures from tune.json's held-out block, with b1 x 128-token latency of
-float, plain and tuned ONNX models timed interleaved in this process (benchmarks/ort_options.py's fair
-session options). Judged on the packaged QA texts (prelnedge/data/eval-qa.jsonl; labels unused):
-40 searched, 40 held out.
+float, plain and tuned models timed interleaved in this process (ONNX Runtime with benchmarks/ort_options.py's
+fair session options, LiteRT's interpreter with as many threads). Judged on the packaged QA texts
+(prelnedge/data/eval-qa.jsonl; labels unused): 40 searched, 40 held out. A case is MODE:DB (ONNX) or
+tflite/MODE:DB, e.g. `--cases tflite/int8-static:22`.
 """
 
 from __future__ import annotations
@@ -66,27 +67,61 @@ def make_checkpoint(folder: Path, size: str, seed: int = 0) -> dict:
     return planted
 
 
-def latency(models: dict[str, Path], rounds: int = 15) -> dict[str, float]:
-    """Median ms per b1 x 128 call, the sessions timed in rotating order."""
+def _session(path: Path, threads: int = 2):
+    """A b1 call of the model file: ONNX Runtime or LiteRT, int inputs as each takes them."""
     import numpy as np
+
+    if path.suffix == ".tflite":
+        from ai_edge_litert.interpreter import Interpreter
+
+        runner = Interpreter(model_path=str(path), num_threads=threads).get_signature_runner("serving_default")
+        return lambda ids, mask: runner(input_ids=ids.astype(np.int32), attention_mask=mask.astype(np.int32))
     import onnxruntime as ort
 
     from benchmarks.ort_options import fair_session_options
 
-    sessions = {name: ort.InferenceSession(str(path), fair_session_options(2), providers=["CPUExecutionProvider"])
-                for name, path in models.items()}
+    session = ort.InferenceSession(str(path), fair_session_options(threads), providers=["CPUExecutionProvider"])
+    return lambda ids, mask: session.run(None, {"input_ids": ids.astype(np.int64), "attention_mask": mask.astype(np.int64)})
+
+
+def latency(models: dict[str, Path], rounds: int = 15) -> dict[str, float]:
+    """Median ms per b1 x 128 call, the sessions timed in rotating order."""
+    import numpy as np
+
+    sessions = {name: _session(path) for name, path in models.items()}
     rng = np.random.default_rng(0)
-    feeds = {"input_ids": rng.integers(4, 3000, (1, 128)).astype(np.int64), "attention_mask": np.ones((1, 128), np.int64)}
+    ids, mask = rng.integers(4, 3000, (1, 128)), np.ones((1, 128), np.int64)
     times: dict[str, list[float]] = {name: [] for name in sessions}
     names = list(sessions)
-    for session in sessions.values():
-        session.run(None, feeds)
+    for call in sessions.values():
+        call(ids, mask)
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
             start = time.perf_counter()
-            sessions[name].run(None, feeds)
+            sessions[name](ids, mask)
             times[name].append((time.perf_counter() - start) * 1000)
     return {name: float(np.median(values)) for name, values in times.items()}
+
+
+def plain_model(export: Path, target: str, mode: str, out: Path) -> Path:
+    """The plain mode's model file (no unit kept wider), for timing beside the tuned one: ONNX through
+    the quantizer, TFLite through the candidate path (calibrate, then quantize; the quantize stage
+    itself would refuse a plain model under its floor)."""
+    from prelnedge.quantize.recipe import Recipe
+
+    if target == "onnx":
+        from prelnedge.quantize.mixed import quantize_onnx_recipe
+
+        quantize_onnx_recipe(export / "model.onnx", out, None, Recipe("onnx", mode))
+        return out
+    from prelnedge.examples import default_examples
+    from prelnedge.hashing import sha256_file
+    from prelnedge.tasks import get_task
+    from prelnedge.tune.candidate import Candidate, EvalSet, evaluate_candidate
+
+    one = EvalSet("plain", tuple(default_examples(get_task("qa"))[:1]))  # figures unused: the file is wanted
+    candidate = Candidate(str(export), sha256_file(export / "manifest.json"), Recipe(target, mode), one)
+    return Path(evaluate_candidate(candidate, keep=out.parent / out.stem)["model"])
 
 
 def main() -> int:
@@ -97,47 +132,53 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     cli = [sys.executable, "-m", "prelnedge.cli"]
-    checkpoint, export = args.out / f"checkpoint-{args.size}", args.out / f"onnx-{args.size}"
+    checkpoint = args.out / f"checkpoint-{args.size}"
     started = time.perf_counter()
     planted = make_checkpoint(checkpoint, args.size) if not checkpoint.exists() else None
-    if not export.exists():
-        subprocess.run([*cli, "export", "--model", str(checkpoint), "--task", "qa", "--target", "onnx", "--out",
-                        str(export)], check=True)
-    results = {"size": args.size, "shape": SIZES[args.size], "planted": planted, "cpu": platform.processor(),
-               "cases": []}
+    written = args.out / f"results-{args.size}.json"  # cases of earlier runs stay unless run again
+    results = json.loads(written.read_text()) if written.exists() else {"cases": []}
+    results.update(size=args.size, shape=SIZES[args.size], cpu=platform.processor())
+    results["planted"] = planted or results.get("planted")
     for case in args.cases:
-        mode, budget = case.split(":")
-        out = args.out / f"tuned-{args.size}-{mode}"
+        target, _, mode = case.split(":")[0].rpartition("/")
+        target, budget = target or "onnx", case.split(":")[1]
+        export = args.out / f"{target}-{args.size}"
+        if not export.exists():
+            subprocess.run([*cli, "export", "--model", str(checkpoint), "--task", "qa", "--target", target, "--out",
+                            str(export)], check=True)
+        suffix = "" if target == "onnx" else f"-{target}"
+        out = args.out / f"tuned-{args.size}{suffix}-{mode}"
         t0 = time.perf_counter()
         code = subprocess.call([*cli, "tune", str(export), "--quantize", mode, "--min-sqnr", budget, "--out", str(out),
                                 "--force", "--eval", str(ROOT / "prelnedge" / "data" / "eval-qa.jsonl"),
                                 "--search-examples", "40", "--cache", str(args.out / "cache")])
         wall = time.perf_counter() - t0
+        results["cases"] = [c for c in results["cases"]
+                            if (c.get("target", "onnx"), c["mode"], c["budget_db"]) != (target, mode, float(budget))]
         if code != 0:
-            results["cases"].append({"mode": mode, "budget_db": float(budget), "exit": code, "wall_s": wall})
+            results["cases"].append({"target": target, "mode": mode, "budget_db": float(budget), "exit": code,
+                                     "wall_s": wall})
             continue
         report = json.loads((out / "tune.json").read_text())
-        plain_file = args.out / f"plain-{args.size}-{mode}.onnx"
-        from prelnedge.quantize.mixed import quantize_onnx_recipe
-        from prelnedge.quantize.recipe import Recipe
-
-        quantize_onnx_recipe(export / "model.onnx", plain_file, None, Recipe("onnx", mode))
-        ms = latency({"float": export / "model.onnx", "plain": plain_file, "tuned": out / "model.onnx"})
+        model_file = f"model.{'onnx' if target == 'onnx' else 'tflite'}"
+        plain_file = plain_model(export, target, mode, args.out / f"plain-{args.size}{suffix}-{mode}.{model_file[6:]}")
+        ms = latency({"float": export / model_file, "plain": plain_file, "tuned": out / model_file})
         held = report["held_out"]
         results["cases"].append({
-            "mode": mode, "budget_db": float(budget), "exit": 0, "wall_s": wall, "candidates": report["candidates"],
+            "target": target, "mode": mode, "budget_db": float(budget), "exit": 0, "wall_s": wall, "candidates": report["candidates"],
             "kept": report["recipe"]["units"], "units": len(report["units"]), "latency_ms": ms,
             **{name: {"size_bytes": held[name]["size_bytes"], "size_ratio": held[name]["size_bytes"] / held["float"]["size_bytes"],
                       "min_sqnr_db": held[name]["min_sqnr_db"], "agreement": held[name]["agreement"]}
                for name in ("plain", "tuned")}})
-        (args.out / "results.json").write_text(json.dumps(results, indent=2))
+        written.write_text(json.dumps(results, indent=2))
     results["wall_s"] = time.perf_counter() - started
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    written.write_text(json.dumps(results, indent=2))
     for case in results["cases"]:
+        case.setdefault("target", "onnx")
         if case["exit"]:
-            print(f"{case['mode']} --min-sqnr {case['budget_db']:g}: exit {case['exit']} after {case['wall_s']:.0f} s")
+            print(f"{case['target']} {case['mode']} --min-sqnr {case['budget_db']:g}: exit {case['exit']} after {case['wall_s']:.0f} s")
             continue
-        print(f"{case['mode']} --min-sqnr {case['budget_db']:g}: kept {len(case['kept'])}/{case['units']} units "
+        print(f"{case['target']} {case['mode']} --min-sqnr {case['budget_db']:g}: kept {len(case['kept'])}/{case['units']} units "
               f"({', '.join(case['kept'])}); {case['candidates']['judged']} candidates, {case['wall_s']:.0f} s")
         for name in ("plain", "tuned"):
             row = case[name]

@@ -26,6 +26,8 @@ converter's models.
 Each is judged on held-out QA texts (prelnedge/data/eval-qa.jsonl, batch 1 unpadded) against the float
 export's own outputs with prelnedge.verify.fidelity.measure (SQNR over all start/end logits pooled), and
 timed at batch 1 x 128 tokens in LiteRT's Interpreter (2 threads) with prelnedge.timing's rotated loop.
+The converter models are also made and judged once more by `prelnedge tune`'s own candidate evaluation
+(prelnedge.tune.candidate.evaluate_candidate), and ai-edge-quantizer's validate() names its lowest-SNR tensors.
 Writes OUT/results.json and prints a table.
 """
 
@@ -285,8 +287,18 @@ def latency(models: dict[str, Path], length: int, vocab: int, rounds: int) -> di
     mask = np.ones_like(ids)
     sessions = {name: LiteRTSession(path, 2) for name, path in models.items()}
     timings = interleave({name: (lambda s=s: s.run(ids, mask)) for name, s in sessions.items()}, rounds, per_round=3)
+    base = timings["converter plain"]  # prelnedge's int8-static: per-round ratios against it
     return {name: {"median_ms": round(t.median_ms(), 3), "p25_p75_ms": [round(x, 3) for x in t.spread_ms()],
-                   "cpu_median_ms": round(t.cpu_median_ms(), 3)} for name, t in timings.items()}
+                   "cpu_median_ms": round(t.cpu_median_ms(), 3),
+                   "vs_converter_plain": [round(x, 3) for x in t.ratio_to(base)]} for name, t in timings.items()}
+
+
+def op_counts(model: Path) -> dict:
+    """The model's op count and its QUANTIZE / DEQUANTIZE ops (the float-int8 crossings)."""
+    from prelnedge.export.tflite_graph import op_names
+
+    names = op_names(model)
+    return {"ops": len(names), "QUANTIZE": names.count("QUANTIZE"), "DEQUANTIZE": names.count("DEQUANTIZE")}
 
 
 def run_size(size: str, out: Path, held_out: int, rounds: int) -> dict:
@@ -313,7 +325,7 @@ def run_size(size: str, out: Path, held_out: int, rounds: int) -> dict:
     result = {"size": size, "layers": layers, "hidden": config.hidden_size, "unit": unit,
               "unit_nodes": list(unit_nodes),
               "calibration_rows": len(calibration), "held_out_rows": len(rows),
-              "float": {"size_bytes": float_model.stat().st_size}, "models": {}}
+              "float": {"size_bytes": float_model.stat().st_size, "op_counts": op_counts(float_model)}, "models": {}}
     for name in MODELS:
         entry = made[name]
         row = {"size_bytes": entry["path"].stat().st_size, "calibrate_s": round(entry["calibrate_s"], 2),
@@ -326,6 +338,7 @@ def run_size(size: str, out: Path, held_out: int, rounds: int) -> dict:
             row |= {"runs": False, "error": f"{type(error).__name__}: {error}"}
         row["unit_ops"] = unit_ops(entry["path"], unit_nodes)
         row["unit_float"] = unit_float(row["unit_ops"])
+        row["op_counts"] = op_counts(entry["path"])
         if name in tune_check:
             row["prelnedge_tune_candidate"] = tune_check[name]
         for key in ("same_bytes_from_plain_calibration",):
@@ -347,15 +360,15 @@ def table(result: dict) -> str:
              f"{result['held_out_rows']} held-out texts; latency b1 x {result['latency_b1']['length']}, 2 threads "
              f"(noisy: shared 2-core machine)",
              f"{'model':19} {'size':>10} {'ratio':>6} {'min SQNR':>9} {'span EM':>8} {'calib s':>8} {'quant s':>8} "
-             f"{'unit float':>10} {'ms b1':>8}",
+             f"{'unit float':>10} {'ms b1':>8} {'x conv':>7}",
              f"{'float':19} {result['float']['size_bytes']:>10} {1:>6.3f} {'':>9} {'':>8} {'':>8} {'':>8} {'':>10} "
-             f"{ms['float']['median_ms']:>8.2f}"]
+             f"{ms['float']['median_ms']:>8.2f} {ms['float']['vs_converter_plain'][0]:>7.2f}"]
     for name, row in result["models"].items():
         sqnr = f"{row['min_sqnr_db']:.1f} dB" if row["runs"] else "no run"
         em = f"{row['agreement'].get('span_exact_match', float('nan')):.3f}" if row["runs"] else ""
-        speed = f"{ms[name]['median_ms']:.2f}" if name in ms else ""
+        speed = f"{ms[name]['median_ms']:>8.2f} {ms[name]['vs_converter_plain'][0]:>7.2f}" if name in ms else ""
         lines.append(f"{name:19} {row['size_bytes']:>10} {row['size_ratio']:>6.3f} {sqnr:>9} {em:>8} "
-                     f"{row['calibrate_s']:>8.2f} {row['quantize_s']:>8.3f} {row['unit_float']:>10} {speed:>8}")
+                     f"{row['calibrate_s']:>8.2f} {row['quantize_s']:>8.3f} {row['unit_float']:>10} {speed:>16}")
         if "raw_integer_outputs" in row:
             raw = row["raw_integer_outputs"]["min_sqnr_db"]
             lines.append(f"{'':19} outputs {', '.join(sorted(set(row['outputs'].values())))}; SQNR above dequantized, "

@@ -156,6 +156,9 @@ class ModelArtifact:
         folder = Path(folder)
         data = _manifest_json(folder, what="an export folder", make="prelnedge export")
         path = folder / "manifest.json"
+        if data.get("format") in FORMATS and data["format"] != MODEL_FORMAT:  # another kind of ours: say which
+            raise UserError(f"{path} is a {data['format']} manifest, not an export's ({MODEL_FORMAT}); "
+                            "give a folder written by prelnedge export or quantize")
         missing = [name for name in REQUIRED if name not in data]
         if isinstance(data.get("source"), dict):
             missing += [f"source.{key}" for key in REQUIRED_SOURCE if key not in data["source"]]

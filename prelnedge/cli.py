@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-drop X (the task metric on labelled examples at most X under float's). Writes OUT: the validated "
         "quantized folder (its manifest records the recipe; replay it with quantize --recipe OUT/recipe.json), "
         "tune.json, tune.md, tune.html. Exit codes: 0 found; 1 nothing short of float meets the budget (one "
-        "line with the best reached); 2 bad input, refused before any work."))
+        "line with the best reached; OUT then holds the search's report and no model); 2 bad input, refused "
+        "before any work."))
     tune.add_argument("folder", type=Path, metavar="EXPORT", help="float export folder (from prelnedge export)")
     tune.add_argument("--quantize", dest="mode", choices=mode_names_with_recipes(), metavar="MODE", required=True,
                       help="the mode whose units may fall back: " + ", ".join(mode_names_with_recipes()))

@@ -106,6 +106,9 @@ BROKEN = [
     ("source-fields-missing", {**FLOAT, "source": {"path": "/m"}}, "lacks source.sha256, source.embedded_default"),
     ("no-files", _without("files"), "lacks files"),
     ("bundle-given", {**FLOAT, "format": "prelnedge-bundle/1"}, "is a prelnedge-bundle/1 manifest, not an export's"),
+    # a tune report of an unmet budget, or a quantization report: its kind named, not fields it never had
+    ("report-given", {"format": "prelnedge-report/1", "task": "qa", "files": {}},
+     "is a prelnedge-report/1 manifest, not an export's"),
     ("io-outputs-not-a-list", {**FLOAT, "io": {**FLOAT["io"], "outputs": 3}}, "has a malformed field (TypeError"),
     ("input-without-dtype", {**FLOAT, "io": {**FLOAT["io"], "inputs": [{"name": "input_ids", "axes": ["B"]}]}},
      "has a malformed field (KeyError: 'dtype')"),

@@ -279,17 +279,50 @@ def test_report_plots_draw_the_numbers_in_tune_json(tuned):
         assert f"| {entry['min_sqnr_db']:.1f} |" in (out / "tune.md").read_text()
 
 
-def test_an_impossible_budget_exits_1_in_one_line_and_writes_nothing(planted_export, cache, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "prelnedge.cli", "tune", str(planted_export), "--quantize",
-                             "int8-dynamic", "--min-sqnr", "150", "--out", str(tmp_path / "never"), "--cache",
-                             str(cache), "--max-candidates", "20"], capture_output=True, text=True)
+def test_an_impossible_budget_exits_1_in_one_line_and_leaves_the_report_without_a_model(planted_export, cache,
+                                                                                       tmp_path):
+    """Nothing short of float meets 150 dB: exit 1, one line with the best reached and where the report
+    is; OUT holds the search's report (the frontier that says why, the best candidate held out) under a
+    report manifest, no model file, so no stage takes it for a model and --force may replace it."""
+    out = tmp_path / "unmet"
+    command = [sys.executable, "-m", "prelnedge.cli", "tune", str(planted_export), "--quantize", "int8-dynamic",
+               "--min-sqnr", "150", "--out", str(out), "--cache", str(cache), "--max-candidates", "20"]
+    result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "short of float meets SQNR >= 150 dB" in lines[0] and "the best of 20 candidates reached" in lines[0]
-    assert not (tmp_path / "never").exists()
-    with pytest.raises(BudgetUnreachable):
-        tune(planted_export, tmp_path / "never", budget=Budget(MIN_SQNR, 150.0), cache=cache, max_candidates=5)
+    assert lines[0].endswith(f"the search's report (no model): {out / 'tune.html'}"), lines[0]
+
+    assert sorted(p.name for p in out.iterdir()) == ["frontier.png", "manifest.json", "sensitivity.png", "tune.html",
+                                                     "tune.json", "tune.md"]
+    assert json.loads((out / "manifest.json").read_text())["format"] == "prelnedge-report/1"
+    report = json.loads((out / "tune.json").read_text())
+    assert report["met"] is False and report["chosen"] is None and report["recipe"] is None
+    assert len(report["trace"]) == 20 and not any(entry["meets"] for entry in report["trace"])
+    best = max(report["trace"], key=lambda entry: entry["min_sqnr_db"])
+    assert report["best"]["candidate"] == best["candidate"] and f"{best['min_sqnr_db']:.1f} dB" in lines[0]
+    assert list(report["held_out"]) == ["float", "plain", "best"]
+    assert report["held_out"]["best"]["min_sqnr_db"] < 150 and report["frontier"]
+    text = (out / "tune.md").read_text()
+    assert "Budget not met" in text and f"The best candidate ({best['candidate']})" in text
+    assert "| best |" in text and "| tuned |" not in text
+
+    from prelnedge.tune.render import frontier_figure
+
+    legend = [t.get_text() for t in frontier_figure(report).axes[0].get_legend().get_texts()]
+    assert "best (misses the budget)" in legend and "kept" not in legend
+
+    for stage in (["validate", str(out)], ["bundle", str(out), "--platform", "web", "--out", str(tmp_path / "b")]):
+        refused = subprocess.run([sys.executable, "-m", "prelnedge.cli", *stage], capture_output=True, text=True)
+        assert refused.returncode == 2 and "prelnedge-report/1 manifest, not an export's" in refused.stderr, refused.stderr
+    again = subprocess.run(command, capture_output=True, text=True)  # OUT exists: refused, untouched
+    assert again.returncode == 2 and "--force" in again.stderr, again.stderr
+    again = subprocess.run([*command, "--force"], capture_output=True, text=True)  # all cached: the report again
+    assert again.returncode == 1 and json.loads((out / "tune.json").read_text())["met"] is False, again.stderr
+    with pytest.raises(BudgetUnreachable) as raised:
+        tune(planted_export, tmp_path / "api", budget=Budget(MIN_SQNR, 150.0), cache=cache, max_candidates=5)
+    assert raised.value.report["met"] is False and (tmp_path / "api" / "tune.json").is_file()
 
 
 def test_max_drop_keeps_the_metric_within_the_budget(planted_export, cache, tmp_path):

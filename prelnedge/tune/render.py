@@ -4,6 +4,9 @@
   (SQNR dB, or the metric), the units the kept recipe holds wider drawn in another colour;
 - frontier.png: every candidate judged on the search set, size against the budget's number, the
   Pareto frontier joined, the budget line, and the plain, kept and float models marked.
+
+When nothing met the budget (tune.json "met" false) the best candidate takes the kept one's place,
+named as what it is: the closest the search came, not a model that was written.
 """
 
 from __future__ import annotations
@@ -27,9 +30,16 @@ def _value(report: dict, entry: dict) -> float:
     return entry["metric"]
 
 
+def shown(report: dict) -> tuple[dict, str]:
+    """(the trace entry to mark, its name): the kept candidate, or the best when the budget was not met."""
+    if report.get("met", True):
+        return report["chosen"], "kept"
+    return report["best"], "best (misses the budget)"
+
+
 def sensitivity_points(report: dict) -> list[tuple[str, float, bool]]:
     """(label, gain, kept) per sensitivity row, in rank order: what the bar chart draws."""
-    kept = set(report["recipe"]["units"])
+    kept = set(shown(report)[0]["recipe"]["units"])
     rows = sorted(report["sensitivity"], key=lambda row: (row["precision"], row["rank"]))
     return [(f"{row['unit']} -> {row['precision']}", row["gain"][0], row["unit"] in kept) for row in rows]
 
@@ -60,7 +70,8 @@ def sensitivity_figure(report: dict):
         ax.invert_yaxis()
     ax.set_xlabel("SQNR gained when reverted alone (dB)" if _is_sqnr(report)
                   else f"{report['budget']['metric']} gained when reverted alone")
-    ax.set_title(f"{report['task']} {report['target']} {report['mode']}: sensitivity per unit (red: kept wider)")
+    ax.set_title(f"{report['task']} {report['target']} {report['mode']}: sensitivity per unit (red: "
+                 + ("kept wider)" if report.get("met", True) else "wider in the best candidate; budget not met)"))
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -76,11 +87,11 @@ def frontier_figure(report: dict):
     front = [trace[i] for i in report["frontier"]]
     ax.plot([e["size_bytes"] / 2**20 for e in front], [_value(report, e) for e in front], "-o", color="#1f77b4",
             markersize=4, label="frontier")
-    plain, chosen = report["plain"], report["chosen"]
+    plain, (chosen, chosen_name) = report["plain"], shown(report)
     ax.scatter([plain["size_bytes"] / 2**20], [_value(report, plain)], marker="s", s=60, color="#ff7f0e",
                label="plain " + report["mode"], zorder=3)
     ax.scatter([chosen["size_bytes"] / 2**20], [_value(report, chosen)], marker="*", s=160, color="#d62728",
-               label="kept", zorder=3)
+               label=chosen_name, zorder=3)
     budget = report["budget"]
     line = budget["value"] if _is_sqnr(report) else report["float"]["metric"] - budget["value"]
     ax.axhline(line, color="#2ca02c", linestyle="--", label=f"budget ({budget['text']})")
@@ -108,6 +119,15 @@ def _fmt_metric(value) -> str:
 
 def markdown(report: dict) -> str:
     held = report["held_out"]
+    entry, _ = shown(report)
+    units = entry["recipe"]["units"]
+    recipe_line = (f"Kept recipe: {', '.join(f'{u} {p}' for u, p in units.items()) or 'none'} "
+                   f"(every other unit {entry['recipe']['default']}).")
+    if not report.get("met", True):
+        recipe_line = (f"Budget not met: no recipe short of float meets {report['budget']['text']}; no model "
+                       f"was written. The best candidate ({entry['candidate']}) kept "
+                       f"{', '.join(f'{u} {p}' for u, p in units.items()) or 'no unit'} wider "
+                       f"(every other unit {entry['recipe']['default']}); the frontier below shows what each size reaches.")
     lines = [f"# prelnedge tune: {report['task']} {report['target']} {report['mode']}", "",
              f"Budget: {report['budget']['text']}. Search on {report['evaluation']['search_examples']} examples "
              f"from {report['evaluation']['source']} (units ranked on the {report['evaluation']['ranking_examples']} "
@@ -115,11 +135,9 @@ def markdown(report: dict) -> str:
              f"other examples. {report['candidates']['judged']} candidates judged on the search set, "
              f"{report['candidates']['sensitivity']} sensitivity evaluations, {report['candidates']['evaluated']} "
              f"evaluated and {report['candidates']['cached']} from the cache, {report['seconds']:.1f} s.", "",
-             f"Kept recipe: {', '.join(f'{u} {p}' for u, p in report['recipe']['units'].items()) or 'none'} "
-             f"(every other unit {report['recipe']['default']}).", "",
+             recipe_line, "",
              "## Held out", "", "| model | size (MiB) | worst SQNR (dB) | metric | drop |", "|---|---|---|---|---|"]
-    for name in ("float", "plain", "tuned"):
-        row = held[name]
+    for name, row in held.items():
         lines.append(f"| {name} | {row['size_bytes'] / 2**20:.2f} | {min(row['min_sqnr_db'], 999):.1f} | "
                      f"{_fmt_metric(row.get('metric'))} | {_fmt_metric(row.get('drop'))} |")
     lines += ["", "## Sensitivity", "", "| rank | unit | to | worst SQNR (dB) | gain | metric | extra bytes |",

@@ -5,8 +5,10 @@ the export cannot take, OUT unusable); then searches (prelnedge.tune.search) wit
 evaluated by prelnedge.tune.candidate through the on-disk cache, validates the kept recipe with the
 quantize stage (against the float reference, under the mode's floors), measures plain and tuned
 models on held-out examples the search never saw, and writes OUT: the quantized folder (its manifest
-records the recipe) plus recipe.json, tune.json, tune.md, tune.html and the plots. Only this driver
-writes OUT.
+records the recipe) plus recipe.json, tune.json, tune.md, tune.html and the plots. When nothing short of
+float meets the budget, OUT is the search's report alone (tune.json, tune.md, tune.html, the plots; the
+best candidate measured on the held-out examples too; no model) and the run ends with BudgetUnreachable:
+the user sees the frontier that says why. Only this driver writes OUT.
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ TUNE_FORMAT = "prelnedge-tune/1"
 
 
 class BudgetUnreachable(ValidationError):
-    """Nothing short of the float model meets the budget (the CLI's exit code 1)."""
+    """Nothing short of the float model meets the budget (the CLI's exit code 1); OUT holds the report."""
+
+    def __init__(self, message: str, report: dict | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -152,8 +158,8 @@ class _Terminal:
 
 def run_tune(cfg: TuneConfig, terminal: _Terminal | None = None) -> dict:
     """Search, validate, write OUT; returns tune.json's contents. BudgetUnreachable when nothing short of
-    float meets the budget (OUT is then not written). Candidates are executor cells (in this process by
-    default, or on Ray); the cache and every decision stay here."""
+    float meets the budget (OUT then holds the search's report and no model). Candidates are executor
+    cells (in this process by default, or on Ray); the cache and every decision stay here."""
     from prelnedge.executor import ExecutorConfig, open_executor
 
     terminal = terminal or _Terminal()
@@ -165,6 +171,10 @@ def run_tune(cfg: TuneConfig, terminal: _Terminal | None = None) -> dict:
         result, chosen, held_out, counts = _search(cfg, p, _evaluator(cfg, p, executor, Path(tmp)), terminal)
     report = _tune_json(cfg, p, result, chosen, held_out, counts, time.perf_counter() - started)
     report["executor"] = executor.description
+    if result.chosen is None:
+        _write_report_only(cfg, p, report)
+        raise BudgetUnreachable(f"{_unreachable(p, result)}; the search's report (no model): {cfg.out / 'tune.html'}",
+                                report)
     _write_out(cfg, p, chosen, report, terminal)
     return report
 
@@ -184,7 +194,8 @@ def _evaluator(cfg: TuneConfig, p: Plan, executor, scratch: Path):
 
 
 def _search(cfg: TuneConfig, p: Plan, evaluator, terminal: _Terminal):
-    """The search, then the held-out figures of float, plain and the kept recipe."""
+    """The search, then the held-out figures of float, plain and the kept recipe (or, when nothing meets
+    the budget, the best candidate)."""
     from prelnedge.quantize.recipe import Recipe
     from prelnedge.tune.search import search
 
@@ -215,20 +226,22 @@ def _search(cfg: TuneConfig, p: Plan, evaluator, terminal: _Terminal):
 
     result = search(p.units, p.base, p.budget, evaluate, max_candidates=cfg.max_candidates,
                     on_step=terminal.step, confirm=confirm, evaluate_many=evaluate_many)
-    float_figures = result.float_figures
-    if result.chosen is None:
-        best = result.best()
-        reached = (f"{best['min_sqnr_db']:.1f} dB" if p.budget.kind != MAX_DROP else
-                   f"{p.budget.metric} drop {float_figures['metric'] - best['metric']:.3f}")
-        raise BudgetUnreachable(
-            f"no {p.base.mode} recipe short of float meets {p.budget.describe()}: the best of {len(result.trace)} "
-            f"candidates reached {reached} with {len(best['kept_units'])} of {len(p.units)} units kept wider "
-            f"({best['size_bytes'] / 2**20:.2f} MiB)")
-    chosen = Recipe.from_json(result.chosen["recipe"])
-    terminal.say(f"kept: {chosen.describe()}; measuring held-out examples")
-    names = ("float", "plain", "tuned")
+    # kept, or when nothing meets the budget the best reached: measured held out all the same
+    chosen = Recipe.from_json((result.chosen or result.best())["recipe"])
+    names = ("float", "plain", "tuned" if result.chosen else "best")
+    terminal.say(f"{'kept' if result.chosen else 'budget not met; best'}: {chosen.describe()}; measuring held-out examples")
     held = dict(evaluate_many([(None, "held-out"), (p.base, "held-out"), (chosen, "held-out")]))
     return result, chosen, {name: held[i] for i, name in enumerate(names)}, evaluator.counts
+
+
+def _unreachable(p: Plan, result) -> str:
+    """The one line: the best the search reached, on the search set."""
+    best = result.best()
+    reached = (f"{best['min_sqnr_db']:.1f} dB" if p.budget.kind != MAX_DROP else
+               f"{p.budget.metric} drop {result.float_figures['metric'] - best['metric']:.3f}")
+    return (f"no {p.base.mode} recipe short of float meets {p.budget.describe()}: the best of {len(result.trace)} "
+            f"candidates reached {reached} with {len(best['kept_units'])} of {len(p.units)} units kept wider "
+            f"({best['size_bytes'] / 2**20:.2f} MiB)")
 
 
 def _ranking_set(search, plain: dict, size: int):
@@ -264,11 +277,26 @@ def _tune_json(cfg: TuneConfig, p: Plan, result, chosen, held_out: dict, counts:
         "float": _brief(result.float_figures, budget) | {"size_bytes": float_size},
         "plain": result.plain, "sensitivity": result.sensitivity, "trace": result.trace,
         "frontier": [entry["candidate"] for entry in result.frontier()],
-        "chosen": result.chosen, "recipe": chosen.to_json(),
+        # met: chosen is the kept entry and recipe its recipe; not met: chosen and recipe are None, best the
+        # entry that came closest (its held-out figures under "best")
+        "met": result.chosen is not None, "chosen": result.chosen,
+        "recipe": chosen.to_json() if result.chosen else None, "best": None if result.chosen else result.best(),
         "held_out": {name: _brief(figures, budget, held_out["float"]) for name, figures in held_out.items()},
         "candidates": {"judged": len(result.trace), "sensitivity": len(result.sensitivity), **counts},
         "seconds": round(seconds, 1),
     }
+
+
+def _write_report_only(cfg: TuneConfig, p: Plan, report: dict) -> None:
+    """OUT for a budget nothing meets: the report, with a report manifest (so that --force can tell the
+    folder is prelnedge's, and no stage takes it for a model)."""
+    from prelnedge.artifact import ReportArtifact, atomic_folder, write_json
+    from prelnedge.tune.render import write_documents
+
+    with atomic_folder(cfg.out, cfg.force, (cfg.export, cfg.model, cfg.eval_file, cfg.calibration)) as work:
+        write_json(work / "tune.json", report)
+        write_documents(report, work)
+        ReportArtifact(work, p.artifact.task).write(work)
 
 
 def _write_out(cfg: TuneConfig, p: Plan, chosen, report: dict, terminal: _Terminal) -> None:

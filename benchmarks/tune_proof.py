@@ -160,8 +160,9 @@ def main() -> int:
                                      "wall_s": wall})
             continue
         report = json.loads((out / "tune.json").read_text())
-        model_file = f"model.{'onnx' if target == 'onnx' else 'tflite'}"
-        plain_file = plain_model(export, target, mode, args.out / f"plain-{args.size}{suffix}-{mode}.{model_file[6:]}")
+        extension = "onnx" if target == "onnx" else "tflite"
+        model_file = f"model.{extension}"
+        plain_file = plain_model(export, target, mode, args.out / f"plain-{args.size}{suffix}-{mode}.{extension}")
         ms = latency({"float": export / model_file, "plain": plain_file, "tuned": out / model_file})
         held = report["held_out"]
         results["cases"].append({

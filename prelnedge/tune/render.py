@@ -120,13 +120,11 @@ def _fmt_metric(value) -> str:
 def markdown(report: dict) -> str:
     held = report["held_out"]
     entry, _ = shown(report)
-    units = entry["recipe"]["units"]
-    recipe_line = (f"Kept recipe: {', '.join(f'{u} {p}' for u, p in units.items()) or 'none'} "
-                   f"(every other unit {entry['recipe']['default']}).")
+    units = ", ".join(f"{u} {p}" for u, p in entry["recipe"]["units"].items())
+    recipe_line = f"Kept recipe: {units or 'none'} (every other unit {entry['recipe']['default']})."
     if not report.get("met", True):
         recipe_line = (f"Budget not met: no recipe short of float meets {report['budget']['text']}; no model "
-                       f"was written. The best candidate ({entry['candidate']}) kept "
-                       f"{', '.join(f'{u} {p}' for u, p in units.items()) or 'no unit'} wider "
+                       f"was written. The best candidate ({entry['candidate']}) kept {units or 'no unit'} wider "
                        f"(every other unit {entry['recipe']['default']}); the frontier below shows what each size reaches.")
     lines = [f"# prelnedge tune: {report['task']} {report['target']} {report['mode']}", "",
              f"Budget: {report['budget']['text']}. Search on {report['evaluation']['search_examples']} examples "

@@ -53,6 +53,11 @@ class TuneConfig:
     cpus_per_cell: int = 1  # threads per candidate, here or on Ray (the same count gives the same figures)
     retries: int = 2
 
+    @property
+    def inputs(self) -> tuple[Path | None, ...]:
+        """What the run reads: OUT may not be any of them (nor hold one)."""
+        return (self.export, self.model, self.eval_file, self.calibration)
+
     def __post_init__(self) -> None:
         for name in ("search_examples", "ranking_examples", "max_candidates"):
             if getattr(self, name) < 1:
@@ -112,7 +117,7 @@ def plan(cfg: TuneConfig) -> Plan:
         examples = labelled
     if len(examples) < 2:
         raise UserError(f"{source} holds {len(examples)} example(s); tune needs at least 2 (search and held out)")
-    check_target(cfg.out, cfg.force, (cfg.export, cfg.model, cfg.eval_file, cfg.calibration))
+    check_target(cfg.out, cfg.force, cfg.inputs)
     if cfg.calibration is not None:
         load_examples(cfg.calibration, task)  # a broken file is refused now, not after the search
     settings = Settings(metric=budget.metric, calibration=str(cfg.calibration) if cfg.calibration else None,
@@ -293,7 +298,7 @@ def _write_report_only(cfg: TuneConfig, p: Plan, report: dict) -> None:
     from prelnedge.artifact import ReportArtifact, atomic_folder, write_json
     from prelnedge.tune.render import write_documents
 
-    with atomic_folder(cfg.out, cfg.force, (cfg.export, cfg.model, cfg.eval_file, cfg.calibration)) as work:
+    with atomic_folder(cfg.out, cfg.force, cfg.inputs) as work:
         write_json(work / "tune.json", report)
         write_documents(report, work)
         ReportArtifact(work, p.artifact.task).write(work)
@@ -304,8 +309,7 @@ def _write_out(cfg: TuneConfig, p: Plan, chosen, report: dict, terminal: _Termin
     from prelnedge.quantize.stage import quantize_folder
     from prelnedge.tune.render import write_documents
 
-    inputs = (cfg.export, cfg.model, cfg.eval_file, cfg.calibration)
-    with tempfile.TemporaryDirectory(prefix="prelnedge-tune-") as tmp, atomic_folder(cfg.out, cfg.force, inputs) as work:
+    with tempfile.TemporaryDirectory(prefix="prelnedge-tune-") as tmp, atomic_folder(cfg.out, cfg.force, cfg.inputs) as work:
         terminal.say("validating the kept recipe against the float reference")
         quantized = quantize_folder(p.artifact, None, Path(tmp) / "q", calibration=cfg.calibration, model=cfg.model,
                                     recipe=chosen)
